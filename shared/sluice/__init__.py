@@ -1,0 +1,7 @@
+"""sluice: LLM memory on Redis with an asynchronous, correct write path."""
+
+from sluice.errors import SluiceError
+from sluice.settings import Settings
+
+__all__ = ["Settings", "SluiceError"]
+__version__ = "0.1.0"

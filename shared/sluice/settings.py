@@ -1,0 +1,145 @@
+"""Settings: values built once (in `main()` or by the app) and passed down; never module globals.
+
+Environment variables use the prefix `SLUICE_` and `__` for nesting, e.g. `SLUICE_REDIS__URL`,
+`SLUICE_QUEUE__MAX_BACKLOG`, `SLUICE_WORKER__BATCH_SIZE`. Passwords are `SecretStr`: they never
+appear in `repr()`, logs or error messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sluice.types import JOB_KINDS
+
+Durability = Literal["none", "replicated", "fsync"]
+
+
+class RedisSettings(BaseModel):
+    """How to reach Redis. The URL may carry a password; it is kept secret."""
+
+    url: SecretStr = Field(
+        default=SecretStr("redis://127.0.0.1:6379/0"),
+        description="redis://, rediss://, unix://, redis+sentinel://, rediss+sentinel:// or redis+cluster://",
+    )
+    username: str | None = Field(default=None, description="overrides the user in the URL")
+    password: SecretStr | None = Field(default=None, description="overrides the password in the URL")
+    sentinel_username: str | None = Field(default=None, description="user for the sentinels themselves")
+    sentinel_password: SecretStr | None = Field(default=None, description="password for the sentinels")
+    ssl_ca_certs: str | None = Field(default=None, description="CA bundle to verify the server (TLS)")
+    ssl_certfile: str | None = Field(default=None, description="client certificate (mutual TLS)")
+    ssl_keyfile: str | None = Field(default=None, description="client key (mutual TLS)")
+    ssl_cert_reqs: Literal["required", "optional", "none"] = Field(
+        default="required", description="TLS verification; keep `required` outside of tests"
+    )
+    ssl_check_hostname: bool = Field(default=True, description="check the server name in its certificate")
+    socket_timeout: float = Field(default=5.0, gt=0, description="seconds to wait for a reply")
+    socket_connect_timeout: float = Field(default=5.0, gt=0, description="seconds to connect")
+    retries: int = Field(default=3, ge=0, description="retries of a failed command (with backoff)")
+    retry_backoff_base: float = Field(default=0.05, gt=0, description="first backoff in seconds")
+    retry_backoff_cap: float = Field(default=1.0, gt=0, description="largest backoff in seconds")
+    max_connections: int = Field(default=64, ge=1, description="connection pool size per client")
+
+    def __repr_args__(self) -> Any:  # the URL is secret, but host and port help debugging
+        from sluice.connection.urls import redact_url
+
+        for name, value in super().__repr_args__():
+            yield (name, redact_url(value.get_secret_value()) if name == "url" else value)
+
+
+class QueueSettings(BaseModel):
+    """The producer side of the job streams."""
+
+    partitions: int = Field(default=4, ge=1, le=1024, description="partition streams per job kind")
+    group: str = Field(default="workers", min_length=1, description="consumer group name")
+    max_backlog: int = Field(default=100_000, ge=1, description="unprocessed jobs per stream before QueueFull")
+    backlog_policy: Literal["error", "wait"] = Field(
+        default="error", description="on a full stream: raise QueueFull, or wait up to backlog_wait seconds"
+    )
+    backlog_wait: float = Field(default=10.0, ge=0, description="seconds to wait for room with policy=wait")
+    durability: Durability = Field(
+        default="none", description="none, replicated (WAIT for a replica) or fsync (WAITAOF, Redis >= 7.2)"
+    )
+    durability_timeout: float = Field(default=1.0, gt=0, description="seconds to wait for replica/fsync")
+    wait_timeout: float = Field(default=10.0, gt=0, description="default read-your-writes wait, seconds")
+    signal_ttl: float = Field(default=60.0, gt=0, description="seconds a job's applied-signal key lives")
+
+
+class LimitSettings(BaseModel):
+    """Limits checked at enqueue; each error names the limit and the value."""
+
+    max_payload_bytes: int = Field(default=1_048_576, ge=256, description="encoded job size")
+    max_batch_jobs: int = Field(default=10_000, ge=1, description="jobs in one enqueue_many call")
+    max_documents_per_job: int = Field(default=1_000, ge=1, description="documents in one index job")
+    max_messages_per_job: int = Field(default=1_000, ge=1, description="messages in one history job")
+    max_metadata_bytes: int = Field(default=65_536, ge=16, description="encoded metadata of one document")
+    max_prompt_chars: int = Field(default=200_000, ge=1, description="characters of one prompt")
+
+
+class WorkerSettings(BaseModel):
+    """The consumer side."""
+
+    kinds: list[str] = Field(default_factory=lambda: list(JOB_KINDS), description="job kinds to consume")
+    processes: int = Field(default=1, ge=1, le=256, description="worker processes")
+    concurrency: int = Field(default=1, ge=1, le=256, description="consumer threads per process")
+    batch_size: int = Field(default=64, ge=1, le=10_000, description="entries per XREADGROUP")
+    block_ms: int = Field(default=1_000, ge=1, description="XREADGROUP BLOCK milliseconds")
+    visibility_timeout: float = Field(
+        default=30.0, gt=0, description="seconds an entry may stay unacknowledged before another worker takes it"
+    )
+    reclaim_interval: float = Field(default=1.0, gt=0, description="seconds between XAUTOCLAIM sweeps")
+    max_deliveries: int = Field(default=5, ge=1, description="deliveries before an entry is dead-lettered")
+    retry_backoff_base: float = Field(default=0.5, gt=0, description="first retry delay, seconds")
+    retry_backoff_cap: float = Field(default=30.0, gt=0, description="largest retry delay, seconds")
+    heartbeat_interval: float = Field(default=5.0, gt=0, description="seconds between heartbeats")
+    metrics_port: int | None = Field(default=None, ge=0, le=65535, description="Prometheus port (off if unset)")
+    dead_letter_maxlen: int = Field(default=100_000, ge=1, description="approximate cap of the DLQ stream")
+    write_budget_ms: float = Field(
+        default=50.0, gt=0, description="server milliseconds one write pipeline may take (keeps lookups fast)"
+    )
+
+
+class ComponentSpec(BaseModel):
+    """A model or embedder named in settings: import path plus keyword arguments.
+
+    Only settings name import paths; job payloads and stored values carry the *name*.
+    """
+
+    import_path: str = Field(description="module:attribute of a class or factory")
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    rate_limit: float | None = Field(default=None, gt=0, description="calls per second (models)")
+
+    @field_validator("import_path")
+    @classmethod
+    def _has_colon(cls, value: str) -> str:
+        if ":" not in value or value.startswith(":") or value.endswith(":"):
+            raise ValueError("import_path must look like 'package.module:Name'")
+        return value
+
+
+def _default_embedders() -> dict[str, ComponentSpec]:
+    return {
+        "hashing": ComponentSpec(import_path="sluice.embeddings.hashing:HashingEmbeddings"),
+    }
+
+
+def _default_models() -> dict[str, ComponentSpec]:
+    return {"fake": ComponentSpec(import_path="sluice.models.fake:EchoChatModel")}
+
+
+class Settings(BaseSettings):
+    """Everything sluice reads from the environment (prefix SLUICE_, nested with __)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SLUICE_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    namespace: str = Field(default="sluice", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="key prefix")
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    embedders: dict[str, ComponentSpec] = Field(default_factory=_default_embedders)
+    models: dict[str, ComponentSpec] = Field(default_factory=_default_models)

@@ -1,0 +1,1 @@
+"""sluice workers: the job runtime, handlers, CLI and Celery beat."""
