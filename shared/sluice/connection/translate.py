@@ -1,0 +1,181 @@
+"""The one place where redis-py exceptions become sluice errors.
+
+Wrap every call into redis-py at the transport edge, in sync and async code alike:
+
+    with translate_errors("enqueue"):
+        client.xadd(...)                 # or: await client.xadd(...)
+
+`what` names the operation; it starts every message, which then says what to do next. Errors
+that are not redis-py's pass through untouched. `ServerErrors` collects the wordings of server
+error replies for code that must tell them apart (a missing script, an existing group, ...).
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import ClassVar, Final
+
+import redis.asyncio.sentinel
+import redis.exceptions as rex
+import redis.sentinel
+
+from sluice.errors import (
+    ConfigError,
+    PermissionDenied,
+    RedisFull,
+    RedisTimeout,
+    RedisUnavailable,
+    SluiceError,
+)
+
+_DETAIL_LIMIT: Final = 300
+_TLS_CONFIG_MARKERS: Final = (
+    "CERTIFICATE",
+    "WRONG_VERSION_NUMBER",
+    "HOSTNAME MISMATCH",
+    "UNKNOWN CA",
+    "TLSV13_ALERT",
+)
+
+
+class ServerErrors:
+    """Wordings of Redis error replies.
+
+    Error codes (upper case) are the reply's first word; phrases are matched anywhere. Use
+    `ServerErrors.matches(error, ServerErrors.BUSYGROUP)` rather than comparing strings: redis-py
+    strips some codes from the message and turns them into exception classes.
+    """
+
+    UNKNOWN_COMMAND: Final = "unknown command"
+    UNKNOWN_SUBCOMMAND: Final = "unknown subcommand"
+    NOSCRIPT: Final = "NOSCRIPT"
+    BUSYGROUP: Final = "BUSYGROUP"
+    NOGROUP: Final = "NOGROUP"
+    WRONGTYPE: Final = "WRONGTYPE"
+    OOM: Final = "OOM"
+    NOPERM: Final = "NOPERM"
+    READONLY: Final = "READONLY"
+    LOADING: Final = "LOADING"
+    UNKNOWN_INDEX: Final = "unknown index name"  # RediSearch 2.x
+    NO_SUCH_INDEX: Final = "no such index"  # older RediSearch
+    INDEX_EXISTS: Final = "index already exists"
+
+    _CLASSES: ClassVar[dict[str, type[rex.RedisError]]] = {
+        "NOSCRIPT": rex.NoScriptError,
+        "OOM": rex.OutOfMemoryError,
+        "NOPERM": rex.NoPermissionError,
+        "READONLY": rex.ReadOnlyError,
+        "LOADING": rex.BusyLoadingError,
+    }
+
+    @classmethod
+    def matches(cls, error: BaseException, wording: str) -> bool:
+        """True if `error` is the server error `wording` (one of this class's constants)."""
+        known = cls._CLASSES.get(wording)
+        if known is not None and isinstance(error, known):
+            return True
+        message = str(error)
+        if wording.isupper():
+            return getattr(error, "status_code", None) == wording or message.split(" ", 1)[0] == wording
+        return wording.lower() in message.lower()
+
+
+def _detail(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= _DETAIL_LIMIT else text[: _DETAIL_LIMIT - 3] + "..."
+
+
+def _is_tls_config_problem(error: BaseException) -> bool:
+    text = str(error).upper()
+    return "SSL" in text and any(marker in text for marker in _TLS_CONFIG_MARKERS)
+
+
+def to_sluice_error(error: BaseException, what: str) -> SluiceError | None:
+    """The sluice error for a redis-py `error`, or None if it is not redis-py's.
+
+    Use it in an `except` clause where a context manager does not fit; otherwise prefer
+    `translate_errors`.
+    """
+    detail = _detail(error)
+    if isinstance(error, rex.TimeoutError):
+        return RedisTimeout(
+            f"{what}: Redis did not answer in time ({detail}); check the server's load and the network, "
+            "or raise SLUICE_REDIS__SOCKET_TIMEOUT"
+        )
+    if isinstance(error, rex.AuthenticationError | rex.AuthorizationError):
+        return PermissionDenied(
+            f"{what}: Redis refused the credentials ({detail}); check the user and password "
+            "(in the URL or SLUICE_REDIS__USERNAME / SLUICE_REDIS__PASSWORD)"
+        )
+    if isinstance(error, rex.NoPermissionError) or ServerErrors.matches(error, ServerErrors.NOPERM):
+        return PermissionDenied(
+            f"{what}: the Redis user lacks a permission ({detail}); grant it in the ACL "
+            "(ACL SETUSER ...) or connect as a user that has it"
+        )
+    if isinstance(error, redis.sentinel.MasterNotFoundError | redis.asyncio.sentinel.MasterNotFoundError):
+        return RedisUnavailable(
+            f"{what}: no Sentinel named a primary for the service ({detail}); check the sentinel "
+            "addresses, the service name and the sentinel credentials (sentinel_username / "
+            "sentinel_password), then retry"
+        )
+    if isinstance(error, rex.ConnectionError) and _is_tls_config_problem(error):
+        return ConfigError(
+            f"{what}: the TLS handshake failed ({detail}); check ssl_ca_certs (the CA that signed the "
+            "server's certificate), the client certificate and key (ssl_certfile / ssl_keyfile), and "
+            "that the host name matches the certificate"
+        )
+    if isinstance(error, rex.ConnectionError):
+        return RedisUnavailable(
+            f"{what}: cannot reach Redis ({detail}); check that the server runs and the URL's host and "
+            "port are right; the call can be retried"
+        )
+    if isinstance(error, rex.ClusterDownError | rex.TryAgainError | rex.ClusterError):
+        return RedisUnavailable(
+            f"{what}: the Redis Cluster is not serving every slot ({detail}); wait until CLUSTER INFO "
+            "shows cluster_state:ok, then retry"
+        )
+    if isinstance(error, rex.RedisClusterException):
+        return RedisUnavailable(
+            f"{what}: cannot use the Redis Cluster ({detail}); check the startup nodes in the URL and "
+            "that the cluster is up (CLUSTER INFO), then retry"
+        )
+    if isinstance(error, rex.ReadOnlyError):
+        return RedisUnavailable(
+            f"{what}: the server is a read-only replica ({detail}), usually during a failover; retry shortly"
+        )
+    if isinstance(error, rex.OutOfMemoryError) or ServerErrors.matches(error, ServerErrors.OOM):
+        return RedisFull(
+            f"{what}: Redis is out of memory ({detail}); free memory, raise maxmemory, or let the "
+            "workers drain the queues"
+        )
+    if isinstance(error, rex.RedisError):
+        return SluiceError(f"{what}: Redis replied with an error: {detail}")
+    return None
+
+
+class translate_errors:  # noqa: N801 - used like a function: `with translate_errors("enqueue"):`
+    """Context manager (sync `with`, or `async with`) that re-raises redis-py errors as sluice errors."""
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if error is not None:
+            translated = to_sluice_error(error, self.what)
+            if translated is not None:
+                raise translated from error
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(kind, error, tb)

@@ -1,0 +1,55 @@
+"""The wire format: JSON in one stream field. Never pickle.
+
+`encode` is used by the producer; `decode` turns a raw stream entry into a `Job` or raises
+`JobDecodeError` carrying the entry id, which the runtime dead-letters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from sluice.errors import JobDecodeError
+from sluice.jobs.models import JobEnvelope
+from sluice.types import EntryId
+
+FIELD = b"job"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A decoded job as a handler sees it."""
+
+    stream: str
+    entry_id: EntryId
+    envelope: JobEnvelope
+    deliveries: int = 1
+
+
+def encode(envelope: JobEnvelope) -> bytes:
+    return envelope.model_dump_json(exclude_none=True).encode()
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in err.get("loc", ())) or "job"
+    return f"{where}: {err.get('msg', 'invalid')}"
+
+
+def decode(stream: str, entry_id: str, fields: dict[bytes, bytes] | None) -> Job:
+    """Parse one stream entry; the only place the wire format is read."""
+    eid = EntryId(entry_id)
+    if not fields:
+        raise JobDecodeError(eid, "entry has no fields (deleted or written by something else)")
+    raw = fields.get(FIELD)
+    if raw is None:
+        names = sorted(k.decode(errors="replace") for k in fields)[:5]
+        raise JobDecodeError(eid, f"missing field 'job' (has {names})")
+    try:
+        envelope = JobEnvelope.model_validate_json(raw)
+    except ValidationError as e:
+        raise JobDecodeError(eid, _first_error(e)) from None
+    except (ValueError, TypeError) as e:  # not JSON / not text
+        raise JobDecodeError(eid, f"not JSON: {str(e)[:200]}") from None
+    return Job(stream=stream, entry_id=eid, envelope=envelope)

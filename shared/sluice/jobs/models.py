@@ -1,0 +1,113 @@
+"""Job models: a versioned envelope around one payload per job kind.
+
+The envelope never carries code: models and embedders are referred to by *name*, resolved by
+the worker from its own settings. A job's version is its stream entry id, assigned by Redis.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sluice.keys import digest
+
+ENVELOPE_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CacheFillPayload(_Model):
+    """A computed LLM answer to store: exact entry, and a semantic entry when `embedder` is set."""
+
+    kind: Literal["cache-fill"] = "cache-fill"
+    llm_string: str
+    prompt: str
+    generations: list[dict[str, Any]] = Field(description="generations as sluice.stores.generations dicts")
+    ttl: float | None = Field(default=None, gt=0, description="seconds; None keeps the entry")
+    cache: str = Field(default="default", description="cache name inside the namespace")
+    embedder: str | None = Field(default=None, description="settings name of the semantic cache embedder")
+
+    def target_key(self) -> str:
+        return f"cache:{self.cache}:{digest(self.llm_string)}:{digest(self.prompt)}"
+
+
+class CacheWarmPayload(_Model):
+    """Prompts to answer with a model named in the worker's settings, then store as cache fills."""
+
+    kind: Literal["cache-warm"] = "cache-warm"
+    model: str = Field(description="settings name of the model")
+    llm_string: str = Field(description="the llm_string the answers are cached under")
+    prompts: list[str] = Field(min_length=1)
+    ttl: float | None = Field(default=None, gt=0)
+    cache: str = "default"
+    embedder: str | None = None
+
+    def target_key(self) -> str:
+        return f"warm:{self.cache}:{self.model}"
+
+
+class IndexDocument(_Model):
+    id: str = Field(min_length=1)
+    text: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    vector: list[float] | None = Field(default=None, description="precomputed embedding; skips the embedder")
+
+
+class IndexPayload(_Model):
+    """Upserts and deletes for one vector index; all documents of one job share a partition."""
+
+    kind: Literal["index"] = "index"
+    index: str = Field(min_length=1)
+    upserts: list[IndexDocument] = Field(default_factory=list)
+    deletes: list[str] = Field(default_factory=list)
+    embedder: str | None = None
+
+    def target_key(self) -> str:
+        first = self.upserts[0].id if self.upserts else (self.deletes[0] if self.deletes else "")
+        return f"index:{self.index}:{first}"
+
+
+class HistoryAppendPayload(_Model):
+    """Messages to append to one session (in order), or a clear of that session."""
+
+    kind: Literal["history-append"] = "history-append"
+    session_id: str = Field(min_length=1)
+    op: Literal["append", "clear"] = "append"
+    messages: list[dict[str, Any]] = Field(default_factory=list, description="LangChain message dicts")
+    ttl: float | None = Field(default=None, gt=0, description="seconds; refreshed on every write")
+    max_messages: int | None = Field(default=None, ge=1)
+    embedder: str | None = Field(default=None, description="index messages for semantic recall")
+
+    def target_key(self) -> str:
+        return f"history:{self.session_id}"
+
+
+Payload = Annotated[
+    CacheFillPayload | CacheWarmPayload | IndexPayload | HistoryAppendPayload,
+    Field(discriminator="kind"),
+]
+
+
+class JobEnvelope(_Model):
+    """What travels on the stream: envelope fields plus the payload."""
+
+    v: Literal[1] = ENVELOPE_VERSION
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex, description="job id (not the version)")
+    namespace: str
+    created: float = Field(default_factory=time.time)
+    attempt: int = Field(default=0, ge=0)
+    trace: dict[str, str] | None = None
+    notify: bool = Field(default=False, description="worker signals the waiter when applied")
+    payload: Payload
+
+    @property
+    def kind(self) -> str:
+        return self.payload.kind
+
+    def target_key(self) -> str:
+        return self.payload.target_key()

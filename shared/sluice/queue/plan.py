@@ -1,0 +1,104 @@
+"""Turning payloads into per-stream enqueue batches: routing, encoding and limits, no I/O.
+
+Shared by the sync and asyncio producers so both refuse exactly the same input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sluice.errors import PayloadTooLarge
+from sluice.jobs.codec import encode
+from sluice.jobs.models import JobEnvelope, Payload
+from sluice.keys import Keys
+from sluice.settings import LimitSettings
+from sluice.types import EntryId, JobKind, KeyT, StreamEntryRef
+
+CHUNK = 500  # jobs per script call: bounds the server time one call takes
+
+
+@dataclass(slots=True)
+class StreamBatch:
+    """Encoded jobs bound for one partition stream, in enqueue order; `slots` are their places in
+    the caller's list so handles come back in the caller's order."""
+
+    stream: KeyT
+    jobs: list[bytes] = field(default_factory=list)
+    slots: list[int] = field(default_factory=list)
+
+
+def envelope(namespace: str, payload: Payload, *, notify: bool, trace: dict[str, str] | None) -> JobEnvelope:
+    return JobEnvelope(namespace=namespace, payload=payload, notify=notify, trace=trace)
+
+
+def check_payload(payload: Payload, limits: LimitSettings) -> None:
+    """Per-kind limits that name the setting to raise."""
+    if payload.kind == "index":
+        n = len(payload.upserts) + len(payload.deletes)
+        if n > limits.max_documents_per_job:
+            raise PayloadTooLarge(
+                "documents in one index job", n, limits.max_documents_per_job,
+                "SLUICE_LIMITS__MAX_DOCUMENTS_PER_JOB",
+            )
+    elif payload.kind == "history-append":
+        if len(payload.messages) > limits.max_messages_per_job:
+            raise PayloadTooLarge(
+                "messages in one history job", len(payload.messages), limits.max_messages_per_job,
+                "SLUICE_LIMITS__MAX_MESSAGES_PER_JOB",
+            )
+    elif payload.kind in ("cache-fill", "cache-warm"):
+        prompts = [payload.prompt] if payload.kind == "cache-fill" else payload.prompts
+        longest = max((len(p) for p in prompts), default=0)
+        if longest > limits.max_prompt_chars:
+            raise PayloadTooLarge(
+                "prompt length (characters)", longest, limits.max_prompt_chars, "SLUICE_LIMITS__MAX_PROMPT_CHARS"
+            )
+
+
+def plan(
+    keys: Keys,
+    limits: LimitSettings,
+    payloads: Iterable[Payload],
+    *,
+    notify: bool = False,
+    trace: dict[str, str] | None = None,
+) -> tuple[list[StreamBatch], int]:
+    """Group jobs by partition stream, checking every limit before anything is written."""
+    batches: dict[KeyT, StreamBatch] = {}
+    count = 0
+    for slot, payload in enumerate(payloads):
+        check_payload(payload, limits)
+        env = envelope(keys.namespace, payload, notify=notify, trace=trace)
+        data = encode(env)
+        if len(data) > limits.max_payload_bytes:
+            raise PayloadTooLarge(
+                f"encoded {payload.kind} job (bytes)", len(data), limits.max_payload_bytes,
+                "SLUICE_LIMITS__MAX_PAYLOAD_BYTES",
+            )
+        kind: JobKind = payload.kind
+        stream = keys.stream_for(kind, env.target_key())
+        batch = batches.setdefault(stream, StreamBatch(stream))
+        batch.jobs.append(data)
+        batch.slots.append(slot)
+        count += 1
+    if count > limits.max_batch_jobs:
+        raise PayloadTooLarge("jobs in one enqueue call", count, limits.max_batch_jobs, "SLUICE_LIMITS__MAX_BATCH_JOBS")
+    return list(batches.values()), count
+
+
+def chunks(batch: StreamBatch) -> Iterable[tuple[list[bytes], list[int]]]:
+    for i in range(0, len(batch.jobs), CHUNK):
+        yield batch.jobs[i : i + CHUNK], batch.slots[i : i + CHUNK]
+
+
+def handles(stream: KeyT, ids: Iterable[bytes | str]) -> list[StreamEntryRef]:
+    return [StreamEntryRef(stream, EntryId(i.decode() if isinstance(i, bytes) else i)) for i in ids]
+
+
+def queue_full(reply_error: str) -> tuple[int, int] | None:
+    """Parse `QUEUEFULL <backlog> <limit>` from enqueue.lua; None for any other error."""
+    parts = reply_error.split()
+    if len(parts) >= 3 and parts[0] == "QUEUEFULL" and parts[1].isdigit() and parts[2].isdigit():
+        return int(parts[1]), int(parts[2])
+    return None

@@ -1,0 +1,160 @@
+"""Read-your-writes: has a job been applied?
+
+A job is applied when its consumer group has delivered it (``last-delivered-id >= id``) and it is
+no longer pending, and it was not dead-lettered (a dead marker beside the stream says so). That
+state is the truth, whatever retries and reclaims happened. Workers also push a signal onto a
+per-job list for jobs enqueued with ``notify``, so a waiter blocks on BLPOP instead of polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sluice.connection.translate import translate_errors
+from sluice.errors import JobFailed, WaitTimeout
+from sluice.keys import Keys
+from sluice.types import EntryId, StreamEntryRef, parse_entry_id
+
+PENDING_SCAN = 1000
+SIGNAL_BLOCK = 0.25  # seconds one BLPOP blocks before the state is checked again
+
+
+@dataclass(frozen=True, slots=True)
+class StreamState:
+    """What one round trip tells about some entries of one stream."""
+
+    applied: frozenset[EntryId]
+    dead: dict[EntryId, str]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def state_commands(pipe: Any, keys: Keys, group: str, stream: str, ids: Sequence[EntryId]) -> None:
+    """Queue the commands `parse_state` reads: all on the stream's slot, one round trip."""
+    ordered = sorted(ids, key=parse_entry_id)
+    pipe.xinfo_groups(stream)
+    pipe.xpending_range(stream, group, ordered[0], ordered[-1], PENDING_SCAN)
+    pipe.mget([keys.dead_marker(stream, i) for i in ordered])
+
+
+def parse_state(ids: Sequence[EntryId], replies: Sequence[Any], group: str) -> StreamState:
+    groups, pending, dead_values = replies
+    ordered = sorted(ids, key=parse_entry_id)
+    last: tuple[int, int] | None = None
+    for g in groups:
+        if _text(g.get("name")) == group:
+            last = parse_entry_id(_text(g.get("last-delivered-id")))
+    dead = {i: _text(v) for i, v in zip(ordered, dead_values, strict=True) if v is not None}
+    if last is None:
+        return StreamState(frozenset(), dead)
+    pending_ids = {_text(p["message_id"]) for p in pending}
+    truncated = len(pending) >= PENDING_SCAN  # cannot rule out pending entries past the page
+    applied = frozenset(
+        i
+        for i in ordered
+        if parse_entry_id(i) <= last and i not in pending_ids and i not in dead and not truncated
+    )
+    return StreamState(applied, dead)
+
+
+def _group_by_stream(handles: Iterable[StreamEntryRef]) -> dict[str, set[EntryId]]:
+    by_stream: dict[str, set[EntryId]] = defaultdict(set)
+    for h in handles:
+        by_stream[h.stream].add(h.entry_id)
+    return by_stream
+
+
+def _raise_dead(dead: dict[EntryId, str]) -> None:
+    if dead:
+        entry_id, reason = next(iter(dead.items()))
+        raise JobFailed(entry_id, reason)
+
+
+class Waiter:
+    """Blocks until jobs are applied (sync)."""
+
+    def __init__(self, redis: Any, keys: Keys, group: str) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._group = group
+
+    def remaining(self, handles: Iterable[StreamEntryRef]) -> list[StreamEntryRef]:
+        """Handles not applied yet; raises JobFailed for a dead-lettered one."""
+        left: list[StreamEntryRef] = []
+        for stream, ids in _group_by_stream(handles).items():
+            ordered = list(ids)
+            with translate_errors("wait"):
+                pipe = self._redis.pipeline(transaction=False)
+                state_commands(pipe, self._keys, self._group, stream, ordered)
+                state = parse_state(ordered, pipe.execute(), self._group)
+            _raise_dead(state.dead)
+            left.extend(StreamEntryRef(stream, i) for i in ordered if i not in state.applied)
+        return left
+
+    def wait(self, handles: Sequence[StreamEntryRef], timeout: float, *, notified: bool = True) -> None:
+        deadline = time.monotonic() + timeout
+        left = self.remaining(handles)
+        delay = 0.001
+        while left:
+            budget = deadline - time.monotonic()
+            if budget <= 0:
+                raise WaitTimeout(
+                    f"{len(left)} of {len(handles)} jobs not applied after {timeout}s (first: "
+                    f"{left[0].stream} {left[0].entry_id}); are workers running? see `sluice status`"
+                )
+            if notified:
+                signal = self._keys.done_signal(left[0].stream, left[0].entry_id)
+                with translate_errors("wait"):
+                    self._redis.blpop([signal], timeout=max(0.01, min(SIGNAL_BLOCK, budget)))
+            else:
+                time.sleep(min(delay, budget))
+                delay = min(delay * 2, 0.05)
+            left = self.remaining(left)
+
+
+class AsyncWaiter:
+    """Blocks until jobs are applied (asyncio)."""
+
+    def __init__(self, redis: Any, keys: Keys, group: str) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._group = group
+
+    async def remaining(self, handles: Iterable[StreamEntryRef]) -> list[StreamEntryRef]:
+        left: list[StreamEntryRef] = []
+        for stream, ids in _group_by_stream(handles).items():
+            ordered = list(ids)
+            with translate_errors("wait"):
+                pipe = self._redis.pipeline(transaction=False)
+                state_commands(pipe, self._keys, self._group, stream, ordered)
+                state = parse_state(ordered, await pipe.execute(), self._group)
+            _raise_dead(state.dead)
+            left.extend(StreamEntryRef(stream, i) for i in ordered if i not in state.applied)
+        return left
+
+    async def wait(self, handles: Sequence[StreamEntryRef], timeout: float, *, notified: bool = True) -> None:
+        deadline = time.monotonic() + timeout
+        left = await self.remaining(handles)
+        delay = 0.001
+        while left:
+            budget = deadline - time.monotonic()
+            if budget <= 0:
+                raise WaitTimeout(
+                    f"{len(left)} of {len(handles)} jobs not applied after {timeout}s; "
+                    "are workers running? see `sluice status`"
+                )
+            if notified:
+                signal = self._keys.done_signal(left[0].stream, left[0].entry_id)
+                with translate_errors("wait"):
+                    await self._redis.blpop([signal], timeout=max(0.01, min(SIGNAL_BLOCK, budget)))
+            else:
+                await asyncio.sleep(min(delay, budget))
+                delay = min(delay * 2, 0.05)
+            left = await self.remaining(left)

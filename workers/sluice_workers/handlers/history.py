@@ -1,0 +1,28 @@
+"""history-append: apply appends and clears to conversation stores, versioned by entry id."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sluice.jobs.codec import Job
+from sluice.jobs.models import HistoryAppendPayload
+from sluice.stores.history import HistoryStore, HistoryWrite
+
+from sluice_workers.handlers.base import Failures
+
+
+class HistoryHandler:
+    kind = "history-append"
+
+    def __init__(self, store: HistoryStore, *, pipeline: bool = True) -> None:
+        self._store = store
+        self._pipeline = pipeline
+
+    def handle(self, jobs: Sequence[Job]) -> Failures:
+        writes: list[HistoryWrite] = []
+        for job in jobs:
+            p = job.envelope.payload
+            assert isinstance(p, HistoryAppendPayload)  # routed by kind
+            writes.append(HistoryWrite(p.session_id, job.entry_id, p.op, p.messages, p.ttl, p.max_messages))
+        self._store.write(writes, pipeline=self._pipeline)
+        return {}

@@ -1,0 +1,20 @@
+"""Which handler serves which job kind, built from settings for one worker process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sluice.keys import Keys
+from sluice.settings import Settings
+from sluice.stores.history import HistoryStore
+
+from sluice_workers.handlers.base import Handler
+from sluice_workers.handlers.history import HistoryHandler
+
+
+def build_handlers(redis: Any, settings: Settings, *, cluster: bool) -> dict[str, Handler]:
+    keys = Keys(settings.namespace, settings.queue.partitions)
+    handlers: dict[str, Handler] = {
+        "history-append": HistoryHandler(HistoryStore(redis, keys), pipeline=not cluster),
+    }
+    return handlers

@@ -1,0 +1,111 @@
+"""One worker process: consumer threads, lease renewal, heartbeat, signals.
+
+Shutdown is warm, then cold: the first SIGTERM/SIGINT lets every consumer finish the batch in
+hand and stop reading; a second one exits at once (entries in hand are reclaimed by others).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass
+from types import FrameType
+
+from sluice.connection.capabilities import probe
+from sluice.connection.factory import connect
+from sluice.keys import Keys
+from sluice.settings import Settings
+from sluice.types import JOB_KINDS, JobKind, KeyT
+
+from sluice_workers.handlers.registry import build_handlers
+from sluice_workers.runtime.consumer import Consumer, Summary
+from sluice_workers.runtime.health import Heartbeat, worker_id
+from sluice_workers.runtime.leases import Leases
+from sluice_workers.runtime.metrics import Metrics
+from sluice_workers.runtime.transport import StreamTransport
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProcessSummary:
+    consumers: list[Summary]
+
+    def line(self) -> str:
+        total = Summary()
+        for s in self.consumers:
+            total.applied.update(s.applied)
+            total.retried.update(s.retried)
+            total.dead.update(s.dead)
+            total.reclaimed += s.reclaimed
+            total.errors += s.errors
+        return total.line()
+
+
+def streams_for(settings: Settings) -> list[KeyT]:
+    keys = Keys(settings.namespace, settings.queue.partitions)
+    kinds: list[JobKind] = [k for k in JOB_KINDS if k in settings.worker.kinds]
+    return [s for kind in kinds for s in keys.streams(kind)]
+
+
+def install_signals(stop: threading.Event) -> None:
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            log.warning("second %s: exiting now; entries in hand will be reclaimed", signal.Signals(signum).name)
+            os._exit(1)
+        log.info("%s: finishing the batch in hand, then stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+
+def run_process(settings: Settings, index: int = 0, stop: threading.Event | None = None) -> ProcessSummary:
+    """Run consumers until `stop` is set (by a signal when called from the CLI)."""
+    stop = stop or threading.Event()
+    unknown = sorted(set(settings.worker.kinds) - set(JOB_KINDS))
+    if unknown:
+        raise SystemExit(f"unknown job kinds {unknown}; choose from {list(JOB_KINDS)}")
+    redis = connect(settings.redis)
+    caps = probe(redis)
+    transport = StreamTransport(redis, settings, caps)
+    streams = streams_for(settings)
+    transport.ensure_groups(streams)
+    handlers = build_handlers(redis, settings, cluster=caps.cluster)
+    metrics = Metrics()
+    if settings.worker.metrics_port is not None:
+        metrics.serve(settings.worker.metrics_port + index)
+    wid = worker_id(index)
+    leases = Leases(transport, interval=settings.worker.visibility_timeout / 3)
+    heartbeat = Heartbeat(
+        redis, transport.keys, wid, settings.worker.heartbeat_interval, {"kinds": settings.worker.kinds}
+    )
+    consumers = [
+        Consumer(transport, handlers, streams, f"{wid}-c{i}", stop, leases, metrics, cluster=caps.cluster)
+        for i in range(settings.worker.concurrency)
+    ]
+    threads = [threading.Thread(target=c.run, name=c.name, daemon=True) for c in consumers]
+    log.info(
+        "worker %s: %d consumer(s) on %d stream(s), redis %s", wid, len(consumers), len(streams),
+        ".".join(map(str, caps.version)),
+    )
+    leases.start()
+    heartbeat.start()
+    try:
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=0.2)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        leases.stop()
+        heartbeat.stop()
+        summary = ProcessSummary([c.summary for c in consumers])
+        log.info("worker %s stopped: %s", wid, summary.line())
+        redis.close()
+    return summary
