@@ -195,10 +195,17 @@ def _plan(cluster_client: bool) -> Generator[Command, object, Capabilities]:
     hello = (yield ("HELLO",)) if info is _REFUSED else None
     return parse_capabilities(
         ProbeReplies(
-            *(None if r is _REFUSED else r for r in (info, modules, commands, hello)),
+            info=_unless_refused(info),
+            modules=_unless_refused(modules),
+            commands=_unless_refused(commands),
+            hello=_unless_refused(hello),
             cluster_client=cluster_client,
         )
     )
+
+
+def _unless_refused(reply: object) -> object:
+    return None if reply is _REFUSED else reply
 
 
 def _refused(error: rex.ResponseError) -> bool:
@@ -213,11 +220,15 @@ def probe(client: redis.Redis | redis.cluster.RedisCluster) -> Capabilities:
     is_cluster = isinstance(client, redis.cluster.RedisCluster)
     plan = _plan(is_cluster)
     with translate_errors("probe the server's capabilities"):
-        target = client.get_redis_connection(client.get_primaries()[0]) if is_cluster else client
+        if isinstance(client, redis.cluster.RedisCluster):
+            primary = client.get_primaries()[0]  # type: ignore[no-untyped-call]
+            target: redis.Redis = client.get_redis_connection(primary)
+        else:
+            target = client
         command = next(plan)
         while True:
             try:
-                reply: object = target.execute_command(*command)
+                reply: object = target.execute_command(*command)  # type: ignore[no-untyped-call]
             except rex.ResponseError as error:
                 if not _refused(error):
                     raise
@@ -225,7 +236,8 @@ def probe(client: redis.Redis | redis.cluster.RedisCluster) -> Capabilities:
             try:
                 command = plan.send(reply)
             except StopIteration as done:
-                return done.value
+                capabilities: Capabilities = done.value
+                return capabilities
 
 
 async def aprobe(client: redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster) -> Capabilities:
@@ -248,4 +260,5 @@ async def aprobe(client: redis.asyncio.Redis | redis.asyncio.cluster.RedisCluste
             try:
                 command = plan.send(reply)
             except StopIteration as done:
-                return done.value
+                capabilities: Capabilities = done.value
+                return capabilities

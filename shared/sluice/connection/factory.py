@@ -136,6 +136,11 @@ def _tls_kwargs(spec: ConnectionSpec, settings: RedisSettings) -> dict[str, Any]
     return tls
 
 
+def _service(spec: ConnectionSpec) -> str:
+    assert spec.service_name is not None  # parse_url guarantees it for sentinel URLs
+    return spec.service_name
+
+
 def connect(
     settings: RedisSettings, *, decode_responses: bool = False, protocol: int = 2
 ) -> redis.Redis | redis.cluster.RedisCluster:
@@ -150,10 +155,10 @@ def connect(
             [tuple(h) for h in spec.hosts],
             sentinel_kwargs={**plan.sentinel, "retry": redis.retry.Retry(NoBackoff(), 0)},
         )
-        client: redis.Redis = sentinel.master_for(spec.service_name, retry=retry, **plan.node)  # type: ignore[no-untyped-call]
+        client: redis.Redis = sentinel.master_for(_service(spec), retry=retry, **plan.node)  # type: ignore[no-untyped-call]
         return client
     if spec.mode == "cluster":
-        nodes = [redis.cluster.ClusterNode(h.host, h.port) for h in spec.hosts]
+        nodes = [redis.cluster.ClusterNode(h.host, h.port) for h in spec.hosts]  # type: ignore[no-untyped-call]
         with translate_errors("connect to the Redis Cluster"):
             return redis.cluster.RedisCluster(startup_nodes=nodes, retry=retry, **plan.cluster_node())
     host = spec.hosts[0]
@@ -170,11 +175,11 @@ def connect_async(
     if spec.mode == "unix":
         return redis.asyncio.Redis(unix_socket_path=spec.path, retry=retry, **plan.node)
     if spec.mode == "sentinel":
-        sentinel = redis.asyncio.sentinel.Sentinel(
+        sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
             [tuple(h) for h in spec.hosts],
             sentinel_kwargs={**plan.sentinel, "retry": redis.asyncio.retry.Retry(NoBackoff(), 0)},
         )
-        client: redis.asyncio.Redis = sentinel.master_for(spec.service_name, retry=retry, **plan.node)
+        client: redis.asyncio.Redis = sentinel.master_for(_service(spec), retry=retry, **plan.node)
         return client
     if spec.mode == "cluster":
         nodes = [redis.asyncio.cluster.ClusterNode(h.host, h.port) for h in spec.hosts]

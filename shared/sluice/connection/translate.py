@@ -153,7 +153,7 @@ def to_sluice_error(error: BaseException, what: str) -> SluiceError | None:
     return None
 
 
-class translate_errors:  # noqa: N801 - used like a function: `with translate_errors("enqueue"):`
+class translate_errors:  # lower case: it reads like a function, `with translate_errors("enqueue"):`
     """Context manager (sync `with`, or `async with`) that re-raises redis-py errors as sluice errors."""
 
     __slots__ = ("what",)

@@ -67,7 +67,12 @@ def plan(
     """Group jobs by partition stream, checking every limit before anything is written."""
     batches: dict[KeyT, StreamBatch] = {}
     count = 0
-    for slot, payload in enumerate(payloads):
+    items = list(payloads)
+    if len(items) > limits.max_batch_jobs:
+        raise PayloadTooLarge(
+            "jobs in one enqueue call", len(items), limits.max_batch_jobs, "SLUICE_LIMITS__MAX_BATCH_JOBS"
+        )
+    for slot, payload in enumerate(items):
         check_payload(payload, limits)
         env = envelope(keys.namespace, payload, notify=notify, trace=trace)
         data = encode(env)
@@ -82,8 +87,6 @@ def plan(
         batch.jobs.append(data)
         batch.slots.append(slot)
         count += 1
-    if count > limits.max_batch_jobs:
-        raise PayloadTooLarge("jobs in one enqueue call", count, limits.max_batch_jobs, "SLUICE_LIMITS__MAX_BATCH_JOBS")
     return list(batches.values()), count
 
 

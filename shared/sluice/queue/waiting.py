@@ -45,14 +45,20 @@ def state_commands(pipe: Any, keys: Keys, group: str, stream: str, ids: Sequence
 
 
 def parse_state(ids: Sequence[EntryId], replies: Sequence[Any], group: str) -> StreamState:
+    """Parse the replies of `state_commands` (executed with raise_on_error=False)."""
     groups, pending, dead_values = replies
     ordered = sorted(ids, key=parse_entry_id)
+    for reply in replies:
+        if isinstance(reply, Exception) and not _no_group(reply):
+            raise reply
+    if isinstance(groups, Exception) or isinstance(pending, Exception):
+        groups, pending = [], []  # no consumer group yet: no worker has started, nothing applied
     last: tuple[int, int] | None = None
     for g in groups:
         if _text(g.get("name")) == group:
             last = parse_entry_id(_text(g.get("last-delivered-id")))
     dead = {i: _text(v) for i, v in zip(ordered, dead_values, strict=True) if v is not None}
-    if last is None:
+    if last is None or isinstance(dead_values, Exception):
         return StreamState(frozenset(), dead)
     pending_ids = {_text(p["message_id"]) for p in pending}
     truncated = len(pending) >= PENDING_SCAN  # cannot rule out pending entries past the page
@@ -62,6 +68,11 @@ def parse_state(ids: Sequence[EntryId], replies: Sequence[Any], group: str) -> S
         if parse_entry_id(i) <= last and i not in pending_ids and i not in dead and not truncated
     )
     return StreamState(applied, dead)
+
+
+def _no_group(error: Exception) -> bool:
+    text = str(error)
+    return "NOGROUP" in text or "no such key" in text.lower()
 
 
 def _group_by_stream(handles: Iterable[StreamEntryRef]) -> dict[str, set[EntryId]]:
@@ -93,7 +104,7 @@ class Waiter:
             with translate_errors("wait"):
                 pipe = self._redis.pipeline(transaction=False)
                 state_commands(pipe, self._keys, self._group, stream, ordered)
-                state = parse_state(ordered, pipe.execute(), self._group)
+                state = parse_state(ordered, pipe.execute(raise_on_error=False), self._group)
             _raise_dead(state.dead)
             left.extend(StreamEntryRef(stream, i) for i in ordered if i not in state.applied)
         return left
@@ -134,7 +145,7 @@ class AsyncWaiter:
             with translate_errors("wait"):
                 pipe = self._redis.pipeline(transaction=False)
                 state_commands(pipe, self._keys, self._group, stream, ordered)
-                state = parse_state(ordered, await pipe.execute(), self._group)
+                state = parse_state(ordered, await pipe.execute(raise_on_error=False), self._group)
             _raise_dead(state.dead)
             left.extend(StreamEntryRef(stream, i) for i in ordered if i not in state.applied)
         return left

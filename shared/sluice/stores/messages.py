@@ -25,6 +25,25 @@ def encode(message: dict[str, Any]) -> str:
     return json.dumps(message, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+MESSAGE_TYPES = frozenset(
+    {"human", "ai", "system", "tool", "function", "chat", "developer", "remove",
+     "HumanMessageChunk", "AIMessageChunk", "SystemMessageChunk", "ToolMessageChunk",
+     "FunctionMessageChunk", "ChatMessageChunk"}
+)
+
+
+def check_message(message: Any) -> str | None:
+    """Why a dict is not a LangChain message dict (cheap structural check), or None."""
+    if not isinstance(message, dict):
+        return f"a message must be an object, got {type(message).__name__}"
+    kind, data = message.get("type"), message.get("data")
+    if kind not in MESSAGE_TYPES:
+        return f"unknown message type {str(kind)[:40]!r}"
+    if not isinstance(data, dict) or "content" not in data:
+        return "a message needs data.content"
+    return None
+
+
 def decode_many(raw: Sequence[str], where: str) -> list[BaseMessage]:
     try:
         return messages_from_dict([json.loads(r) for r in raw])

@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import FrameType
 
@@ -19,6 +20,7 @@ from sluice.keys import Keys
 from sluice.settings import Settings
 from sluice.types import JOB_KINDS, JobKind, KeyT
 
+from sluice_workers.handlers.base import Handler
 from sluice_workers.handlers.registry import build_handlers
 from sluice_workers.runtime.consumer import Consumer, Summary
 from sluice_workers.runtime.health import Heartbeat, worker_id
@@ -62,8 +64,17 @@ def install_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, on_signal)
 
 
-def run_process(settings: Settings, index: int = 0, stop: threading.Event | None = None) -> ProcessSummary:
-    """Run consumers until `stop` is set (by a signal when called from the CLI)."""
+def run_process(
+    settings: Settings,
+    index: int = 0,
+    stop: threading.Event | None = None,
+    *,
+    handlers: Mapping[str, Handler] | None = None,
+) -> ProcessSummary:
+    """Run consumers until `stop` is set (by a signal when called from the CLI).
+
+    `handlers` replaces the ones built from settings (embedding a worker in another program).
+    """
     stop = stop or threading.Event()
     unknown = sorted(set(settings.worker.kinds) - set(JOB_KINDS))
     if unknown:
@@ -73,7 +84,8 @@ def run_process(settings: Settings, index: int = 0, stop: threading.Event | None
     transport = StreamTransport(redis, settings, caps)
     streams = streams_for(settings)
     transport.ensure_groups(streams)
-    handlers = build_handlers(redis, settings, cluster=caps.cluster)
+    if handlers is None:
+        handlers = build_handlers(redis, settings, cluster=caps.cluster)
     metrics = Metrics()
     if settings.worker.metrics_port is not None:
         metrics.serve(settings.worker.metrics_port + index)
