@@ -14,10 +14,22 @@ Key schema (``ns`` = the namespace, default ``sluice``; ``{...}`` is a Cluster h
 | ``ns:history:{<session>}`` | zset score 0, member ``<padded id>:<n>:<json>`` | history ttl | history handler | chat history |
 | ``ns:history:{<session>}:meta`` | hash cleared/ver/ttl | history ttl | history handler | chat history |
 | ``ns:history:sessions`` | zset member=session, score=last write ms | - | history handler | session listing |
+| **vector indexes** (``<ix>`` = index name, ``g<n>`` = generation, ``{t}`` = a shard tag, empty standalone) | | | | |
+| ``ns:vindex:<ix>`` | string (JSON ``IndexMeta``: schema, backend, embedder, generations) | - | facade (create) | facade, index handler |
+| ``ns:vec:<ix>:g<n>:{<id>}`` | hash: text, vector, metadata fields, ``_id``, ``_meta``, ``_v`` | - | index handler (vector_hash_write.lua) | RediSearch index, facade |
+| ``ns:vtomb:<ix>:g<n>:{<id>}`` | string: version of the delete (tombstone) | vectors tombstone TTL | index handler | index handler |
+| ``ns:vidx:<ix>:g<n>[:{t}]`` | RediSearch index, PREFIX ``ns:vec:<ix>:g<n>:``; one per Cluster primary | - | facade | facade (via alias) |
+| ``ns:vidx:<ix>[:{t}]`` | RediSearch alias of the generation queries read (``sluice index migrate`` switches it) | - | facade | facade |
+| ``ns:vset:<ix>:g<n>:{t}`` | vector set, element = doc id, attributes = filterable metadata | - | index handler (vector_set_write.lua) | facade |
+| ``ns:vset:<ix>:g<n>:{t}:docs`` | hash id -> ``<version><json text+metadata>`` | - | index handler | facade |
+| ``ns:vset:<ix>:g<n>:{t}:tomb`` | hash id -> version of the delete | per field, tombstone TTL | index handler | index handler |
+| ``ns:emb:<fingerprint>:<digest(text)>`` | string: float32 vector | embeddings cache TTL | index handler | index handler |
 
 The job stream's hash tag is ``{kind:p}`` so partitions spread over Cluster slots while a stream
 and its signal keys stay in one slot. Per-session keys are tagged by session id so one Lua script
-can write both.
+can write both. A vector document and its tombstone share the hash tag ``{<id>}`` (a digest when
+the id holds braces) for the same reason; RediSearch indexes and vector sets exist once per shard
+tag, chosen so that on a Cluster every primary holds one (queries fan out and merge).
 """
 
 from __future__ import annotations
@@ -87,3 +99,46 @@ class Keys:
 
     def history_sessions(self) -> KeyT:
         return KeyT(f"{self.namespace}:history:sessions")
+
+    # --- vector indexes (sluice.vectors) ---------------------------------------------------------
+    def vector_meta(self, index: str) -> KeyT:
+        return KeyT(f"{self.namespace}:vindex:{index}")
+
+    def vector_doc_prefix(self, index: str, generation: int) -> str:
+        """The RediSearch PREFIX of one generation's documents."""
+        return f"{self.namespace}:vec:{index}:g{generation}:"
+
+    def vector_doc(self, index: str, generation: int, doc_id: str) -> KeyT:
+        return KeyT(f"{self.vector_doc_prefix(index, generation)}{_id_tag(doc_id)}")
+
+    def vector_tombstone(self, index: str, generation: int, doc_id: str) -> KeyT:
+        return KeyT(f"{self.namespace}:vtomb:{index}:g{generation}:{_id_tag(doc_id)}")
+
+    def vector_index(self, index: str, generation: int, tag: str = "") -> KeyT:
+        return KeyT(f"{self.namespace}:vidx:{index}:g{generation}{_shard(tag)}")
+
+    def vector_alias(self, index: str, tag: str = "") -> KeyT:
+        return KeyT(f"{self.namespace}:vidx:{index}{_shard(tag)}")
+
+    def vector_set(self, index: str, generation: int, tag: str = "") -> KeyT:
+        return KeyT(f"{self.namespace}:vset:{index}:g{generation}{_shard(tag)}")
+
+    def vector_set_docs(self, index: str, generation: int, tag: str = "") -> KeyT:
+        return KeyT(f"{self.vector_set(index, generation, tag)}:docs")
+
+    def vector_set_tombstones(self, index: str, generation: int, tag: str = "") -> KeyT:
+        return KeyT(f"{self.vector_set(index, generation, tag)}:tomb")
+
+    def embedding(self, fingerprint: str, text: str) -> KeyT:
+        return KeyT(f"{self.namespace}:emb:{fingerprint}:{digest(text)}")
+
+
+def _id_tag(doc_id: str) -> str:
+    """``{<id>}``, or ``{#<digest>}:<id>`` when braces in the id would break the hash tag."""
+    if doc_id and "{" not in doc_id and "}" not in doc_id:
+        return f"{{{doc_id}}}"
+    return f"{{#{digest(doc_id)}}}:{doc_id}"
+
+
+def _shard(tag: str) -> str:
+    return f":{{{tag}}}" if tag else ""

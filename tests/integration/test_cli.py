@@ -1,0 +1,81 @@
+"""The operator CLI as a user runs it: `sluice worker`, `status`, `dlq`, as real processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+from langchain_core.messages import AIMessage, HumanMessage
+
+from sluice.facade.client import Client
+from sluice.jobs.models import HistoryAppendPayload
+from support.settings import fast_settings
+from support.workers import ProcessWorker, ThreadWorker, wait_until, worker_env
+
+
+def sluice(settings: Any, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sluice_workers.cli.main", *args],
+        env=worker_env(settings), capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+def test_worker_process_applies_history_and_stops_cleanly_on_sigterm(redis8: Any, namespace: str) -> None:
+    settings = fast_settings(redis8.url, namespace)
+    client = Client(settings)
+    a, b = client.chat_history("alice"), client.chat_history("bob")
+    with ProcessWorker(settings, "--concurrency", "2") as worker:
+        for i in range(25):
+            a.add_messages([HumanMessage(f"a{i}"), AIMessage(f"ra{i}", id=f"id{i}")])
+            b.add_messages([HumanMessage(f"b{i}")])
+        assert [m.content for m in a.messages] == [x for i in range(25) for x in (f"a{i}", f"ra{i}")]
+        assert [m.id for m in a.messages if isinstance(m, AIMessage)] == [f"id{i}" for i in range(25)]
+        assert [m.content for m in b.messages] == [f"b{i}" for i in range(25)]
+        wait_until(lambda: client.status().workers, 10, "a heartbeat")
+        check = sluice(settings, "worker", "--check")
+        assert check.returncode == 0, check.stdout + check.stderr
+        code, output = worker.terminate()
+    assert code == 0, output
+    assert "stopped: applied={'history-append': 50}" in output
+    after = sluice(settings, "worker", "--check")
+    assert after.returncode == 1 and "no worker" in after.stdout
+
+
+def test_status_json_matches_the_queues(redis8: Any, namespace: str) -> None:
+    settings = fast_settings(redis8.url, namespace)
+    client = Client(settings)
+    client.enqueue([HistoryAppendPayload(session_id=f"s{i}", messages=[]) for i in range(40)])
+    out = sluice(settings, "status", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["namespace"] == namespace
+    assert data["totals"]["backlog"] == 40 == sum(s["length"] for s in data["streams"])
+    assert {s["stream"] for s in data["streams"]} >= set(client.keys.streams("history-append"))
+    text = sluice(settings, "status")
+    assert "backlog 40" in text.stdout
+
+
+def test_dlq_list_show_retry_and_purge(redis8: Any, namespace: str) -> None:
+    settings = fast_settings(redis8.url, namespace)
+    client = Client(settings)
+    bad = HistoryAppendPayload(session_id="d", messages=[{"type": "alien", "data": {"content": "x"}}])
+    with ThreadWorker(settings):
+        handles = client.enqueue([bad, bad, bad])
+        wait_until(lambda: client.status().dead_letters == 3, 10, "three dead letters")
+    listed = json.loads(sluice(settings, "dlq", "list", "--json", "--kind", "history-append").stdout)
+    assert len(listed) == 3 and all("alien" in d["error"] for d in listed)
+    shown = json.loads(sluice(settings, "dlq", "show", handles[0].entry_id).stdout)
+    assert shown["entry_id"] == handles[0].entry_id and "alien" in shown["job"]
+    # retrying a job that still fails puts it back in the dead letters with a new entry id
+    retried = sluice(settings, "dlq", "retry", listed[0]["id"])
+    assert "re-enqueued" in retried.stdout
+    with ThreadWorker(settings):
+        wait_until(lambda: client.status().totals()["backlog"] == 0, 10, "the retry to run")
+    assert client.status().dead_letters == 3
+    refused = sluice(settings, "dlq", "purge")
+    assert refused.returncode != 0 and "--all" in refused.stderr
+    purged = sluice(settings, "dlq", "purge", "--all", "--kind", "history-append")
+    assert "purged 3" in purged.stdout
+    assert client.status().dead_letters == 0
