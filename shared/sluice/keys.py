@@ -24,6 +24,12 @@ Key schema (``ns`` = the namespace, default ``sluice``; ``{...}`` is a Cluster h
 | ``ns:vset:<ix>:g<n>:{t}:docs`` | hash id -> ``<version><json text+metadata>`` | - | index handler | facade |
 | ``ns:vset:<ix>:g<n>:{t}:tomb`` | hash id -> version of the delete | per field, tombstone TTL | index handler | index handler |
 | ``ns:emb:<fingerprint>:<digest(text)>`` | string: float32 vector | embeddings cache TTL | index handler | index handler |
+| **LLM caches** (``<c>`` = cache name, ``<hl>`` = ``digest(llm_string)``, ``<hp>`` = ``digest(prompt)``) | | | | |
+| ``ns:cache:<c>:<hl>:<hp>`` | string ``<padded version>:<generations JSON>`` | cache ttl (set with the value) | cache-fill / cache-warm handlers, sync update (cache_write.lua) | exact cache lookup |
+| ``ns:cache-meta:<c>:cleared`` | hash ``*`` or ``<hl>`` -> version of the newest clear | - | ``clear()`` (cache_clear_mark.lua) | cache_write.lua (drops older fills) |
+| ``ns:cache-meta:<c>:hits`` | zset member ``<hl>:<hp>``, score = hits (decayed) | - | exact cache facade (buffered ZINCRBY) | refresh-ahead beat task |
+| ``ns:cache-meta:<c>:src`` | hash ``<hl>:<hp>`` -> JSON prompt, llm_string, ttl, embedder | - | exact cache facade (with hits) | refresh-ahead beat task |
+| ``ns:cache-meta:<c>:warming:<hl>:<hp>`` | string: claim of one refresh (idempotent enqueue) | refresh window | refresh-ahead beat task (SET NX) | refresh-ahead beat task |
 
 The job stream's hash tag is ``{kind:p}`` so partitions spread over Cluster slots while a stream
 and its signal keys stay in one slot. Per-session keys are tagged by session id so one Lua script
@@ -131,6 +137,32 @@ class Keys:
 
     def embedding(self, fingerprint: str, text: str) -> KeyT:
         return KeyT(f"{self.namespace}:emb:{fingerprint}:{digest(text)}")
+
+
+    # --- LLM caches (sluice.stores.exact_cache) ------------------------------------------------
+    def cache_entry(self, cache: str, llm_string: str, prompt: str) -> KeyT:
+        return KeyT(f"{self.namespace}:cache:{cache}:{digest(llm_string)}:{digest(prompt)}")
+
+    def cache_entry_of(self, cache: str, member: str) -> KeyT:
+        """The entry of a hits member ``<hl>:<hp>``."""
+        return KeyT(f"{self.namespace}:cache:{cache}:{member}")
+
+    def cache_match(self, cache: str, llm_string: str | None = None) -> str:
+        """SCAN MATCH pattern of one cache's entries (or one model's); names hold no glob characters."""
+        scope = f"{digest(llm_string)}:" if llm_string is not None else ""
+        return f"{self.namespace}:cache:{cache}:{scope}*"
+
+    def cache_cleared(self, cache: str) -> KeyT:
+        return KeyT(f"{self.namespace}:cache-meta:{cache}:cleared")
+
+    def cache_hits(self, cache: str) -> KeyT:
+        return KeyT(f"{self.namespace}:cache-meta:{cache}:hits")
+
+    def cache_sources(self, cache: str) -> KeyT:
+        return KeyT(f"{self.namespace}:cache-meta:{cache}:src")
+
+    def cache_warming(self, cache: str, member: str) -> KeyT:
+        return KeyT(f"{self.namespace}:cache-meta:{cache}:warming:{member}")
 
 
 def _id_tag(doc_id: str) -> str:

@@ -85,10 +85,11 @@ def test_random_worker_kills_lose_and_duplicate_nothing(redis8: Any, namespace: 
 @pytest.mark.slow
 def test_redis_killed_and_restarted_with_aof_loses_nothing_accepted(redis_factory: Any, namespace: str) -> None:
     # Given a Redis with AOF fsync on every write, producers using durability="fsync", 2 workers
-    server = redis_factory(appendonly=True, extra_args=["--appendfsync", "always"])
+    server = redis_factory.redis(8, appendonly=True, config=["appendfsync always"])
     settings = fast_settings(server.url, namespace, queue={"durability": "fsync"}, visibility_timeout=1.5)
     client = Client(settings)
     workers = [ProcessWorker(settings).start() for _ in range(2)]
+    wait_until(lambda: len(client.status().workers) == 2, 20, "two workers to beat")
     accepted: set[int] = set()
     refused: set[int] = set()
     total = 4_000
@@ -109,7 +110,14 @@ def test_redis_killed_and_restarted_with_aof_loses_nothing_accepted(redis_factor
                     time.sleep(0.25)
             else:
                 refused.update(batch)
-        wait_until(lambda: drained(client), 60, "workers to drain after the restart", interval=0.2)
+            time.sleep(0.02)  # keep the workers busy when the kill comes
+        try:
+            wait_until(lambda: drained(client), 60, "workers to drain after the restart", interval=0.2)
+        except AssertionError:
+            print(client.status().as_dict())
+            for w in workers:
+                print(w.output()[-3000:])
+            raise
     finally:
         for w in workers:
             w.kill()

@@ -190,8 +190,8 @@ _REFUSED = object()
 
 def _plan(cluster_client: bool) -> Generator[Command, object, Capabilities]:
     info = yield ("INFO", "server")
-    modules = yield ("MODULE", "LIST")
-    commands = (yield ("COMMAND", "INFO", "FT.SEARCH", "VADD", "JSON.GET")) if modules is _REFUSED else None
+    modules = yield ("MODULE LIST",)
+    commands = (yield ("COMMAND INFO", "FT.SEARCH", "VADD", "JSON.GET")) if modules is _REFUSED else None
     hello = (yield ("HELLO",)) if info is _REFUSED else None
     return parse_capabilities(
         ProbeReplies(

@@ -29,6 +29,10 @@ from sluice.errors import (
 )
 
 _DETAIL_LIMIT: Final = 300
+_TLS_HINT: Final = (
+    "; the TLS session broke: if this persists, the server may require a client certificate "
+    "(ssl_certfile / ssl_keyfile) or may not speak TLS on that port"
+)
 _TLS_CONFIG_MARKERS: Final = (
     "CERTIFICATE",
     "WRONG_VERSION_NUMBER",
@@ -125,9 +129,10 @@ def to_sluice_error(error: BaseException, what: str) -> SluiceError | None:
             "that the host name matches the certificate"
         )
     if isinstance(error, rex.ConnectionError):
+        tls_hint = _TLS_HINT if "SSL" in str(error).upper() else ""
         return RedisUnavailable(
             f"{what}: cannot reach Redis ({detail}); check that the server runs and the URL's host and "
-            "port are right; the call can be retried"
+            f"port are right{tls_hint}; the call can be retried"
         )
     if isinstance(error, rex.ClusterDownError | rex.TryAgainError | rex.ClusterError):
         return RedisUnavailable(

@@ -178,21 +178,24 @@ _KNOWN_LIST: Final = ", ".join(["db", *_OPTIONS, *_CREDENTIALS])
 class _Guard:
     """Builds `URLError`s that cannot leak the password.
 
-    Passwords with unencoded reserved characters are split wrongly by any parser, so a fragment
-    of one may land in a "port" or an option name. The guard hides every echoed value that
-    overlaps the widest stretch that could hold credentials (up to the last ``@``), and scrubs
-    every known secret from the final message.
+    A password with unencoded reserved characters is split wrongly by any parser, so a piece of
+    it may land in a "port" or an option name. Credentials can only sit before the last ``@``;
+    the guard therefore echoes a value only if it appears after that ``@`` and not before it,
+    and scrubs every known secret from the final message as a last resort.
     """
+
+    _HIDDEN: Final = "(a value hidden because it may be part of the password)"
 
     def __init__(self, url: str) -> None:
         rest = url.partition("://")[2] or url
         at = rest.rfind("@")
-        self._region = rest[:at] if at >= 0 else ""
+        self._private = rest[:at].lower() if at >= 0 else ""
+        public = rest[at + 1 :]
+        self._public = (public + "\n" + unquote(public)).lower()
         self._secrets: set[str] = set()
-        if self._region:
-            candidate = self._region.partition(":")[2]
-            self.add_secret(candidate)
-            self.add_secret(self._region)
+        if at >= 0:
+            self.add_secret(rest[:at].partition(":")[2])
+            self.add_secret(rest[:at])
 
     def add_secret(self, value: str | None) -> None:
         if value:
@@ -200,8 +203,13 @@ class _Guard:
 
     def show(self, value: str) -> str:
         """`repr(value)` unless it might be (part of) a secret."""
-        if value and (value in self._region or any(s in value for s in self._secrets)):
-            return "(a value hidden because it may be part of the password)"
+        lowered = value.lower()
+        if value and (
+            lowered not in self._public
+            or (self._private and lowered in self._private)
+            or any(secret.lower() in lowered for secret in self._secrets)
+        ):
+            return self._HIDDEN
         return repr(value)
 
     def error(self, part: URLPart, message: str) -> URLError:
@@ -219,7 +227,11 @@ def parse_url(url: str) -> ConnectionSpec:
         raise guard.error("scheme", _missing_scheme_message(text))
     scheme = _SCHEMES.get(scheme_text.lower())
     if scheme is None:
-        raise guard.error("scheme", f"unknown scheme {guard.show(scheme_text)}; use one of {_SCHEME_LIST}")
+        # a scheme cannot hold credentials; echo it only if it looks like one
+        shown = (
+            repr(scheme_text) if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,19}", scheme_text) else "in the URL"
+        )
+        raise guard.error("scheme", f"unknown scheme {shown}; use one of {_SCHEME_LIST}")
     if "#" in rest:
         raise guard.error(
             "path", "'#' is not allowed in a Redis URL; inside a password or path, percent-encode it as %23"
@@ -289,7 +301,7 @@ def _parse_query(
         if name in _SECRET_OPTIONS:
             guard.add_secret(raw_value)
         if not eq or not value:
-            raise guard.error("query", f"option {guard.show(name)} has no value; write {name}=<value>")
+            raise guard.error("query", f"option {guard.show(name)} has no value; write option=value pairs")
         if name == "db":
             db = value
         elif name in _CREDENTIALS:

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from sluice.connection.capabilities import Capabilities, aprobe, probe
 from sluice.connection.factory import connect, connect_async
+from sluice.errors import ConfigError
 from sluice.jobs.models import Payload
 from sluice.keys import Keys
 from sluice.ops.status import Status, collect
@@ -23,6 +24,7 @@ from sluice.types import StreamEntryRef
 
 if TYPE_CHECKING:
     from sluice.facade.chat_history import ChatHistory
+    from sluice.facade.llm_cache import LLMCache, WriteMode
 
 
 class Client:
@@ -132,6 +134,41 @@ class Client:
         return ChatHistory(
             self, session_id, ttl=ttl, max_messages=max_messages,
             read_your_writes=read_your_writes, wait_timeout=wait_timeout,
+        )
+
+    def llm_cache(
+        self,
+        *,
+        name: str = "default",
+        ttl: float | None = None,
+        write: WriteMode = "background",
+        read_your_writes: bool = True,
+        wait_timeout: float | None = None,
+        local_cache: int | None = None,
+        local_max_age: float | None = None,
+        record_hits: bool = True,
+    ) -> LLMCache:
+        """A LangChain `BaseCache` (exact match); `local_cache=N` keeps N hot entries in process."""
+        from sluice.facade.llm_cache import LLMCache
+        from sluice.stores.tracking import TrackedReads
+
+        tracked = None
+        if local_cache:
+            if "cluster" in self.settings.redis.url.get_secret_value().split("://")[0] or (
+                self._wrapped and not hasattr(self._redis, "connection_pool")
+            ):
+                raise ConfigError("local_cache is not available on a Redis Cluster; leave it unset")
+            resp3 = connect(self._async_settings(), protocol=3)
+            tracked = TrackedReads[Any](resp3, max_entries=local_cache, max_age=local_max_age)
+        return LLMCache(
+            self,
+            name=name,
+            ttl=ttl,
+            write=write,
+            read_your_writes=read_your_writes,
+            wait_timeout=wait_timeout,
+            tracked=tracked,
+            record_hits=record_hits,
         )
 
     def close(self) -> None:

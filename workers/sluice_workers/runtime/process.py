@@ -13,9 +13,11 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
-from sluice.connection.capabilities import probe
+from sluice.connection.capabilities import Capabilities, probe
 from sluice.connection.factory import connect
+from sluice.errors import RedisUnavailable
 from sluice.keys import Keys
 from sluice.settings import Settings
 from sluice.types import JOB_KINDS, JobKind, KeyT
@@ -64,6 +66,24 @@ def install_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, on_signal)
 
 
+def _start(
+    redis: Any, settings: Settings, streams: list[KeyT], stop: threading.Event
+) -> tuple[Capabilities, StreamTransport] | None:
+    """Probe and create the groups, waiting (with backoff) for a Redis that is not up yet."""
+    delay = 0.2
+    while not stop.is_set():
+        try:
+            caps = probe(redis)
+            transport = StreamTransport(redis, settings, caps)
+            transport.ensure_groups(streams)
+            return caps, transport
+        except RedisUnavailable as e:
+            log.warning("waiting for Redis (%s); next try in %.1fs", e, delay)
+            stop.wait(delay)
+            delay = min(delay * 2, 5.0)
+    return None
+
+
 def run_process(
     settings: Settings,
     index: int = 0,
@@ -80,10 +100,12 @@ def run_process(
     if unknown:
         raise SystemExit(f"unknown job kinds {unknown}; choose from {list(JOB_KINDS)}")
     redis = connect(settings.redis)
-    caps = probe(redis)
-    transport = StreamTransport(redis, settings, caps)
     streams = streams_for(settings)
-    transport.ensure_groups(streams)
+    started = _start(redis, settings, streams, stop)
+    if started is None:
+        redis.close()
+        return ProcessSummary([])
+    caps, transport = started
     if handlers is None:
         handlers = build_handlers(redis, settings, cluster=caps.cluster)
     metrics = Metrics()

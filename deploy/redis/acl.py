@@ -1,0 +1,191 @@
+"""Render `users.acl`: least-privilege Redis users for one sluice namespace.
+
+    python deploy/redis/acl.py                      > deploy/redis/users.acl   # namespace "sluice"
+    python deploy/redis/acl.py --namespace shop     > users.acl
+    SLUICE_ACL_APP_PASSWORD=... SLUICE_ACL_WORKER_PASSWORD=... SLUICE_ACL_OPS_PASSWORD=... \
+    SLUICE_ACL_KEDA_PASSWORD=... python deploy/redis/acl.py > users.acl      # real passwords
+
+Redis ACL files cannot hold comments, so the reasons for every rule live here. The committed
+`users.acl` is this script's output with the example passwords (`change-me-<user>`, the ones in
+docker-compose.yml and deploy/k8s/secret.yaml); a unit test keeps the two equal.
+
+How the rules work (Redis >= 7 ACL, checked on Redis 8.2):
+- Every user starts from `reset` (no commands, no keys, no channels) and gets commands by name,
+  never by category: on Redis 8 `@read`/`@write` also cover module commands (FT.*, JSON.*, V*)
+  and `@read` holds KEYS and SCAN, which list keys outside any pattern.
+- Key patterns follow the namespace: `~ns:jobs:*` read-write, `%R~ns:*` read-only.
+- Lua scripts run with the caller's permissions, command by command and key by key, and
+  EVAL/EVALSHA declare their keys read-write: an app that may EVALSHA still cannot run
+  `history_write.lua` (its keys are read-only for the app) nor `ack.lua` (no XACK/SET for it).
+  Read-only scripts must use EVALSHA_RO, which the app may run on `%R~` keys.
+- Module commands (FT.*, JSON.*, V*) declare their keys read-write even when they only read, so
+  `%R~` patterns refuse them. They sit in selectors `( ... )` that pair a read-write pattern
+  with read-only commands only, which is what keeps the app from writing vectors or documents.
+- Nobody gets FLUSHALL, FLUSHDB, KEYS, SCAN, CONFIG, DEBUG, SHUTDOWN, MONITOR, ACL, MODULE LOAD,
+  SCRIPT FLUSH, FUNCTION or SAVE. Add an admin user of your own for those.
+- FT.CREATE checks only the index *name* against the patterns, and an index's PREFIX may point
+  outside them: an index lets its creator read any key it covers. So the app never creates
+  indexes. Workers create them lazily on the first job for an index (inside the namespace by
+  name); FT.DROPINDEX (whose DD option deletes the documents an index covers) and alias
+  switches are for ops only. To take FT.CREATE from workers, drop it from WORKER_SEARCH_ADMIN and
+  create indexes as ops before the first job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+USERS = ("app", "worker", "ops", "keda")
+EXAMPLE_PASSWORD = "change-me-{user}"
+
+# Connection set-up every client does: redis-py sends CLIENT SETINFO on connect (errors are
+# ignored, but granted to keep server logs quiet); HELLO for RESP3 and capability probes.
+CONNECT = ("ping", "hello", "client|setname", "client|setinfo", "client|id")
+# Redis Cluster clients: slot discovery and redirections.
+CLUSTER = ("cluster|slots", "cluster|shards", "asking", "readonly")
+# Capability probe (sluice.connection.capabilities): INFO + MODULE LIST, else COMMAND INFO + HELLO.
+PROBE = ("info", "module|list", "command|info", "command|docs")
+# redis-py's Script: EVALSHA, SCRIPT LOAD on NOSCRIPT, SCRIPT EXISTS before a pipeline.
+SCRIPTS = ("evalsha", "evalsha_ro", "script|load", "script|exists")
+
+READ_PLAIN = (
+    "get", "mget", "exists", "type", "ttl", "pttl",
+    "hget", "hmget", "hgetall", "hlen",
+    "zrange", "zcard", "zscore", "zrangebyscore",
+    "lrange", "llen",
+)  # fmt: skip
+READ_STREAMS = ("xlen", "xinfo|groups", "xinfo|consumers", "xinfo|stream", "xpending", "xrange", "xrevrange")
+# Module reads: read-only commands that declare read-write keys (so only in selectors).
+READ_MODULES = (
+    "ft.search", "ft.aggregate", "ft.info", "ft.explain", "ft._list",
+    "vsim", "vcard", "vdim", "vinfo", "vemb", "vgetattr", "vismember", "vrandmember",
+    "json.get", "json.mget", "json.type", "json.objkeys", "json.arrlen", "json.strlen",
+)  # fmt: skip
+
+WORKER_STREAMS = (
+    "xreadgroup", "xack", "xackdel", "xdel", "xadd", "xautoclaim", "xclaim",
+    "xgroup|create", "xgroup|createconsumer", "xgroup|delconsumer",
+)  # fmt: skip
+WORKER_WRITES = (
+    "set", "del", "unlink", "expire", "pexpire", "persist",
+    "hset", "hdel", "hincrby",
+    "zadd", "zrem", "zincrby", "zremrangebyrank", "zremrangebylex", "zremrangebyscore",
+    "rpush", "ltrim",
+    "multi", "exec", "discard",
+)  # fmt: skip
+WORKER_MODULE_WRITES = (
+    "vadd", "vrem", "vsetattr",
+    "json.set", "json.mset", "json.merge", "json.del",
+)  # fmt: skip
+WORKER_SEARCH_ADMIN = ("ft.create", "ft.alter")
+OPS_SEARCH_ADMIN = ("ft.create", "ft.alter", "ft.dropindex", "ft.aliasadd", "ft.aliasupdate", "ft.aliasdel")
+OPS_DIAGNOSTICS = ("slowlog|get", "latency|latest", "memory|usage", "memory|stats")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Commands allowed on keys matching `keys` (read-write `~p`, read-only `%R~p`)."""
+
+    keys: tuple[str, ...]
+    commands: tuple[str, ...]
+
+    def rules(self) -> list[str]:
+        return [*self.keys, *(f"+{c}" for c in self.commands)]
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    root: Grant
+    selectors: tuple[Grant, ...] = ()
+
+    def line(self, password_sha256: str) -> str:
+        rules = ["user", self.name, "reset", "on", f"#{password_sha256}", *self.root.rules()]
+        rules += [f"({' '.join(s.rules())})" for s in self.selectors]
+        return " ".join(rules)
+
+
+def users(namespace: str) -> dict[str, User]:
+    """The four users for `namespace`, derived from its key schema (`sluice.keys.Keys`)."""
+    ns = namespace
+    everything = f"{ns}:*"
+    jobs = f"{ns}:jobs:*"  # partition streams ns:jobs:{kind:p} and their :done:/:dead: keys
+    streams_only = f"{ns}:jobs:{{*}}"  # the partition streams themselves
+    return {
+        # The app enqueues (enqueue.lua: XLEN + XADD on a stream), waits for its jobs (XINFO
+        # GROUPS, XPENDING, MGET of dead markers, BLPOP of done signals, WAIT/WAITAOF for
+        # durability) and reads every store, but cannot write one.
+        "app": User(
+            "app",
+            Grant(
+                (f"~{jobs}", f"%R~{everything}"),
+                (*CONNECT, *CLUSTER, "command|info", "command|docs", "client|tracking", *SCRIPTS,
+                 "xadd", "blpop", "wait", "waitaof", *READ_STREAMS, *READ_PLAIN),
+            ),
+            (Grant((f"~{everything}",), READ_MODULES),),
+        ),  # fmt: skip
+        # Workers read and acknowledge streams, dead-letter, heartbeat, and write every store
+        # in the namespace; no admin or keyspace-wide command.
+        "worker": User(
+            "worker",
+            Grant(
+                (f"~{everything}",),
+                (*CONNECT, *CLUSTER, *PROBE, *SCRIPTS, *WORKER_STREAMS, *READ_STREAMS, *READ_PLAIN,
+                 *WORKER_WRITES, *READ_MODULES, *WORKER_MODULE_WRITES, *WORKER_SEARCH_ADMIN),
+            ),
+        ),  # fmt: skip
+        # `sluice status` and `sluice dlq`: read everything; write only what they change (re-enqueue
+        # a dead letter, delete dead letters, prune stale heartbeats); manage search indexes.
+        "ops": User(
+            "ops",
+            Grant((f"%R~{everything}",), (*CONNECT, *CLUSTER, *PROBE, *OPS_DIAGNOSTICS, *READ_STREAMS, *READ_PLAIN)),
+            (
+                Grant((f"~{streams_only}",), ("xadd",)),
+                Grant((f"~{ns}:dead",), ("xdel",)),
+                Grant((f"~{ns}:workers",), ("zrem",)),
+                Grant((f"~{everything}",), (*READ_MODULES, *OPS_SEARCH_ADMIN)),
+            ),
+        ),
+        # KEDA's redis-streams scaler: lag (XINFO GROUPS), pending (XPENDING) or length (XLEN).
+        "keda": User(
+            "keda",
+            Grant((f"%R~{jobs}",), (*CONNECT, "info", "xinfo|groups", "xpending", "xlen")),
+        ),
+    }
+
+
+def password_hash(password: str) -> str:
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+def example_passwords() -> dict[str, str]:
+    return {u: EXAMPLE_PASSWORD.format(user=u) for u in USERS}
+
+
+def render(namespace: str, passwords: Mapping[str, str]) -> str:
+    """The ACL file text: the default user switched off, then one line per sluice user."""
+    lines = ["user default reset off"]
+    lines += [user.line(password_hash(passwords[name])) for name, user in users(namespace).items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--namespace", default="sluice", help="sluice key namespace (SLUICE_NAMESPACE)")
+    args = parser.parse_args(argv)
+    passwords = example_passwords()
+    for name in USERS:
+        given = os.environ.get(f"SLUICE_ACL_{name.upper()}_PASSWORD")
+        if given:
+            passwords[name] = given
+    sys.stdout.write(render(args.namespace, passwords))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

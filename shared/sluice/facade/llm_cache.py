@@ -1,0 +1,305 @@
+"""LangChain `BaseCache` over sluice's exact cache: lookups are one GET, updates go through workers.
+
+`update` enqueues a ``cache-fill`` job by default (``write="background"``: the app pays one
+XADD, the worker encodes and writes); ``write="sync"`` writes in the call. With
+`read_your_writes` (the default) a lookup of prompt P first waits, bounded, for *this object's*
+pending fill of P, and nothing else, so LangChain's own cache test suite passes unchanged. A
+fill that was dead-lettered or did not land in time is logged and reads as a miss: a cache
+never fails the app's call for that.
+
+`local_cache=N` keeps up to N hot entries in process (sync lookups), invalidated by the server
+(see `sluice.stores.tracking`): a repeated hit costs no round trip. Hits are counted in memory
+and flushed to Redis about once a second, so the refresh-ahead beat task can re-warm hot
+entries before they expire.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Literal
+
+from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
+from langchain_core.outputs import Generation
+
+from sluice.errors import JobFailed, RedisUnavailable, WaitTimeout
+from sluice.facade.pending import PendingWrites
+from sluice.jobs.models import CacheFillPayload
+from sluice.keys import digest
+from sluice.stores import generations as codec
+from sluice.stores.exact_cache import (
+    AsyncExactCacheStore,
+    CacheWrite,
+    ExactCacheStore,
+    check_name,
+    parse_entry,
+)
+from sluice.stores.tracking import MISSING, TrackedReads
+from sluice.types import StreamEntryRef
+
+if TYPE_CHECKING:
+    from sluice.facade.client import Client
+
+log = logging.getLogger(__name__)
+
+WriteMode = Literal["background", "sync"]
+HIT_FLUSH_SECONDS = 1.0
+HIT_FLUSH_MEMBERS = 256
+SOURCES_REMEMBERED = 10_000
+
+_digest = lru_cache(maxsize=256)(digest)  # llm_strings repeat; prompts mostly do not
+
+
+def member_of(llm_string: str, prompt: str) -> str:
+    """``<hl>:<hp>``: an entry inside its cache (the last two parts of its key)."""
+    return f"{_digest(llm_string)}:{digest(prompt)}"
+
+
+def copies(generations: list[Generation]) -> list[Generation]:
+    """Shallow copies: LangChain replaces `gen.message` on a cache hit; shared objects must not see it."""
+    return [g.model_copy() for g in generations]
+
+
+class Consistency:
+    """Read-your-writes for one facade object: a read waits for its own pending writes to its keys."""
+
+    def __init__(self, client: Client, enabled: bool, timeout: float | None) -> None:
+        self.client = client
+        self.enabled = enabled
+        self.timeout = timeout
+        self.pending = PendingWrites()
+
+    def add(self, key: str, handles: Sequence[StreamEntryRef]) -> None:
+        if self.enabled:
+            self.pending.add(key, handles)
+
+    def settle(self, keys: Sequence[str] | None) -> None:
+        handles = self.pending.all() if keys is None else self.pending.for_keys(keys)
+        if handles:
+            try:
+                self.client.wait(handles, self.timeout)
+            except (JobFailed, WaitTimeout) as e:
+                log.warning("LLM cache: a fill of this cache is not applied (%s); reading without it", e)
+            self.pending.done(handles)
+
+    async def asettle(self, keys: Sequence[str] | None) -> None:
+        handles = self.pending.all() if keys is None else self.pending.for_keys(keys)
+        if handles:
+            try:
+                await self.client.await_(handles, self.timeout)
+            except (JobFailed, WaitTimeout) as e:
+                log.warning("LLM cache: a fill of this cache is not applied (%s); reading without it", e)
+            self.pending.done(handles)
+
+
+class HitBuffer:
+    """Hit counts kept in memory and flushed in one pipeline about once a second (refresh-ahead)."""
+
+    def __init__(self, ttl: float | None) -> None:
+        self.ttl = ttl
+        self._counts: Counter[str] = Counter()
+        self._sources: dict[str, str] = {}
+        self._sent: set[str] = set()
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def add(self, member: str, llm_string: str, prompt: str) -> bool:
+        """Count a hit; True when a flush is due."""
+        with self._lock:
+            self._counts[member] += 1
+            if member not in self._sent and member not in self._sources:
+                self._sources[member] = json.dumps(
+                    {"prompt": prompt, "llm_string": llm_string, "ttl": self.ttl}
+                )
+            return (
+                len(self._counts) >= HIT_FLUSH_MEMBERS or time.monotonic() - self._last >= HIT_FLUSH_SECONDS
+            )
+
+    def take(self) -> tuple[dict[str, float], dict[str, str]]:
+        with self._lock:
+            counts, sources = dict(self._counts), self._sources
+            self._counts, self._sources, self._last = Counter(), {}, time.monotonic()
+            if len(self._sent) > SOURCES_REMEMBERED:
+                self._sent.clear()
+            self._sent.update(sources)
+            return {k: float(v) for k, v in counts.items()}, sources
+
+    def drop(self) -> None:
+        with self._lock:
+            self._counts.clear()
+            self._sources.clear()
+            self._sent.clear()
+
+
+class LLMCache(BaseCache):
+    """Use `client.llm_cache(...)`, then `langchain_core.globals.set_llm_cache(cache)`."""
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        name: str = "default",
+        ttl: float | None = None,
+        write: WriteMode = "background",
+        read_your_writes: bool = True,
+        wait_timeout: float | None = None,
+        tracked: TrackedReads[list[Generation]] | None = None,
+        record_hits: bool = True,
+    ) -> None:
+        if write not in ("background", "sync"):
+            raise ValueError(f"write must be 'background' or 'sync', not {write!r}")
+        if ttl is not None and ttl <= 0:
+            raise ValueError("ttl must be positive seconds, or None for entries that do not expire")
+        self.client = client
+        self.name = check_name(name)
+        self.ttl = ttl
+        self.write = write
+        self._consistency = Consistency(client, read_your_writes, wait_timeout)
+        self._tracked = tracked
+        self._hits = HitBuffer(ttl) if record_hits else None
+        self._store: ExactCacheStore | None = None
+        self._astore: AsyncExactCacheStore | None = None
+
+    # --- plumbing ----------------------------------------------------------------------------
+    def _sync_store(self) -> ExactCacheStore:
+        if self._store is None:
+            self._store = ExactCacheStore(
+                self.client.redis, self.client.keys, cluster=self.client.capabilities.cluster
+            )
+        return self._store
+
+    async def _async_store(self) -> AsyncExactCacheStore:
+        if self._astore is None:
+            caps = await self.client.acapabilities()
+            self._astore = AsyncExactCacheStore(
+                self.client.async_redis, self.client.keys, cluster=caps.cluster
+            )
+        return self._astore
+
+    def _pending_key(self, member: str) -> str:
+        return f"cache:{self.name}:{member}"  # = CacheFillPayload.target_key()
+
+    def _payload(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> CacheFillPayload:
+        return CacheFillPayload(
+            llm_string=llm_string,
+            prompt=prompt,
+            generations=codec.to_dicts(return_val),
+            ttl=self.ttl,
+            cache=self.name,
+        )
+
+    # --- sync --------------------------------------------------------------------------------
+    def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
+        member = member_of(llm_string, prompt)
+        self._consistency.settle([self._pending_key(member)])
+        key = self.client.keys.cache_entry_of(self.name, member)
+        found = self._read(key)
+        if found is not None and self._hits is not None and self._hits.add(member, llm_string, prompt):
+            self.flush_hits()
+        return found
+
+    def _read(self, key: str) -> list[Generation] | None:
+        tracked = self._tracked
+        if tracked is None:
+            return self._sync_store().lookup_key(key)
+        held = tracked.get(key)
+        if held is not MISSING:
+            return copies(held)  # type: ignore[arg-type]
+        try:
+            fetched = tracked.fetch(key, lambda raw: parse_entry(raw, key))
+        except RedisUnavailable as e:
+            log.warning("LLM cache: tracked read failed (%s); reading without the local cache", e)
+            return self._sync_store().lookup_key(key)
+        return copies(fetched) if fetched is not None else None
+
+    def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
+        member = member_of(llm_string, prompt)
+        if self._tracked is not None:
+            self._tracked.discard(self.client.keys.cache_entry_of(self.name, member))
+        if self.write == "sync":
+            self._sync_store().write([CacheWrite.of(self.name, llm_string, prompt, return_val, self.ttl)])
+            return
+        payload = self._payload(prompt, llm_string, return_val)
+        handles = self.client.producer.enqueue_many([payload], notify=self._consistency.enabled)
+        self._consistency.add(self._pending_key(member), handles)
+
+    def clear(self, **kwargs: Any) -> None:
+        """Remove this cache's entries; ``clear(llm_string=...)`` only that model's. Other keys survive."""
+        llm_string = _scope(kwargs)
+        self._consistency.settle(None)
+        self._sync_store().clear(self.name, llm_string)
+        self._after_clear(llm_string)
+
+    def _after_clear(self, llm_string: str | None) -> None:
+        if self._tracked is not None:
+            self._tracked.clear_local()
+        if self._hits is not None and llm_string is None:
+            self._hits.drop()
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every fill this object enqueued is applied (or reported failed)."""
+        if timeout is not None:
+            self._consistency.timeout = timeout
+        self._consistency.settle(None)
+
+    def flush_hits(self) -> None:
+        """Send the buffered hit counts now (also done about once a second by lookups)."""
+        if self._hits is None:
+            return
+        counts, sources = self._hits.take()
+        try:
+            self._sync_store().record_hits(self.name, counts, sources)
+        except RedisUnavailable as e:
+            log.warning("LLM cache: hit counts dropped (%s)", e)
+
+    def close(self) -> None:
+        self.flush_hits()
+        if self._tracked is not None:
+            self._tracked.close()
+
+    # --- asyncio -----------------------------------------------------------------------------
+    async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
+        member = member_of(llm_string, prompt)
+        await self._consistency.asettle([self._pending_key(member)])
+        store = await self._async_store()
+        found = await store.lookup_key(self.client.keys.cache_entry_of(self.name, member))
+        if found is not None and self._hits is not None and self._hits.add(member, llm_string, prompt):
+            counts, sources = self._hits.take()
+            try:
+                await store.record_hits(self.name, counts, sources)
+            except RedisUnavailable as e:
+                log.warning("LLM cache: hit counts dropped (%s)", e)
+        return found
+
+    async def aupdate(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
+        member = member_of(llm_string, prompt)
+        if self._tracked is not None:
+            self._tracked.discard(self.client.keys.cache_entry_of(self.name, member))
+        if self.write == "sync":
+            store = await self._async_store()
+            await store.write([CacheWrite.of(self.name, llm_string, prompt, return_val, self.ttl)])
+            return
+        payload = self._payload(prompt, llm_string, return_val)
+        handles = await self.client.aproducer.enqueue_many([payload], notify=self._consistency.enabled)
+        self._consistency.add(self._pending_key(member), handles)
+
+    async def aclear(self, **kwargs: Any) -> None:
+        llm_string = _scope(kwargs)
+        await self._consistency.asettle(None)
+        await (await self._async_store()).clear(self.name, llm_string)
+        self._after_clear(llm_string)
+
+
+def _scope(kwargs: dict[str, Any]) -> str | None:
+    unknown = sorted(set(kwargs) - {"llm_string"})
+    if unknown:
+        raise TypeError(f"clear() takes only llm_string=..., not {unknown}")
+    llm_string = kwargs.get("llm_string")
+    if llm_string is not None and not isinstance(llm_string, str):
+        raise TypeError("llm_string must be a string")
+    return llm_string

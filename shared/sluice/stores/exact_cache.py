@@ -1,0 +1,271 @@
+"""The exact LLM cache: one string per (cache, llm_string, prompt), written only by cache_write.lua.
+
+Reads are one ``GET``. A value is ``<padded version>:<generations JSON>``; the version makes
+writes idempotent and ordered (a redelivered or older fill never replaces a newer entry) and
+the TTL is set by the same ``SET``. `clear` marks the clear (so fills still in the queue are
+dropped when they arrive), then deletes by ``SCAN MATCH`` on every primary: it never touches
+another namespace, another cache, or (with ``llm_string``) another model. Never FLUSHDB, never KEYS.
+
+Sync (`ExactCacheStore`) and asyncio (`AsyncExactCacheStore`) shells share the argument
+builders and the reply parser.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from langchain_core.outputs import Generation
+from redis.exceptions import ResponseError
+
+from sluice.connection.translate import ServerErrors, translate_errors
+from sluice.errors import ConfigError, StoreCorrupted
+from sluice.jobs.models import CacheFillPayload
+from sluice.keys import Keys, digest
+from sluice.scripts import Scripts
+from sluice.stores import generations as codec
+from sluice.stores.versions import padded
+
+log = logging.getLogger(__name__)
+
+VERSION_WIDTH: Final = 29
+"""Characters of a padded version (`sluice.stores.versions.padded`)."""
+UNLINK_BATCH: Final = 500
+SCAN_COUNT: Final = 1000
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def check_name(name: str) -> str:
+    """Cache names go into keys and SCAN patterns: no glob characters, no separators."""
+    if not _NAME.match(name):
+        raise ConfigError(f"cache name {name!r} must be 1-64 characters of A-Z a-z 0-9 _ . -")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class CacheWrite:
+    """One entry to store. `version` is the job's entry id; None means the server's clock (sync writes)."""
+
+    cache: str
+    llm_string: str
+    prompt: str
+    generations_json: str
+    ttl: float | None = None
+    version: str | None = None
+    embedder: str | None = None  # also goes into the semantic cache, embedded with this named embedder
+
+    @classmethod
+    def from_payload(cls, payload: CacheFillPayload, version: str) -> CacheWrite:
+        return cls(
+            payload.cache, payload.llm_string, payload.prompt, codec.dumps_dicts(payload.generations),
+            payload.ttl, version, payload.embedder,
+        )  # fmt: skip
+
+    @classmethod
+    def of(
+        cls, cache: str, llm_string: str, prompt: str, generations: Sequence[Generation], ttl: float | None
+    ) -> CacheWrite:
+        return cls(cache, llm_string, prompt, codec.encode(generations), ttl)
+
+
+def parse_entry(raw: bytes | str | None, key: str) -> list[Generation] | None:
+    """A stored value -> generations; None for a miss, and for anything corrupted (logged)."""
+    if raw is None:
+        return None
+    try:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        if len(text) <= VERSION_WIDTH or text[VERSION_WIDTH] != ":":
+            raise StoreCorrupted(
+                f"{key} is not a sluice cache entry (no version prefix); it is treated as a miss"
+            )
+        return codec.decode(text[VERSION_WIDTH + 1 :], key)
+    except (StoreCorrupted, UnicodeDecodeError) as e:
+        log.warning("LLM cache: %s", e)
+        return None
+
+
+def write_args(keys: Keys, w: CacheWrite, *, cleared: str | None) -> tuple[list[str], list[Any]]:
+    """Script keys and arguments; `cleared` is the pre-read clear mark on a Cluster (None: read in Lua)."""
+    hl = digest(w.llm_string)
+    script_keys: list[str] = [keys.cache_entry(w.cache, w.llm_string, w.prompt)]
+    if cleared is None:
+        script_keys.append(keys.cache_cleared(w.cache))
+    ttl_ms = max(1, int(w.ttl * 1000)) if w.ttl else 0
+    version = padded(w.version) if w.version else ""
+    return script_keys, [version, ttl_ms, w.generations_json, hl, cleared or ""]
+
+
+def newest_mark(marks: Mapping[Any, Any], llm_string: str) -> str:
+    """The clear mark that applies to one model: the newer of the whole-cache and the model's mark."""
+    plain = {_text(k): _text(v) for k, v in marks.items()}
+    return max(plain.get("*", ""), plain.get(digest(llm_string), ""))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _wrong_type(e: ResponseError, what: str) -> StoreCorrupted | None:
+    if ServerErrors.matches(e, ServerErrors.WRONGTYPE):
+        return StoreCorrupted(f"{what}: a cache key holds another Redis type; delete that key ({e})")
+    return None
+
+
+class ExactCacheStore:
+    """Sync access: lookups for the facade, versioned writes for the workers, scoped clears."""
+
+    def __init__(self, redis: Any, keys: Keys, *, cluster: bool = False) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._cluster = cluster
+        self._scripts = Scripts(redis)
+
+    @property
+    def keys(self) -> Keys:
+        return self._keys
+
+    def lookup(self, cache: str, llm_string: str, prompt: str) -> list[Generation] | None:
+        return self.lookup_key(self._keys.cache_entry(cache, llm_string, prompt))
+
+    def lookup_key(self, key: str) -> list[Generation] | None:
+        with translate_errors("look up the LLM cache"):
+            try:
+                raw = self._redis.get(key)
+            except ResponseError as e:
+                if ServerErrors.matches(e, ServerErrors.WRONGTYPE):
+                    log.warning("LLM cache: %s holds another Redis type; treated as a miss", key)
+                    return None
+                raise
+        return parse_entry(raw, key)
+
+    def write(self, writes: Sequence[CacheWrite]) -> list[int]:
+        """Apply writes (pipelined; one by one on a Cluster). 1 = written, 0 = older, -1 = cleared since."""
+        if not writes:
+            return []
+        marks = self._cluster_marks(writes) if self._cluster else None
+        script = self._scripts["cache_write"]
+        with translate_errors("write the LLM cache"):
+            try:
+                if marks is None:
+                    pipe = self._redis.pipeline(transaction=False)
+                    for w in writes:
+                        keys, args = write_args(self._keys, w, cleared=None)
+                        script(keys=keys, args=args, client=pipe)
+                    return [int(r) for r in pipe.execute()]
+                out = []
+                for w in writes:
+                    keys, args = write_args(self._keys, w, cleared=newest_mark(marks[w.cache], w.llm_string))
+                    out.append(int(script(keys=keys, args=args)))
+                return out
+            except ResponseError as e:
+                raise _wrong_type(e, "write the LLM cache") or e from None
+
+    def _cluster_marks(self, writes: Sequence[CacheWrite]) -> dict[str, Mapping[Any, Any]]:
+        # On a Cluster the mark lives in another slot than the entries: read it first. A clear that
+        # lands between this read and the write may miss one batch of in-flight fills.
+        with translate_errors("read the LLM cache clear marks"):
+            return {c: self._redis.hgetall(self._keys.cache_cleared(c)) for c in {w.cache for w in writes}}
+
+    def clear(self, cache: str, llm_string: str | None = None) -> int:
+        """Remove this cache's entries (or one model's); returns how many keys were deleted."""
+        field = "*" if llm_string is None else digest(llm_string)
+        removed = 0
+        with translate_errors("clear the LLM cache"):
+            self._scripts["cache_clear_mark"](keys=[self._keys.cache_cleared(cache)], args=[field])
+            batch: list[Any] = []
+            for key in self._redis.scan_iter(
+                match=self._keys.cache_match(cache, llm_string), count=SCAN_COUNT
+            ):
+                batch.append(key)
+                if len(batch) >= UNLINK_BATCH:
+                    removed += int(self._redis.unlink(*batch))
+                    batch = []
+            if batch:
+                removed += int(self._redis.unlink(*batch))
+            if llm_string is None:
+                self._redis.unlink(self._keys.cache_hits(cache), self._keys.cache_sources(cache))
+        return removed
+
+    def record_hits(self, cache: str, counts: Mapping[str, float], sources: Mapping[str, str]) -> None:
+        """Add hit counts (members ``<hl>:<hp>``) and the sources refresh-ahead needs to recompute them."""
+        if not counts:
+            return
+        with translate_errors("record LLM cache hits"):
+            pipe = self._redis.pipeline(transaction=False)
+            hits = self._keys.cache_hits(cache)
+            for member, n in counts.items():
+                pipe.zincrby(hits, n, member)
+            if sources:
+                pipe.hset(self._keys.cache_sources(cache), mapping=dict(sources))
+            pipe.execute()
+
+
+class AsyncExactCacheStore:
+    """asyncio access over redis.asyncio: lookup, sync-mode writes, clear, hits."""
+
+    def __init__(self, redis: Any, keys: Keys, *, cluster: bool = False) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._cluster = cluster
+        self._scripts = Scripts(redis)
+
+    async def lookup_key(self, key: str) -> list[Generation] | None:
+        with translate_errors("look up the LLM cache"):
+            try:
+                raw = await self._redis.get(key)
+            except ResponseError as e:
+                if ServerErrors.matches(e, ServerErrors.WRONGTYPE):
+                    log.warning("LLM cache: %s holds another Redis type; treated as a miss", key)
+                    return None
+                raise
+        return parse_entry(raw, key)
+
+    async def write(self, writes: Sequence[CacheWrite]) -> list[int]:
+        out: list[int] = []
+        script = self._scripts["cache_write"]
+        with translate_errors("write the LLM cache"):
+            try:
+                for w in writes:
+                    cleared: str | None = None
+                    if self._cluster:
+                        marks = await self._redis.hgetall(self._keys.cache_cleared(w.cache))
+                        cleared = newest_mark(marks, w.llm_string)
+                    keys, args = write_args(self._keys, w, cleared=cleared)
+                    out.append(int(await script(keys=keys, args=args)))
+            except ResponseError as e:
+                raise _wrong_type(e, "write the LLM cache") or e from None
+        return out
+
+    async def clear(self, cache: str, llm_string: str | None = None) -> int:
+        field = "*" if llm_string is None else digest(llm_string)
+        removed = 0
+        with translate_errors("clear the LLM cache"):
+            await self._scripts["cache_clear_mark"](keys=[self._keys.cache_cleared(cache)], args=[field])
+            batch: list[Any] = []
+            async for key in self._redis.scan_iter(
+                match=self._keys.cache_match(cache, llm_string), count=SCAN_COUNT
+            ):
+                batch.append(key)
+                if len(batch) >= UNLINK_BATCH:
+                    removed += int(await self._redis.unlink(*batch))
+                    batch = []
+            if batch:
+                removed += int(await self._redis.unlink(*batch))
+            if llm_string is None:
+                await self._redis.unlink(self._keys.cache_hits(cache), self._keys.cache_sources(cache))
+        return removed
+
+    async def record_hits(self, cache: str, counts: Mapping[str, float], sources: Mapping[str, str]) -> None:
+        if not counts:
+            return
+        with translate_errors("record LLM cache hits"):
+            pipe = self._redis.pipeline(transaction=False)
+            hits = self._keys.cache_hits(cache)
+            for member, n in counts.items():
+                pipe.zincrby(hits, n, member)
+            if sources:
+                pipe.hset(self._keys.cache_sources(cache), mapping=dict(sources))
+            await pipe.execute()

@@ -1,0 +1,98 @@
+"""The interface both vector backends implement, and the choice between them by capability.
+
+A backend is sans-I/O: every operation is a plan (`sluice.vectors.runner`) or a list of calls,
+run by a sync or asyncio runner. Writes are versioned Lua calls (the index worker pipelines
+them); reads fan out over shards (one per Cluster primary) and merge top-k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import redis.exceptions as rex
+
+from sluice.connection.capabilities import Capabilities
+from sluice.connection.translate import to_sluice_error
+from sluice.errors import ConfigError, SluiceError
+from sluice.vectors.documents import DocWrite, Hit
+from sluice.vectors.filters import Filter
+from sluice.vectors.meta import BackendName, IndexMeta
+from sluice.vectors.runner import Call, Plan
+from sluice.vectors.schema import IndexSchema
+
+BackendChoice = Literal["auto", "search", "vsets"]
+
+
+@dataclass(frozen=True, slots=True)
+class VectorQuery:
+    """A k-nearest-neighbour query, optionally filtered, range-limited, or returning vectors (MMR)."""
+
+    vector: Sequence[float]
+    k: int = 4
+    filter: Filter | None = None
+    ef_runtime: int | None = None
+    distance_threshold: float | None = None
+    with_vectors: bool = False
+
+
+class Backend(Protocol):
+    name: BackendName
+
+    def validate(self, schema: IndexSchema) -> None:
+        """Raise `ConfigError` if this backend cannot store `schema`."""
+
+    def create(self, meta: IndexMeta, generation: int) -> Plan[None]:
+        """Create what a generation needs (idempotent); point readers at it if it is `meta.generation`."""
+
+    def point_alias(self, meta: IndexMeta, generation: int) -> Plan[None]:
+        """Make queries read `generation` (the atomic switch of a migration)."""
+
+    def drop(self, meta: IndexMeta, generation: int) -> Plan[None]:
+        """Delete a generation's index structures and documents."""
+
+    def write_calls(
+        self, meta: IndexMeta, generation: int, writes: Sequence[DocWrite], tombstone_ttl_ms: int
+    ) -> list[Call]:
+        """Versioned upserts and deletes, one Lua call each."""
+
+    def search(self, meta: IndexMeta, query: VectorQuery) -> Plan[list[Hit]]: ...
+
+    def get(self, meta: IndexMeta, ids: Sequence[str]) -> Plan[list[Hit | None]]: ...
+
+    def count(self, meta: IndexMeta) -> Plan[int]: ...
+
+
+def choose(caps: Capabilities, requested: BackendChoice, for_what: str) -> BackendName:
+    """RediSearch where it exists, else Vector Sets; `CapabilityMissing` names what is missing."""
+    if requested == "search":
+        caps.require("search", for_what)
+        return "search"
+    if requested == "vsets":
+        caps.require("vector_sets", for_what)
+        return "vsets"
+    caps.require("vectors", for_what)
+    return "search" if caps.search else "vsets"
+
+
+def make_backend(name: BackendName, keys: Any, tags: Sequence[str]) -> Backend:
+    """`tags`: the current shard tags (one per primary) for RediSearch's per-primary indexes."""
+    if name == "search":
+        from sluice.vectors.search import SearchBackend
+
+        return SearchBackend(keys, tags)
+    from sluice.vectors.vsets import VectorSetBackend
+
+    return VectorSetBackend(keys)
+
+
+def check(reply: Any, what: str) -> Any:
+    """Raise the sluice error for a server error reply; otherwise return the reply."""
+    if isinstance(reply, rex.ResponseError):
+        raise to_sluice_error(reply, what) or SluiceError(f"{what}: {reply}")
+    return reply
+
+
+def unsupported(backend: str, what: str, instead: str) -> ConfigError:
+    return ConfigError(f"{backend} cannot {what}; {instead}")

@@ -1,0 +1,231 @@
+"""A filter DSL from Python operators, translated to RediSearch queries and Vector Sets FILTERs.
+
+    (Tag("lang") == "en") & (Num("year") >= 2020) & ~(Text("title") % "draft")
+    Tag("tags") == ["redis", "search"]      # any of the values
+    Num("year").between(2018, 2020)
+
+Filters are plain values (no I/O). A backend translates one against the index schema before
+sending anything: a field the schema lacks, an operator the field's type does not have, or a
+filter the backend cannot express (full-text match on Vector Sets) raises `FilterError` then,
+never a wrong answer later. On missing metadata the backends differ: RediSearch's negation
+keeps documents without the field, Vector Sets drops them; give every document the fields it
+is filtered on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sluice.errors import ConfigError
+from sluice.vectors.schema import FieldType, IndexSchema
+
+_WORDS = re.compile(r"\w+", re.UNICODE)
+_TAG_SPECIAL = re.compile(r"([^\w])", re.UNICODE)
+
+
+class FilterError(ConfigError):
+    """A filter that this index or backend cannot evaluate (says which part and why)."""
+
+
+class Filter:
+    """Base of every filter node; combine with `&`, `|` and `~`."""
+
+    def __and__(self, other: Filter) -> Filter:
+        return And((self, other))
+
+    def __or__(self, other: Filter) -> Filter:
+        return Or((self, other))
+
+    def __invert__(self) -> Filter:
+        return Not(self)
+
+
+@dataclass(frozen=True)
+class TagIn(Filter):
+    field: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NumRange(Filter):
+    field: str
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+
+
+@dataclass(frozen=True)
+class TextMatch(Filter):
+    field: str
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class And(Filter):
+    parts: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class Or(Filter):
+    parts: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class Not(Filter):
+    part: Filter
+
+
+# --- field handles: what users write -------------------------------------------------------------
+
+
+class Tag:
+    """A tag field: `== value`, `== [values]` (any of), `!=`."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __eq__(self, value: str | Iterable[str]) -> Filter:  # type: ignore[override]
+        values = (value,) if isinstance(value, str) else tuple(value)
+        if not values or not all(isinstance(v, str) and v for v in values):
+            raise FilterError(f"Tag({self.name!r}) == needs non-empty strings, got {value!r}")
+        return TagIn(self.name, values)
+
+    def __ne__(self, value: str | Iterable[str]) -> Filter:  # type: ignore[override]
+        return Not(self == value)
+
+
+class Num:
+    """A numeric field: `==`, `!=`, `<`, `<=`, `>`, `>=`, `between(low, high)` (inclusive)."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def _n(self, value: float) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+            raise FilterError(f"Num({self.name!r}) compares with numbers, got {value!r}")
+        return float(value)
+
+    def __eq__(self, value: float) -> Filter:  # type: ignore[override]
+        return NumRange(self.name, self._n(value), self._n(value))
+
+    def __ne__(self, value: float) -> Filter:  # type: ignore[override]
+        return Not(self == value)
+
+    def __ge__(self, value: float) -> Filter:
+        return NumRange(self.name, low=self._n(value))
+
+    def __gt__(self, value: float) -> Filter:
+        return NumRange(self.name, low=self._n(value), low_open=True)
+
+    def __le__(self, value: float) -> Filter:
+        return NumRange(self.name, high=self._n(value))
+
+    def __lt__(self, value: float) -> Filter:
+        return NumRange(self.name, high=self._n(value), high_open=True)
+
+    def between(self, low: float, high: float) -> Filter:
+        return NumRange(self.name, self._n(low), self._n(high))
+
+
+class Text:
+    """A text field: `% "words"` matches documents containing every word (RediSearch only)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __mod__(self, words: str) -> Filter:
+        found = tuple(_WORDS.findall(words)) if isinstance(words, str) else ()
+        if not found:
+            raise FilterError(f"Text({self.name!r}) % needs at least one word, got {words!r}")
+        return TextMatch(self.name, found)
+
+
+# --- translation ----------------------------------------------------------------------------------
+
+
+def _check(schema: IndexSchema, name: str, wanted: FieldType, how: str) -> None:
+    if wanted == "text" and name == schema.text_field:
+        return
+    field = schema.field(name)
+    if field is None:
+        known = [schema.text_field, *schema.field_names()]
+        raise FilterError(
+            f"filter on {name!r}, which is not a field of this index (fields: {known}); "
+            "declare it in the schema's metadata (a new schema needs `sluice index migrate`)"
+        )
+    if field.type != wanted:
+        raise FilterError(f"{how}({name!r}) used on a {field.type} field; use the {field.type} filter for it")
+
+
+def _escape_tag(value: str) -> str:
+    return _TAG_SPECIAL.sub(r"\\\1", value)
+
+
+def _num(value: float) -> str:
+    if math.isinf(value):
+        return "+inf" if value > 0 else "-inf"
+    return repr(int(value)) if value.is_integer() else repr(value)
+
+
+def to_search(node: Filter | None, schema: IndexSchema) -> str:
+    """RediSearch query syntax (DIALECT 2); `*` for no filter."""
+    if node is None:
+        return "*"
+    if isinstance(node, TagIn):
+        _check(schema, node.field, "tag", "Tag")
+        return f"@{node.field}:{{{'|'.join(_escape_tag(v) for v in node.values)}}}"
+    if isinstance(node, NumRange):
+        _check(schema, node.field, "numeric", "Num")
+        low = ("(" if node.low_open else "") + _num(node.low)
+        high = ("(" if node.high_open else "") + _num(node.high)
+        return f"@{node.field}:[{low} {high}]"
+    if isinstance(node, TextMatch):
+        _check(schema, node.field, "text", "Text")
+        return f"@{node.field}:({' '.join(node.words)})"
+    if isinstance(node, And):
+        return "(" + " ".join(to_search(p, schema) for p in node.parts) + ")"
+    if isinstance(node, Or):
+        return "(" + " | ".join(to_search(p, schema) for p in node.parts) + ")"
+    if isinstance(node, Not):
+        return f"(-{to_search(node.part, schema)})"
+    raise FilterError(f"not a sluice filter: {node!r}")
+
+
+def to_vsets(node: Filter | None, schema: IndexSchema) -> str | None:
+    """A Vector Sets FILTER expression; None for no filter. Full-text match raises `FilterError`."""
+    if node is None:
+        return None
+    if isinstance(node, TagIn):
+        _check(schema, node.field, "tag", "Tag")
+        return "(" + " or ".join(f"{json.dumps(v)} in .{node.field}" for v in node.values) + ")"
+    if isinstance(node, NumRange):
+        _check(schema, node.field, "numeric", "Num")
+        if node.low == node.high and not (node.low_open or node.high_open):
+            return f"(.{node.field} == {_num(node.low)})"
+        sides = []
+        if not math.isinf(node.low):
+            sides.append(f".{node.field} {'>' if node.low_open else '>='} {_num(node.low)}")
+        if not math.isinf(node.high):
+            sides.append(f".{node.field} {'<' if node.high_open else '<='} {_num(node.high)}")
+        return "(" + (" and ".join(sides) or f".{node.field} == .{node.field}") + ")"
+    if isinstance(node, TextMatch):
+        raise FilterError(
+            f"Text({node.field!r}) % ... is a full-text match, which Vector Sets cannot express; "
+            "use a RediSearch index (backend='search') or a Tag filter"
+        )
+    if isinstance(node, And):
+        return "(" + " and ".join(str(to_vsets(p, schema)) for p in node.parts) + ")"
+    if isinstance(node, Or):
+        return "(" + " or ".join(str(to_vsets(p, schema)) for p in node.parts) + ")"
+    if isinstance(node, Not):
+        return f"(not {to_vsets(node.part, schema)})"
+    raise FilterError(f"not a sluice filter: {node!r}")

@@ -1,0 +1,227 @@
+"""The RediSearch backend: documents in hashes, one FT index per shard behind an alias.
+
+Documents live at ``ns:vec:<ix>:g<n>:{<id>}`` and are indexed by ``FT.CREATE ... PREFIX``. On a
+Cluster an FT index sees only its own shard's keys, so there is one index per primary (hash
+tags that land on each primary) and queries fan out and merge top-k. Queries read the alias
+``ns:vidx:<ix>[:{t}]``; a migration builds generation n+1 and switches the alias atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import redis.exceptions as rex
+
+from sluice.connection.translate import ServerErrors
+from sluice.errors import SluiceError
+from sluice.keys import Keys
+from sluice.vectors.backend import VectorQuery, check, unsupported
+from sluice.vectors.documents import (
+    DocWrite,
+    Hit,
+    hash_fields,
+    merge,
+    pack,
+    parse_hash_document,
+    search_distance,
+    unpack,
+)
+from sluice.vectors.filters import to_search
+from sluice.vectors.meta import BackendName, IndexMeta
+from sluice.vectors.runner import Call, Plan
+from sluice.vectors.schema import IndexSchema
+
+DIST = "__dist"
+_EXISTS = ("index already exists", "alias already exists")
+
+
+def schema_args(schema: IndexSchema) -> list[Any]:
+    """The SCHEMA part of FT.CREATE."""
+    args: list[Any] = [schema.text_field, "TEXT"]
+    for f in schema.metadata:
+        args += [f.name, f.type.upper()]
+        if f.type == "tag":
+            args += ["SEPARATOR", f.separator]
+        if f.sortable:
+            args.append("SORTABLE")
+    v = schema.vector
+    attrs: list[Any] = ["TYPE", v.dtype.upper(), "DIM", v.dims, "DISTANCE_METRIC", v.metric.upper()]
+    if v.algorithm == "hnsw":
+        attrs += ["M", v.m, "EF_CONSTRUCTION", v.ef_construction, "EF_RUNTIME", v.ef_runtime]
+    return [*args, v.name, "VECTOR", v.algorithm.upper(), len(attrs), *attrs]
+
+
+def query_args(alias: str, schema: IndexSchema, q: VectorQuery) -> tuple[Any, ...]:
+    """FT.SEARCH arguments for a KNN or range query (DIALECT 2)."""
+    v = schema.vector
+    flt = to_search(q.filter, schema)
+    params: list[Any] = ["vec", pack(q.vector, v.dtype)]
+    if q.distance_threshold is not None:
+        radius = q.distance_threshold**2 if v.metric == "l2" else q.distance_threshold
+        text = f"@{v.name}:[VECTOR_RANGE $radius $vec]=>{{$YIELD_DISTANCE_AS: {DIST}}}"
+        text = text if flt == "*" else f"{flt} {text}"
+        params += ["radius", radius]
+    else:
+        ef = ""
+        if v.algorithm == "hnsw":
+            ef = " EF_RUNTIME $ef"
+            params += ["ef", q.ef_runtime or v.ef_runtime]
+        text = f"({flt})=>[KNN {q.k} @{v.name} $vec{ef} AS {DIST}]"
+    fields = ["_id", schema.text_field, "_meta", DIST] + ([v.name] if q.with_vectors else [])
+    return (
+        "FT.SEARCH", alias, text, "PARAMS", len(params), *params, "SORTBY", DIST, "ASC",
+        "RETURN", len(fields), *fields, "LIMIT", 0, q.k, "DIALECT", 2,
+    )  # fmt: skip
+
+
+def parse_reply(reply: Sequence[Any], schema: IndexSchema, with_vectors: bool) -> list[Hit]:
+    hits: list[Hit] = []
+    for i in range(1, len(reply), 2):
+        flat = reply[i + 1]
+        fields = {
+            (k.decode() if isinstance(k, bytes) else k): val
+            for k, val in zip(flat[::2], flat[1::2], strict=True)
+        }
+        doc = parse_hash_document(fields, schema.text_field, fallback_id=str(reply[i]))
+        vector = unpack(fields[schema.vector.name], schema.vector.dtype) if with_vectors else None
+        distance = search_distance(schema.vector.metric, float(fields.get(DIST, 0.0)))
+        hits.append(Hit(doc.doc_id, doc.text, doc.metadata, distance, vector))
+    return hits
+
+
+def _missing_index(reply: Any) -> bool:
+    return isinstance(reply, rex.ResponseError) and (
+        ServerErrors.matches(reply, ServerErrors.UNKNOWN_INDEX)
+        or ServerErrors.matches(reply, ServerErrors.NO_SUCH_INDEX)
+    )
+
+
+class SearchBackend:
+    name: BackendName = "search"
+
+    def __init__(self, keys: Keys, tags: Sequence[str]) -> None:
+        self.keys = keys
+        self.tags = list(tags) or [""]
+
+    def validate(self, schema: IndexSchema) -> None:
+        if schema.vector.dtype not in ("float32", "float16"):
+            raise unsupported(
+                "RediSearch",
+                f"store {schema.vector.dtype} vectors",
+                "use float32 or float16 (q8/bin are Vector Sets types)",
+            )
+
+    def create(self, meta: IndexMeta, generation: int) -> Plan[None]:
+        ix = meta.index
+        prefix = self.keys.vector_doc_prefix(ix, generation)
+        calls = []
+        for tag in self.tags:
+            name = self.keys.vector_index(ix, generation, tag)
+            args = ("FT.CREATE", name, "ON", "HASH", "PREFIX", 1, prefix, "STOPWORDS", 0, "SCHEMA")
+            calls.append(Call((*args, *schema_args(meta.index_schema)), route=name))
+        for reply in (yield calls):
+            if not (isinstance(reply, rex.ResponseError) and any(w in str(reply).lower() for w in _EXISTS)):
+                check(reply, f"create the RediSearch index for {ix!r}")
+        if generation == meta.generation:
+            yield from self.point_alias(meta, generation)
+
+    def point_alias(self, meta: IndexMeta, generation: int) -> Plan[None]:
+        calls = [
+            Call(
+                (
+                    "FT.ALIASUPDATE",
+                    self.keys.vector_alias(meta.index, tag),
+                    self.keys.vector_index(meta.index, generation, tag),
+                ),
+                route=self.keys.vector_alias(meta.index, tag),
+            )
+            for tag in self.tags
+        ]
+        for reply in (yield calls):
+            check(reply, f"point the alias of index {meta.index!r} at generation {generation}")
+
+    def drop(self, meta: IndexMeta, generation: int) -> Plan[None]:
+        calls = []
+        if generation == meta.generation:
+            calls += [
+                Call(
+                    ("FT.ALIASDEL", self.keys.vector_alias(meta.index, t)),
+                    route=self.keys.vector_alias(meta.index, t),
+                )
+                for t in self.tags
+            ]
+        calls += [
+            Call(
+                ("FT.DROPINDEX", self.keys.vector_index(meta.index, generation, t), "DD"),
+                route=self.keys.vector_index(meta.index, generation, t),
+            )
+            for t in self.tags
+        ]
+        for reply in (yield calls):
+            if not (
+                _missing_index(reply)
+                or (isinstance(reply, rex.ResponseError) and "alias does not exist" in str(reply).lower())
+            ):
+                check(reply, f"drop index {meta.index!r}")
+
+    def write_calls(
+        self, meta: IndexMeta, generation: int, writes: Sequence[DocWrite], tombstone_ttl_ms: int
+    ) -> list[Call]:
+        schema = meta.index_schema
+        calls = []
+        for w in writes:
+            doc = self.keys.vector_doc(meta.index, generation, w.doc_id)
+            tomb = self.keys.vector_tombstone(meta.index, generation, w.doc_id)
+            args: list[Any] = [w.version, w.op, tombstone_ttl_ms]
+            if w.op == "upsert":
+                assert w.vector is not None
+                vector = pack(w.vector, schema.vector.dtype)
+                args += hash_fields(schema, w.doc_id, w.text, w.metadata or {}, vector)
+            calls.append(Call(tuple(args), route=doc, script="vector_hash_write", keys=(doc, tomb)))
+        return calls
+
+    def search(self, meta: IndexMeta, query: VectorQuery) -> Plan[list[Hit]]:
+        schema = meta.index_schema
+        aliases = [self.keys.vector_alias(meta.index, t) for t in self.tags]
+        replies = yield [Call(query_args(a, schema, query), route=a) for a in aliases]
+        per_shard = []
+        for alias, reply in zip(aliases, replies, strict=True):
+            if _missing_index(reply):
+                raise SluiceError(
+                    f"index {meta.index!r} has no RediSearch index behind {alias}; it was dropped or a "
+                    "Cluster primary was added: open the vector store again to create it"
+                )
+            per_shard.append(
+                parse_reply(check(reply, f"search index {meta.index!r}"), schema, query.with_vectors)
+            )
+        return merge(per_shard, query.k)
+
+    def get(self, meta: IndexMeta, ids: Sequence[str]) -> Plan[list[Hit | None]]:
+        text_field = meta.index_schema.text_field
+        keys = [self.keys.vector_doc(meta.index, meta.generation, i) for i in ids]
+        replies = yield [Call(("HMGET", k, "_id", text_field, "_meta"), route=k) for k in keys]
+        out: list[Hit | None] = []
+        for reply in replies:
+            values = check(reply, f"read documents of index {meta.index!r}")
+            if values[0] is None:
+                out.append(None)
+            else:
+                out.append(
+                    parse_hash_document(
+                        dict(zip(("_id", text_field, "_meta"), values, strict=True)), text_field
+                    )
+                )
+        return out
+
+    def count(self, meta: IndexMeta) -> Plan[int]:
+        aliases = [self.keys.vector_alias(meta.index, t) for t in self.tags]
+        total = 0
+        for reply in (yield [Call(("FT.INFO", a), route=a) for a in aliases]):
+            info = check(reply, f"read FT.INFO of index {meta.index!r}")
+            fields = {
+                (k.decode() if isinstance(k, bytes) else str(k)): v
+                for k, v in zip(info[::2], info[1::2], strict=False)
+            }
+            total += int(fields.get("num_docs", 0))
+        return total

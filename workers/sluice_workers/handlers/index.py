@@ -1,0 +1,194 @@
+"""index: embed documents in batches and write them into vector indexes with versioned Lua.
+
+Per batch: one round trip reads every index's metadata; texts are embedded through the
+embeddings cache with ONE embeddings call per embedder (re-indexing unchanged text costs no
+call); writes run as versioned Lua calls in pipelines sized so that one pipeline takes about
+`worker.write_budget_ms` of server time (HNSW inserts are CPU-heavy on Redis's one thread, and
+the app's reads must not starve). A bad document fails its job (dead letter), not the batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import redis.exceptions as rex
+
+from sluice.connection.translate import ServerErrors
+from sluice.embeddings.cache import EmbeddingsCache
+from sluice.embeddings.registry import EmbedderRegistry
+from sluice.errors import ConfigError, PermanentJobError, RetryableJobError, StoreCorrupted
+from sluice.jobs.codec import Job
+from sluice.jobs.models import IndexPayload
+from sluice.keys import Keys
+from sluice.settings import Settings
+from sluice.stores.versions import padded
+from sluice.types import EntryId
+from sluice.vectors.documents import DocumentError, DocWrite, check_vector, indexed_fields, metadata_json
+from sluice.vectors.manager import make_backend
+from sluice.vectors.meta import IndexMeta
+from sluice.vectors.runner import Call, Runner
+
+from sluice_workers.handlers.base import Failures
+
+TOMBSTONE_TTL = 24 * 3600.0
+MIN_CHUNK, MAX_CHUNK, FIRST_CHUNK = 8, 2_000, 64
+
+
+class IndexHandler:
+    kind = "index"
+
+    def __init__(
+        self,
+        redis: Any,
+        settings: Settings,
+        *,
+        cluster: bool = False,
+        registry: EmbedderRegistry | None = None,
+        cache: EmbeddingsCache | None = None,
+        tombstone_ttl: float = TOMBSTONE_TTL,
+    ) -> None:
+        self.keys = Keys(settings.namespace, settings.queue.partitions)
+        self.runner = Runner(redis, cluster=cluster)
+        self.registry = registry or EmbedderRegistry(settings.embedders)
+        self.cache = cache or EmbeddingsCache(redis, self.keys)
+        self.budget_ms = settings.worker.write_budget_ms
+        self.tombstone_ttl_ms = int(tombstone_ttl * 1000)
+        self.chunk = FIRST_CHUNK
+
+    def handle(self, jobs: Sequence[Job]) -> Failures:
+        failures: dict[EntryId, BaseException] = {}
+        payloads = {j.entry_id: _payload(j) for j in jobs}
+        metas = self._metas({p.index for p in payloads.values()})
+        live: list[Job] = []
+        for job in jobs:
+            if metas.get(payloads[job.entry_id].index) is None:
+                failures[job.entry_id] = PermanentJobError(
+                    f"index {payloads[job.entry_id].index!r} does not exist (dropped?); create it before indexing"
+                )
+            else:
+                live.append(job)
+        vectors = self._embed(live, payloads, metas, failures)
+        calls: list[Call] = []
+        owners: list[EntryId] = []
+        for job in live:
+            if job.entry_id in failures:
+                continue
+            p = payloads[job.entry_id]
+            meta = metas[p.index]
+            assert meta is not None
+            try:
+                writes = _writes(job, p, meta, vectors)
+            except DocumentError as e:
+                failures[job.entry_id] = PermanentJobError(f"index {p.index!r}: {e}")
+                continue
+            backend = make_backend(meta.backend, self.keys, [""])
+            for generation in meta.writing:
+                new = backend.write_calls(meta, generation, writes, self.tombstone_ttl_ms)
+                calls += new
+                owners += [job.entry_id] * len(new)
+        self._write(calls, owners, failures)
+        return failures
+
+    def _metas(self, indexes: set[str]) -> dict[str, IndexMeta | None]:
+        names = sorted(indexes)
+        keys = [self.keys.vector_meta(n) for n in names]
+        replies = self.runner.run([Call(("GET", k), route=k) for k in keys])
+        out: dict[str, IndexMeta | None] = {}
+        for name, key, raw in zip(names, keys, replies, strict=True):
+            if isinstance(raw, rex.ResponseError):
+                raise StoreCorrupted(f"{key}: {raw}; delete that key and create the index again")
+            out[name] = IndexMeta.decode(raw, key) if raw else None
+        return out
+
+    def _embed(
+        self,
+        jobs: Sequence[Job],
+        payloads: dict[EntryId, IndexPayload],
+        metas: dict[str, IndexMeta | None],
+        failures: dict[EntryId, BaseException],
+    ) -> dict[tuple[str, str], list[float]]:
+        """(embedder, text) -> vector, with one embeddings call per embedder for the whole batch."""
+        wanted: dict[str, list[str]] = defaultdict(list)
+        users: dict[str, list[EntryId]] = defaultdict(list)
+        for job in jobs:
+            p = payloads[job.entry_id]
+            meta = metas[p.index]
+            texts = [d.text for d in p.upserts if d.vector is None]
+            if not texts:
+                continue
+            name = (meta.embedder if meta else None) or p.embedder
+            if name is None:
+                failures[job.entry_id] = PermanentJobError(
+                    f"index {p.index!r} has no embedder and the job carries documents without vectors"
+                )
+                continue
+            wanted[name] += texts
+            users[name].append(job.entry_id)
+        out: dict[tuple[str, str], list[float]] = {}
+        for name, texts in wanted.items():
+            try:
+                embedder = self.registry.get(name)
+                fingerprint = self.registry.fingerprint(name)
+            except ConfigError as e:
+                failures.update(dict.fromkeys(users[name], PermanentJobError(str(e))))
+                continue
+            try:
+                vectors = self.cache.embed(fingerprint, embedder, texts)
+            except Exception as e:  # the embedder's own errors: a model/network hiccup is worth a retry
+                error = RetryableJobError(f"embedder {name!r} failed: {type(e).__name__}: {e}")
+                failures.update(dict.fromkeys(users[name], error))
+                continue
+            out.update({(name, t): v for t, v in zip(texts, vectors, strict=True)})
+        return out
+
+    def _write(self, calls: list[Call], owners: list[EntryId], failures: dict[EntryId, BaseException]) -> None:
+        start = 0
+        while start < len(calls):
+            end = start + self.chunk
+            began = time.perf_counter()
+            replies = self.runner.run(calls[start:end])
+            self._adapt(len(replies), (time.perf_counter() - began) * 1000)
+            for owner, reply in zip(owners[start:end], replies, strict=True):
+                if isinstance(reply, rex.ResponseError) and owner not in failures:
+                    failures[owner] = _write_error(reply)
+            start = end
+
+    def _adapt(self, n: int, elapsed_ms: float) -> None:
+        """Size the next pipeline so that it takes about the write budget."""
+        per_call = max(elapsed_ms / max(n, 1), 1e-3)
+        target = int(self.budget_ms / per_call)
+        self.chunk = max(MIN_CHUNK, min(MAX_CHUNK, (self.chunk + target) // 2 or MIN_CHUNK))
+
+
+def _payload(job: Job) -> IndexPayload:
+    p = job.envelope.payload
+    assert isinstance(p, IndexPayload)  # routed by kind
+    return p
+
+
+def _writes(job: Job, p: IndexPayload, meta: IndexMeta, vectors: dict[tuple[str, str], list[float]]) -> list[DocWrite]:
+    """Deletes first, then upserts (the last of duplicate ids wins), all at the job's version."""
+    version = padded(job.entry_id)
+    schema = meta.index_schema
+    name = meta.embedder or p.embedder or ""
+    writes = [DocWrite(doc_id, version, "delete") for doc_id in dict.fromkeys(p.deletes)]
+    last = {d.id: d for d in p.upserts}
+    for doc in last.values():
+        vector = doc.vector if doc.vector is not None else vectors[(name, doc.text)]
+        check_vector(vector, schema)
+        metadata_json(doc.metadata)
+        indexed_fields(schema, doc.metadata)
+        writes.append(DocWrite(doc.id, version, "upsert", doc.text, doc.metadata, vector))
+    return writes
+
+
+def _write_error(reply: rex.ResponseError) -> BaseException:
+    if ServerErrors.matches(reply, ServerErrors.WRONGTYPE):
+        return StoreCorrupted(f"a vector index key has the wrong Redis type ({reply}); delete it and re-index")
+    text = str(reply)
+    if "dimension" in text.lower() or "quantization" in text.lower():
+        return PermanentJobError(f"the vector set refused the vector ({text}); the index schema and data disagree")
+    return RetryableJobError(f"vector write failed: {text}")

@@ -1,0 +1,127 @@
+"""cache-warm: ask a model named in settings, then store its answers as cache fills.
+
+Each prompt is answered on its own (one failing prompt does not lose the others). The answers
+that came back are written, versioned by the job's entry id, even when other prompts of the same
+job failed; the job then fails with a reason naming the failed prompts: retried if every failure
+looks transient (timeouts, rate limits, 5xx), dead-lettered otherwise. The CLI and the beat task
+enqueue one prompt per job, so one failing prompt is exactly one dead letter, and retrying it
+(`sluice dlq retry`) asks the model again for that prompt only.
+
+The job's llm_string must be the one the named model caches under: answers of one configuration
+are never stored under another's key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.outputs import ChatGeneration, Generation
+
+from sluice.errors import ConfigError, PermanentJobError, RetryableJobError
+from sluice.jobs.codec import Job
+from sluice.jobs.models import CacheWarmPayload
+from sluice.models.prompts import cache_prompt, messages_of
+from sluice.models.registry import ModelRegistry
+from sluice.settings import Settings
+from sluice.stores import generations as codec
+from sluice.stores.exact_cache import CacheWrite
+from sluice.types import EntryId
+from sluice_workers.handlers.base import Failures
+from sluice_workers.handlers.cache import CacheFiller, build_filler
+
+log = logging.getLogger(__name__)
+
+_TRANSIENT_WORDS = (
+    "timeout",
+    "ratelimit",
+    "rate_limit",
+    "connection",
+    "unavailable",
+    "overloaded",
+    "internalserver",
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying: timeouts, connection trouble, rate limits and server errors (by type or status)."""
+    if isinstance(exc, TimeoutError | ConnectionError):
+        return True
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and (status in (408, 409, 429) or status >= 500):
+        return True
+    names = [c.__name__.lower() for c in type(exc).__mro__]
+    return any(word in name for name in names for word in _TRANSIENT_WORDS)
+
+
+def answer(model: BaseChatModel, prompt: str) -> tuple[str, list[Generation]]:
+    """The cache prompt and the model's generations for one prompt (text or a chat cache prompt)."""
+    messages = messages_of(prompt)
+    result = model.generate([messages])
+    generations: list[Generation] = list(result.generations[0])
+    if not all(isinstance(g, ChatGeneration) for g in generations):
+        raise TypeError(f"{type(model).__name__} returned generations that are not ChatGenerations")
+    return cache_prompt(messages), generations
+
+
+def _failure(model: str, failed: list[tuple[str, BaseException]], total: int) -> Exception:
+    shown = "; ".join(f"{p[:60]!r}: {type(e).__name__}: {str(e)[:200]}" for p, e in failed[:3])
+    more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
+    message = f"model {model!r} failed for {len(failed)} of {total} prompts: {shown}{more}"
+    if all(is_transient(e) for _, e in failed):
+        return RetryableJobError(message)
+    return PermanentJobError(message)
+
+
+class CacheWarmHandler:
+    kind = "cache-warm"
+
+    def __init__(self, filler: CacheFiller, models: ModelRegistry) -> None:
+        self._filler = filler
+        self._models = models
+
+    @classmethod
+    def build(cls, redis: Any, settings: Settings, *, cluster: bool) -> CacheWarmHandler:
+        return cls(build_filler(redis, settings, cluster=cluster), ModelRegistry(settings.models))
+
+    def handle(self, jobs: Sequence[Job]) -> Failures:
+        failures: dict[EntryId, BaseException] = {}
+        writes: list[CacheWrite] = []
+        for job in jobs:
+            p = job.envelope.payload
+            assert isinstance(p, CacheWarmPayload)  # routed by kind
+            try:
+                model = self._check_model(p)
+            except PermanentJobError as e:
+                failures[job.entry_id] = e
+                continue
+            failed: list[tuple[str, BaseException]] = []
+            for prompt in p.prompts:
+                try:
+                    key_prompt, generations = answer(model, prompt)
+                except Exception as e:
+                    failed.append((prompt, e))
+                    continue
+                encoded = codec.encode(generations)
+                writes.append(
+                    CacheWrite(p.cache, p.llm_string, key_prompt, encoded, p.ttl, job.entry_id, p.embedder)
+                )
+            if failed:
+                failures[job.entry_id] = _failure(p.model, failed, len(p.prompts))
+        self._filler.apply(writes)
+        return failures
+
+    def _check_model(self, p: CacheWarmPayload) -> BaseChatModel:
+        try:
+            model = self._models.get(p.model)
+            expected = self._models.llm_string(p.model)
+        except ConfigError as e:
+            raise PermanentJobError(str(e)) from None
+        if expected != p.llm_string:
+            raise PermanentJobError(
+                f"model {p.model!r} caches under another llm_string than this job's; its answers would be "
+                "stored for a configuration that did not produce them (check the model's kwargs in settings)"
+            )
+        return model
