@@ -59,8 +59,7 @@ class PayloadTooLarge(SluiceError):
         self.size = size
         self.limit = limit
         super().__init__(
-            f"{what} is {size} but the limit is {limit}; split the work into smaller jobs "
-            f"or raise {setting}"
+            f"{what} is {size} but the limit is {limit}; split the work into smaller jobs or raise {setting}"
         )
 
 

@@ -138,7 +138,6 @@ class Keys:
     def embedding(self, fingerprint: str, text: str) -> KeyT:
         return KeyT(f"{self.namespace}:emb:{fingerprint}:{digest(text)}")
 
-
     # --- LLM caches (sluice.stores.exact_cache) ------------------------------------------------
     def cache_entry(self, cache: str, llm_string: str, prompt: str) -> KeyT:
         return KeyT(f"{self.namespace}:cache:{cache}:{digest(llm_string)}:{digest(prompt)}")

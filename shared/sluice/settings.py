@@ -54,7 +54,9 @@ class QueueSettings(BaseModel):
 
     partitions: int = Field(default=4, ge=1, le=1024, description="partition streams per job kind")
     group: str = Field(default="workers", min_length=1, description="consumer group name")
-    max_backlog: int = Field(default=100_000, ge=1, description="unprocessed jobs per stream before QueueFull")
+    max_backlog: int = Field(
+        default=100_000, ge=1, description="unprocessed jobs per stream before QueueFull"
+    )
     backlog_policy: Literal["error", "wait"] = Field(
         default="error", description="on a full stream: raise QueueFull, or wait up to backlog_wait seconds"
     )
@@ -81,27 +83,31 @@ class LimitSettings(BaseModel):
 class WorkerSettings(BaseModel):
     """The consumer side."""
 
-    kinds: list[str] = Field(default_factory=lambda: list(JOB_KINDS), description="job kinds to consume")
+    kinds: list[str] = Field(default_factory=lambda: [str(k) for k in JOB_KINDS], description="job kinds to consume")
     processes: int = Field(default=1, ge=1, le=256, description="worker processes")
     concurrency: int = Field(default=1, ge=1, le=256, description="consumer threads per process")
     batch_size: int = Field(default=64, ge=1, le=10_000, description="entries per XREADGROUP")
     block_ms: int = Field(default=1_000, ge=1, description="XREADGROUP BLOCK milliseconds")
     visibility_timeout: float = Field(
-        default=30.0, gt=0, description="seconds an entry may stay unacknowledged before another worker takes it"
+        default=30.0,
+        gt=0,
+        description="seconds an entry may stay unacknowledged before another worker takes it",
     )
     reclaim_interval: float = Field(default=1.0, gt=0, description="seconds between XAUTOCLAIM sweeps")
     max_deliveries: int = Field(default=5, ge=1, description="deliveries before an entry is dead-lettered")
     retry_backoff_base: float = Field(default=0.5, gt=0, description="first retry delay, seconds")
     retry_backoff_cap: float = Field(default=30.0, gt=0, description="largest retry delay, seconds")
     heartbeat_interval: float = Field(default=5.0, gt=0, description="seconds between heartbeats")
-    metrics_port: int | None = Field(default=None, ge=0, le=65535, description="Prometheus port (off if unset)")
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="Prometheus port (off if unset)"
+    )
     dead_letter_maxlen: int = Field(default=100_000, ge=1, description="approximate cap of the DLQ stream")
     write_budget_ms: float = Field(
         default=50.0, gt=0, description="server milliseconds one write pipeline may take (keeps lookups fast)"
     )
 
 
-class ComponentSpec(BaseModel):
+class ComponentSpec(BaseModel):  # type: ignore[no-redef]  # pydantic-mypy: a field named kwargs
     """A model or embedder named in settings: import path plus keyword arguments.
 
     Only settings name import paths; job payloads and stored values carry the *name*.

@@ -83,7 +83,9 @@ def test_random_worker_kills_lose_and_duplicate_nothing(redis8: Any, namespace: 
 
 
 @pytest.mark.slow
-def test_redis_killed_and_restarted_with_aof_loses_nothing_accepted(redis_factory: Any, namespace: str) -> None:
+def test_redis_killed_and_restarted_with_aof_loses_nothing_accepted(
+    redis_factory: Any, namespace: str
+) -> None:
     # Given a Redis with AOF fsync on every write, producers using durability="fsync", 2 workers
     server = redis_factory.redis(8, appendonly=True, config=["appendfsync always"])
     settings = fast_settings(server.url, namespace, queue={"durability": "fsync"}, visibility_timeout=1.5)

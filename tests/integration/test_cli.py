@@ -18,7 +18,11 @@ from support.workers import ProcessWorker, ThreadWorker, wait_until, worker_env
 def sluice(settings: Any, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sluice_workers.cli.main", *args],
-        env=worker_env(settings), capture_output=True, text=True, timeout=timeout, check=False,
+        env=worker_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 

@@ -10,6 +10,7 @@ import redis
 import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
+import redis.connection
 from pydantic import SecretStr
 
 import servers
@@ -190,8 +191,8 @@ def test_rediss_sentinel_uses_tls_to_sentinels_and_primary(
     client = connect(settings(tls_sentinel.url(), **tls_fields(tls_files)))
     # When a command runs / Then it reached the primary over TLS
     round_trip(client, f"{namespace}:k")
-    assert client.info("server")["tcp_port"] == 0  # TLS-only: the plain port is off
-    assert client.connection_pool.connection_kwargs["ssl_ca_certs"] == str(tls_files.ca)
+    assert client.info("server")["tcp_port"] == tls_sentinel.master_port()  # a TLS-only port
+    assert issubclass(client.connection_pool.connection_class, redis.connection.SSLConnection)
     client.close()
 
 

@@ -129,7 +129,9 @@ def test_wait_reports_a_dead_lettered_job_with_its_reason(client: Client) -> Non
 
 
 def test_a_job_that_keeps_failing_is_dead_lettered_after_max_deliveries(client: Client) -> None:
-    settings = fast_settings(client.settings.redis.url.get_secret_value(), client.keys.namespace, max_deliveries=3)
+    settings = fast_settings(
+        client.settings.redis.url.get_secret_value(), client.keys.namespace, max_deliveries=3
+    )
     flaky = Flaky(history_handler(client), failures=99)
     with ThreadWorker(settings, handlers={"history-append": flaky}):
         handles = client.enqueue([append("poison", "x")])
@@ -179,7 +181,10 @@ def test_entries_of_a_crashed_consumer_are_reclaimed_on_a_timer(client: Client) 
     assert len(taken[0][1]) == 10
     # When a worker runs, with no new traffic at all
     with ThreadWorker(client.settings) as worker:
-        client.wait(handles, timeout=15, )
+        client.wait(
+            handles,
+            timeout=15,
+        )
         summary = worker.stop()
     # Then it reclaimed them after the visibility timeout and applied each once
     assert summary.consumers[0].reclaimed == 10
@@ -187,7 +192,9 @@ def test_entries_of_a_crashed_consumer_are_reclaimed_on_a_timer(client: Client) 
 
 
 def test_a_slow_handler_keeps_its_lease_and_runs_once(client: Client) -> None:
-    settings = fast_settings(client.settings.redis.url.get_secret_value(), client.keys.namespace, visibility_timeout=1.0)
+    settings = fast_settings(
+        client.settings.redis.url.get_secret_value(), client.keys.namespace, visibility_timeout=1.0
+    )
     calls: Counter[str] = Counter()
     inner = history_handler(client)
 
@@ -200,8 +207,9 @@ def test_a_slow_handler_keeps_its_lease_and_runs_once(client: Client) -> None:
             time.sleep(3.0)  # three visibility timeouts
             return inner.handle(jobs)
 
-    with ThreadWorker(settings, handlers={"history-append": Slow()}), ThreadWorker(
-        settings, handlers={"history-append": Slow()}
+    with (
+        ThreadWorker(settings, handlers={"history-append": Slow()}),
+        ThreadWorker(settings, handlers={"history-append": Slow()}),
     ):
         handles = client.enqueue([append("slow", "x")])
         client.wait(handles, timeout=20)
@@ -218,10 +226,15 @@ def test_backpressure_refuses_past_the_backlog_limit_and_trims_nothing(redis8: A
     assert info.value.stream == client.keys.stream("history-append", 0)
     assert client.redis.xlen(info.value.stream) == 10  # nothing was trimmed to make room
     # With policy=wait, an enqueue waits for a worker to make room
-    waiting = Client(fast_settings(redis8.url, namespace, queue={"max_backlog": 10, "partitions": 1,
-                                                                   "backlog_policy": "wait", "backlog_wait": 20}))
-    starter = threading.Timer(0.5, lambda: worker.start())
+    waiting = Client(
+        fast_settings(
+            redis8.url,
+            namespace,
+            queue={"max_backlog": 10, "partitions": 1, "backlog_policy": "wait", "backlog_wait": 20},
+        )
+    )
     worker = ThreadWorker(settings)
+    starter = threading.Timer(0.5, worker.start)
     starter.start()
     try:
         handles = waiting.enqueue([append("bp", "after")])
@@ -253,9 +266,15 @@ def test_wait_times_out_clearly_without_workers(client: Client) -> None:
 def test_out_of_order_processing_ends_at_the_newest_version(client: Client) -> None:
     # Given the jobs of one session, applied newest first (as parallel consumers may)
     store = HistoryStore(client.redis, client.keys)
-    handles = client.enqueue([append("ooo", "a"), append("ooo", "b"),
-                              HistoryAppendPayload(session_id="ooo", op="clear"), append("ooo", "c"),
-                              append("ooo", "d")])
+    handles = client.enqueue(
+        [
+            append("ooo", "a"),
+            append("ooo", "b"),
+            HistoryAppendPayload(session_id="ooo", op="clear"),
+            append("ooo", "c"),
+            append("ooo", "d"),
+        ]
+    )
     raw = client.redis
     entries = {eid.decode(): f for eid, f in raw.xrange(handles[0].stream)}
     from sluice.jobs.codec import decode

@@ -18,7 +18,9 @@ FAST_WORKER: dict[str, Any] = {
 }
 
 
-def fast_settings(url: str, namespace: str, *, queue: dict[str, Any] | None = None, **worker: Any) -> Settings:
+def fast_settings(
+    url: str, namespace: str, *, queue: dict[str, Any] | None = None, **worker: Any
+) -> Settings:
     return Settings(
         namespace=namespace,
         redis=RedisSettings(url=SecretStr(url)),

@@ -77,7 +77,7 @@ class ProcessWorker:
         self.cmd = [sys.executable, "-m", "sluice_workers.cli.main", "worker", *args]
         self.env = dict(env or worker_env(settings))
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log = tempfile.TemporaryFile()  # a pipe could fill up and stall a chatty worker
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - a pipe could fill up and stall a chatty worker
 
     def start(self) -> ProcessWorker:
         self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)

@@ -24,7 +24,9 @@ def test_envelope_round_trips_every_kind() -> None:
     payloads = [
         HistoryAppendPayload(session_id="s1", messages=[{"type": "human", "data": {"content": "hi"}}]),
         CacheFillPayload(llm_string="m", prompt="p", generations=[{"text": "t"}], ttl=5),
-        IndexPayload(index="docs", upserts=[IndexDocument(id="d1", text="x", metadata={"a": 1})], deletes=["d2"]),
+        IndexPayload(
+            index="docs", upserts=[IndexDocument(id="d1", text="x", metadata={"a": 1})], deletes=["d2"]
+        ),
     ]
     for p in payloads:
         # Given an envelope encoded for the wire
@@ -48,10 +50,12 @@ def test_envelope_round_trips_every_kind() -> None:
         ({b"job": b'{"v":2,"namespace":"n","payload":{"kind":"index","index":"i"}}'}, "v"),
         ({b"job": b'{"v":1,"namespace":"n","payload":{"kind":"nope"}}'}, "payload"),
         ({b"job": b'{"v":1,"namespace":"n","payload":{"kind":"index","index":""}}'}, "index"),
-        ({b"job": b'[1,2,3]'}, "job"),
+        ({b"job": b"[1,2,3]"}, "job"),
     ],
 )
-def test_malformed_entries_raise_a_typed_error_with_the_entry_id(fields: dict[bytes, bytes] | None, reason: str) -> None:
+def test_malformed_entries_raise_a_typed_error_with_the_entry_id(
+    fields: dict[bytes, bytes] | None, reason: str
+) -> None:
     with pytest.raises(JobDecodeError) as info:
         decode("stream", "7-3", fields)
     assert info.value.entry_id == "7-3"
@@ -81,7 +85,11 @@ def test_limits_are_refused_before_anything_is_written_naming_the_setting() -> N
     with pytest.raises(PayloadTooLarge, match="MAX_DOCUMENTS_PER_JOB"):
         plan(keys, LimitSettings(max_documents_per_job=10), [many])
     with pytest.raises(PayloadTooLarge, match="MAX_PROMPT_CHARS"):
-        plan(keys, LimitSettings(max_prompt_chars=3), [CacheFillPayload(llm_string="m", prompt="long", generations=[])])
+        plan(
+            keys,
+            LimitSettings(max_prompt_chars=3),
+            [CacheFillPayload(llm_string="m", prompt="long", generations=[])],
+        )
     with pytest.raises(PayloadTooLarge, match="MAX_BATCH_JOBS"):
         plan(keys, LimitSettings(max_batch_jobs=2), [big, big, big])
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from sluice.errors import JobDecodeError, PermanentJobError, RedisUnavailable, RetryableJobError, StoreCorrupted
+from sluice.errors import (
+    JobDecodeError,
+    PermanentJobError,
+    RedisUnavailable,
+    RetryableJobError,
+    StoreCorrupted,
+)
 from sluice.settings import WorkerSettings
 from sluice_workers.runtime.outcomes import backoff, judge
 

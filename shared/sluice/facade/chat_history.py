@@ -8,7 +8,7 @@ fire-and-forget, for logging-style use.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
@@ -47,10 +47,13 @@ class ChatHistory(BaseChatMessageHistory):
         self._pending = PendingWrites()
         self._store: HistoryStore | None = None
 
-    def _payload(self, op: str, messages: Sequence[BaseMessage] = ()) -> HistoryAppendPayload:
+    def _payload(self, op: Literal["append", "clear"], messages: Sequence[BaseMessage] = ()) -> HistoryAppendPayload:
         return HistoryAppendPayload(
-            session_id=self.session_id, op=op,  # type: ignore[arg-type]
-            messages=to_dicts(messages), ttl=self.ttl, max_messages=self.max_messages,
+            session_id=self.session_id,
+            op=op,
+            messages=to_dicts(messages),
+            ttl=self.ttl,
+            max_messages=self.max_messages,
         )
 
     def _sync_store(self) -> HistoryStore:
@@ -72,7 +75,9 @@ class ChatHistory(BaseChatMessageHistory):
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
         if not messages:
             return
-        handles = self.client.producer.enqueue_many([self._payload("append", messages)], notify=self.read_your_writes)
+        handles = self.client.producer.enqueue_many(
+            [self._payload("append", messages)], notify=self.read_your_writes
+        )
         if self.read_your_writes:
             self._pending.add(self.session_id, handles)
 
@@ -110,7 +115,9 @@ class ChatHistory(BaseChatMessageHistory):
             self._pending.add(self.session_id, handles)
 
     async def aclear(self) -> None:
-        handles = await self.client.aproducer.enqueue_many([self._payload("clear")], notify=self.read_your_writes)
+        handles = await self.client.aproducer.enqueue_many(
+            [self._payload("clear")], notify=self.read_your_writes
+        )
         if self.read_your_writes:
             self._pending.add(self.session_id, handles)
 

@@ -23,14 +23,20 @@ from sluice.settings import RedisSettings, Settings
 from sluice.types import StreamEntryRef
 
 if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
     from sluice.facade.chat_history import ChatHistory
     from sluice.facade.llm_cache import LLMCache, WriteMode
+    from sluice.facade.vectorstore import SluiceVectorStore
+    from sluice.vectors.schema import IndexSchema
 
 
 class Client:
     """Use `Client.from_url(url, namespace=...)`, `Client(settings)` or `Client.from_redis(r)`."""
 
-    def __init__(self, settings: Settings | None = None, *, redis: Any = None, async_redis: Any = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, redis: Any = None, async_redis: Any = None
+    ) -> None:
         self.settings = settings or Settings()
         self.keys = Keys(self.settings.namespace, self.settings.queue.partitions)
         self._redis = redis
@@ -45,7 +51,9 @@ class Client:
         return cls(base.model_copy(update={"redis": redis}))
 
     @classmethod
-    def from_redis(cls, redis: Any, namespace: str = "sluice", *, async_redis: Any = None, **settings: Any) -> Client:
+    def from_redis(
+        cls, redis: Any, namespace: str = "sluice", *, async_redis: Any = None, **settings: Any
+    ) -> Client:
         """Wrap a redis-py client the app already has (`Redis`, `RedisCluster`, Sentinel-managed)."""
         return cls(Settings(namespace=namespace, **settings), redis=redis, async_redis=async_redis)
 
@@ -70,7 +78,11 @@ class Client:
         url = f"redis://{kw.get('host', '127.0.0.1')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
         pw = kw.get("password")
         return self.settings.redis.model_copy(
-            update={"url": SecretStr(url), "username": kw.get("username"), "password": SecretStr(pw) if pw else None}
+            update={
+                "url": SecretStr(url),
+                "username": kw.get("username"),
+                "password": SecretStr(pw) if pw else None,
+            }
         )
 
     @property
@@ -132,8 +144,12 @@ class Client:
         from sluice.facade.chat_history import ChatHistory
 
         return ChatHistory(
-            self, session_id, ttl=ttl, max_messages=max_messages,
-            read_your_writes=read_your_writes, wait_timeout=wait_timeout,
+            self,
+            session_id,
+            ttl=ttl,
+            max_messages=max_messages,
+            read_your_writes=read_your_writes,
+            wait_timeout=wait_timeout,
         )
 
     def llm_cache(
@@ -170,6 +186,14 @@ class Client:
             tracked=tracked,
             record_hits=record_hits,
         )
+
+    def vectorstore(
+        self, index: str, embeddings: Embeddings | str, *, schema: IndexSchema | None = None, **options: Any
+    ) -> SluiceVectorStore:
+        """A LangChain `VectorStore` filled by the workers (options: see `SluiceVectorStore`)."""
+        from sluice.facade.vectorstore import SluiceVectorStore
+
+        return SluiceVectorStore(self, index, embeddings, schema=schema, **options)
 
     def close(self) -> None:
         if self._redis is not None:

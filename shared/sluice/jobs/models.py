@@ -96,7 +96,7 @@ Payload = Annotated[
 class JobEnvelope(_Model):
     """What travels on the stream: envelope fields plus the payload."""
 
-    v: Literal[1] = ENVELOPE_VERSION
+    v: Literal[1] = 1  # ENVELOPE_VERSION
     id: str = Field(default_factory=lambda: uuid.uuid4().hex, description="job id (not the version)")
     namespace: str
     created: float = Field(default_factory=time.time)

@@ -7,7 +7,7 @@ applies after whatever was written since it failed. The original handle stays fa
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,8 +38,13 @@ class DeadLetter:
 
     def as_dict(self, *, with_job: bool = False) -> dict[str, Any]:
         d: dict[str, Any] = {
-            "id": self.id, "stream": self.stream, "entry_id": self.entry_id, "kind": self.kind,
-            "error": self.error, "attempts": self.attempts, "at_ms": self.at_ms,
+            "id": self.id,
+            "stream": self.stream,
+            "entry_id": self.entry_id,
+            "kind": self.kind,
+            "error": self.error,
+            "attempts": self.attempts,
+            "at_ms": self.at_ms,
         }
         if with_job:
             d["job"] = self.job.decode(errors="replace")
@@ -61,8 +66,14 @@ def parse(entry_id: Any, fields: dict[bytes, bytes]) -> DeadLetter:
 
     job = f.get("job", b"")
     return DeadLetter(
-        _t(entry_id), _t(f.get("stream", b"")), _t(f.get("entry_id", b"")), _t(f.get("kind", b"")),
-        _t(f.get("error", b"")), num("attempts"), num("at"), job if isinstance(job, bytes) else str(job).encode(),
+        _t(entry_id),
+        _t(f.get("stream", b"")),
+        _t(f.get("entry_id", b"")),
+        _t(f.get("kind", b"")),
+        _t(f.get("error", b"")),
+        num("attempts"),
+        num("at"),
+        job if isinstance(job, bytes) else str(job).encode(),
     )
 
 
@@ -76,8 +87,9 @@ class DeadLetters:
         with translate_errors("read dead letters"):
             return int(self._redis.xlen(self._key))
 
-    def iter(self, *, kind: str | None = None, older_than: float | None = None,
-             newer_than: float | None = None) -> Iterator[DeadLetter]:
+    def iter(
+        self, *, kind: str | None = None, older_than: float | None = None, newer_than: float | None = None
+    ) -> Iterator[DeadLetter]:
         """Newest first, filtered; examines at most SCAN_LIMIT entries."""
         now = time.time()
         end, seen = "+", 0
@@ -104,7 +116,7 @@ class DeadLetters:
             else:
                 return
 
-    def list(self, limit: int = 50, **filters: Any) -> list[DeadLetter]:
+    def recent(self, limit: int = 50, **filters: Any) -> list[DeadLetter]:
         out: list[DeadLetter] = []
         for d in self.iter(**filters):
             out.append(d)
@@ -126,7 +138,7 @@ class DeadLetters:
                 return d
         raise SluiceError(f"no dead letter with id {ident!r}; list them with `sluice dlq list`")
 
-    def retry(self, letters: list[DeadLetter]) -> list[tuple[str, EntryId]]:
+    def retry(self, letters: Sequence[DeadLetter]) -> list[tuple[str, EntryId]]:
         """Enqueue each job again on its original stream, then delete the dead letter."""
         out: list[tuple[str, EntryId]] = []
         for d in letters:
@@ -138,7 +150,7 @@ class DeadLetters:
             out.append((d.stream, EntryId(_t(new_id))))
         return out
 
-    def purge(self, letters: list[DeadLetter]) -> int:
+    def purge(self, letters: Sequence[DeadLetter]) -> int:
         if not letters:
             return 0
         with translate_errors("purge dead letters"):

@@ -38,13 +38,17 @@ def check_payload(payload: Payload, limits: LimitSettings) -> None:
         n = len(payload.upserts) + len(payload.deletes)
         if n > limits.max_documents_per_job:
             raise PayloadTooLarge(
-                "documents in one index job", n, limits.max_documents_per_job,
+                "documents in one index job",
+                n,
+                limits.max_documents_per_job,
                 "SLUICE_LIMITS__MAX_DOCUMENTS_PER_JOB",
             )
     elif payload.kind == "history-append":
         if len(payload.messages) > limits.max_messages_per_job:
             raise PayloadTooLarge(
-                "messages in one history job", len(payload.messages), limits.max_messages_per_job,
+                "messages in one history job",
+                len(payload.messages),
+                limits.max_messages_per_job,
                 "SLUICE_LIMITS__MAX_MESSAGES_PER_JOB",
             )
     elif payload.kind in ("cache-fill", "cache-warm"):
@@ -52,7 +56,10 @@ def check_payload(payload: Payload, limits: LimitSettings) -> None:
         longest = max((len(p) for p in prompts), default=0)
         if longest > limits.max_prompt_chars:
             raise PayloadTooLarge(
-                "prompt length (characters)", longest, limits.max_prompt_chars, "SLUICE_LIMITS__MAX_PROMPT_CHARS"
+                "prompt length (characters)",
+                longest,
+                limits.max_prompt_chars,
+                "SLUICE_LIMITS__MAX_PROMPT_CHARS",
             )
 
 
@@ -78,7 +85,9 @@ def plan(
         data = encode(env)
         if len(data) > limits.max_payload_bytes:
             raise PayloadTooLarge(
-                f"encoded {payload.kind} job (bytes)", len(data), limits.max_payload_bytes,
+                f"encoded {payload.kind} job (bytes)",
+                len(data),
+                limits.max_payload_bytes,
                 "SLUICE_LIMITS__MAX_PAYLOAD_BYTES",
             )
         kind: JobKind = payload.kind

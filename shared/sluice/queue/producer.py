@@ -21,7 +21,7 @@ from sluice.keys import Keys
 from sluice.queue import plan as planning
 from sluice.scripts import Scripts
 from sluice.settings import QueueSettings, Settings
-from sluice.types import StreamEntryRef
+from sluice.types import KeyT, StreamEntryRef
 
 FIELD = "job"
 
@@ -88,13 +88,17 @@ class Producer:
     def keys(self) -> Keys:
         return self._keys
 
-    def enqueue(self, payload: Payload, *, notify: bool = False, trace: dict[str, str] | None = None) -> StreamEntryRef:
+    def enqueue(
+        self, payload: Payload, *, notify: bool = False, trace: dict[str, str] | None = None
+    ) -> StreamEntryRef:
         return self.enqueue_many([payload], notify=notify, trace=trace)[0]
 
     def enqueue_many(
         self, payloads: Sequence[Payload], *, notify: bool = False, trace: dict[str, str] | None = None
     ) -> list[StreamEntryRef]:
-        batches, count = planning.plan(self._keys, self._settings.limits, payloads, notify=notify, trace=trace)
+        batches, count = planning.plan(
+            self._keys, self._settings.limits, payloads, notify=notify, trace=trace
+        )
         out: list[StreamEntryRef | None] = [None] * count
         for batch in batches:
             for jobs, slots in planning.chunks(batch):
@@ -102,7 +106,7 @@ class Producer:
                     out[slot] = handle
         return [h for h in out if h is not None]
 
-    def _append(self, stream: str, jobs: list[bytes]) -> list[StreamEntryRef]:
+    def _append(self, stream: KeyT, jobs: list[bytes]) -> list[StreamEntryRef]:
         if len(jobs) > self._settings.queue.max_backlog:
             raise ConfigError(
                 f"{len(jobs)} jobs for one stream exceed SLUICE_QUEUE__MAX_BACKLOG="
@@ -112,7 +116,7 @@ class Producer:
         while True:
             try:
                 with translate_errors("enqueue"):
-                    return planning.handles(stream, self._call(stream, jobs))  # type: ignore[arg-type]
+                    return planning.handles(stream, self._call(stream, jobs))
             except QueueFull as exc:
                 time.sleep(backoff.next_delay(exc))
 
@@ -151,7 +155,9 @@ class AsyncProducer:
     async def enqueue_many(
         self, payloads: Sequence[Payload], *, notify: bool = False, trace: dict[str, str] | None = None
     ) -> list[StreamEntryRef]:
-        batches, count = planning.plan(self._keys, self._settings.limits, payloads, notify=notify, trace=trace)
+        batches, count = planning.plan(
+            self._keys, self._settings.limits, payloads, notify=notify, trace=trace
+        )
         out: list[StreamEntryRef | None] = [None] * count
         for batch in batches:
             for jobs, slots in planning.chunks(batch):
@@ -159,7 +165,7 @@ class AsyncProducer:
                     out[slot] = handle
         return [h for h in out if h is not None]
 
-    async def _append(self, stream: str, jobs: list[bytes]) -> list[StreamEntryRef]:
+    async def _append(self, stream: KeyT, jobs: list[bytes]) -> list[StreamEntryRef]:
         backoff = _Backoff(self._settings.queue)
         args = [self._settings.queue.max_backlog, FIELD, *jobs]
         extra = _durability_commands(self._settings.queue)

@@ -61,7 +61,7 @@ class HistoryStore:
         self._scripts = Scripts(redis)
 
     def _args(self, w: HistoryWrite) -> tuple[list[str], list[Any]]:
-        keys = [self._keys.history(w.session_id), self._keys.history_meta(w.session_id)]
+        keys: list[str] = [self._keys.history(w.session_id), self._keys.history_meta(w.session_id)]
         ttl_ms = int(w.ttl * 1000) if w.ttl else 0
         args: list[Any] = [padded(w.version), w.op, ttl_ms, w.max_messages or 0]
         args.extend(codec.encode(m) for m in w.messages)

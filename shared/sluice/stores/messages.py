@@ -26,9 +26,22 @@ def encode(message: dict[str, Any]) -> str:
 
 
 MESSAGE_TYPES = frozenset(
-    {"human", "ai", "system", "tool", "function", "chat", "developer", "remove",
-     "HumanMessageChunk", "AIMessageChunk", "SystemMessageChunk", "ToolMessageChunk",
-     "FunctionMessageChunk", "ChatMessageChunk"}
+    {
+        "human",
+        "ai",
+        "system",
+        "tool",
+        "function",
+        "chat",
+        "developer",
+        "remove",
+        "HumanMessageChunk",
+        "AIMessageChunk",
+        "SystemMessageChunk",
+        "ToolMessageChunk",
+        "FunctionMessageChunk",
+        "ChatMessageChunk",
+    }
 )
 
 

@@ -76,7 +76,10 @@ def open_index(
     """Adopt or create the index `wanted` describes; returns the stored metadata."""
     key = keys.vector_meta(wanted.index)
     make_backend(wanted.backend, keys, tags).validate(wanted.index_schema)
-    [raw, created] = yield [Call(("GET", key), route=key), Call(("SET", key, wanted.encode(), "NX"), route=key)]
+    [raw, created] = yield [
+        Call(("GET", key), route=key),
+        Call(("SET", key, wanted.encode(), "NX"), route=key),
+    ]
     raw = check(raw, f"read the metadata of index {wanted.index!r}")
     check(created, f"create index {wanted.index!r}")
     meta = wanted

@@ -43,7 +43,9 @@ class IndexSession:
         self._runner: Runner | None = None
         self._arunner: AsyncRunner | None = None
 
-    def _wanted(self, caps: Capabilities, tags: Sequence[str], existing: IndexMeta | None, dims: int | None) -> IndexMeta:
+    def _wanted(
+        self, caps: Capabilities, tags: Sequence[str], existing: IndexMeta | None, dims: int | None
+    ) -> IndexMeta:
         backend = choose(caps, self.backend_choice, f"vector index {self.index!r}")
         if existing is not None and self.backend_choice == "auto":
             backend = existing.backend
@@ -78,7 +80,9 @@ class IndexSession:
         existing = drive(read_meta(self.client.keys, self.index), self.runner)
         need = existing is None and self.schema is None
         wanted = self._wanted(caps, tags, existing, dims() if need else None)
-        return self._opened(drive(open_index(self.client.keys, wanted, tags, **self._flags()), self.runner), tags)
+        return self._opened(
+            drive(open_index(self.client.keys, wanted, tags, **self._flags()), self.runner), tags
+        )
 
     def search(self, query: VectorQuery) -> list[Hit]:
         assert self.meta is not None and self._backend is not None, "open() first"
@@ -115,7 +119,9 @@ class IndexSession:
         existing = await adrive(read_meta(self.client.keys, self.index), runner)
         need = existing is None and self.schema is None
         wanted = self._wanted(caps, tags, existing, (await dims()) if need else None)
-        return self._opened(await adrive(open_index(self.client.keys, wanted, tags, **self._flags()), runner), tags)
+        return self._opened(
+            await adrive(open_index(self.client.keys, wanted, tags, **self._flags()), runner), tags
+        )
 
     async def asearch(self, query: VectorQuery) -> list[Hit]:
         assert self.meta is not None and self._backend is not None, "aopen() first"

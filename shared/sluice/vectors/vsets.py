@@ -46,11 +46,19 @@ class VectorSetBackend:
     def validate(self, schema: IndexSchema) -> None:
         v = schema.vector
         if v.metric != "cosine":
-            raise unsupported("Vector Sets", f"use the {v.metric} metric (cosine only)", "use metric='cosine' or backend='search'")
+            raise unsupported(
+                "Vector Sets",
+                f"use the {v.metric} metric (cosine only)",
+                "use metric='cosine' or backend='search'",
+            )
         if v.algorithm != "hnsw":
-            raise unsupported("Vector Sets", "build a FLAT index (HNSW only)", "use algorithm='hnsw' or backend='search'")
+            raise unsupported(
+                "Vector Sets", "build a FLAT index (HNSW only)", "use algorithm='hnsw' or backend='search'"
+            )
         if v.dtype not in QUANT:
-            raise unsupported("Vector Sets", f"store {v.dtype} vectors", f"use one of {sorted(QUANT)} or backend='search'")
+            raise unsupported(
+                "Vector Sets", f"store {v.dtype} vectors", f"use one of {sorted(QUANT)} or backend='search'"
+            )
 
     def shard_of(self, meta: IndexMeta, doc_id: str) -> str:
         return meta.shards[stable_hash(doc_id) % len(meta.shards)]
@@ -113,7 +121,14 @@ class VectorSetBackend:
                 self.keys.vector_set(meta.index, meta.generation, tag),
                 self.keys.vector_set_docs(meta.index, meta.generation, tag),
             )
-            args = (pack(query.vector), query.k, max(ef, query.k), expression, epsilon, "1" if query.with_vectors else "0")
+            args = (
+                pack(query.vector),
+                query.k,
+                max(ef, query.k),
+                expression,
+                epsilon,
+                "1" if query.with_vectors else "0",
+            )
             calls.append(Call(args, route=keys[0], script="vector_set_search", keys=keys))
         per_shard = []
         for reply in (yield calls):
@@ -140,7 +155,9 @@ class VectorSetBackend:
             calls.append(Call(("HMGET", key, *(ids[i] for i in by_shard[tag])), route=key))
         out: list[Hit | None] = [None] * len(ids)
         for tag, reply in zip(tags, (yield calls), strict=True):
-            for i, raw in zip(by_shard[tag], check(reply, f"read documents of index {meta.index!r}"), strict=True):
+            for i, raw in zip(
+                by_shard[tag], check(reply, f"read documents of index {meta.index!r}"), strict=True
+            ):
                 out[i] = parse_set_document(ids[i], raw) if raw else None
         return out
 

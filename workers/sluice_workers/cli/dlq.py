@@ -38,7 +38,7 @@ def _select(dl: DeadLetters, args: argparse.Namespace) -> list[DeadLetter]:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     dl = DeadLetters(connect(settings.redis), Keys(settings.namespace, settings.queue.partitions))
     if args.action == "list":
-        items = dl.list(args.limit, kind=args.kind, older_than=args.older_than, newer_than=args.newer_than)
+        items = dl.recent(args.limit, kind=args.kind, older_than=args.older_than, newer_than=args.newer_than)
         if args.json:
             print(json.dumps([d.as_dict() for d in items], indent=2))
         else:

@@ -9,12 +9,13 @@ from collections.abc import Sequence
 
 from sluice.errors import SluiceError
 from sluice.settings import Settings
-
 from sluice_workers.cli import dlq, status, worker
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sluice", description="LLM memory on Redis: workers and operator tools")
+    parser = argparse.ArgumentParser(
+        prog="sluice", description="LLM memory on Redis: workers and operator tools"
+    )
     parser.add_argument("--url", help="Redis URL (default: SLUICE_REDIS__URL)")
     parser.add_argument("--namespace", help="key namespace (default: SLUICE_NAMESPACE or 'sluice')")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")

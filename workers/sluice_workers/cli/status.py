@@ -35,7 +35,9 @@ def render(status: Status, *, show_all: bool = False) -> str:
             continue
         idle = min((c.idle_ms for c in s.consumers), default=0) / 1000
         lag = "-" if s.lag is None else str(s.lag)
-        lines.append(f"{s.stream:<44} {s.length:>8} {lag:>8} {s.pending:>8} {len(s.consumers):>9} {idle:>8.1f}")
+        lines.append(
+            f"{s.stream:<44} {s.length:>8} {lag:>8} {s.pending:>8} {len(s.consumers):>9} {idle:>8.1f}"
+        )
     lines.append("")
     lines.append("applied per minute (last 5 min, oldest first):")
     for kind, counts in status.throughput.items():

@@ -14,7 +14,6 @@ from sluice.keys import Keys
 from sluice.ops.workers import check
 from sluice.settings import Settings
 from sluice.types import JOB_KINDS
-
 from sluice_workers.runtime.process import install_signals, run_process
 from sluice_workers.runtime.supervisor import supervise
 
@@ -28,9 +27,13 @@ class _Overrides(argparse.Action):
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("worker", help="consume jobs and write the stores")
-    p.add_argument("--kinds", nargs="+", choices=JOB_KINDS, action=_Overrides, help="job kinds (default: all)")
+    p.add_argument(
+        "--kinds", nargs="+", choices=JOB_KINDS, action=_Overrides, help="job kinds (default: all)"
+    )
     p.add_argument("--processes", type=int, action=_Overrides, help="worker processes (default 1)")
-    p.add_argument("--concurrency", type=int, action=_Overrides, help="consumer threads per process (default 1)")
+    p.add_argument(
+        "--concurrency", type=int, action=_Overrides, help="consumer threads per process (default 1)"
+    )
     p.add_argument("--batch-size", dest="batch_size", type=int, action=_Overrides, help="entries per read")
     p.add_argument("--metrics-port", dest="metrics_port", type=int, action=_Overrides, help="Prometheus port")
     p.add_argument("--check", action="store_true", help="exit 0 if a worker on this host is alive (probes)")
@@ -41,8 +44,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.check:
         redis = connect(settings.redis)
         ok, why = check(
-            redis, Keys(settings.namespace, settings.queue.partitions),
-            max_age=settings.worker.heartbeat_interval * 3, host=socket.gethostname(),
+            redis,
+            Keys(settings.namespace, settings.queue.partitions),
+            max_age=settings.worker.heartbeat_interval * 3,
+            host=socket.gethostname(),
         )
         print(why)
         return 0 if ok else 1

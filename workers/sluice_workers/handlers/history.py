@@ -10,7 +10,6 @@ from sluice.jobs.models import HistoryAppendPayload
 from sluice.stores.history import HistoryStore, HistoryWrite
 from sluice.stores.messages import check_message
 from sluice.types import EntryId
-
 from sluice_workers.handlers.base import Failures
 
 

@@ -30,7 +30,6 @@ from sluice.vectors.documents import DocumentError, DocWrite, check_vector, inde
 from sluice.vectors.manager import make_backend
 from sluice.vectors.meta import IndexMeta
 from sluice.vectors.runner import Call, Runner
-
 from sluice_workers.handlers.base import Failures
 
 TOMBSTONE_TTL = 24 * 3600.0
@@ -144,7 +143,9 @@ class IndexHandler:
             out.update({(name, t): v for t, v in zip(texts, vectors, strict=True)})
         return out
 
-    def _write(self, calls: list[Call], owners: list[EntryId], failures: dict[EntryId, BaseException]) -> None:
+    def _write(
+        self, calls: list[Call], owners: list[EntryId], failures: dict[EntryId, BaseException]
+    ) -> None:
         start = 0
         while start < len(calls):
             end = start + self.chunk
@@ -169,7 +170,9 @@ def _payload(job: Job) -> IndexPayload:
     return p
 
 
-def _writes(job: Job, p: IndexPayload, meta: IndexMeta, vectors: dict[tuple[str, str], list[float]]) -> list[DocWrite]:
+def _writes(
+    job: Job, p: IndexPayload, meta: IndexMeta, vectors: dict[tuple[str, str], list[float]]
+) -> list[DocWrite]:
     """Deletes first, then upserts (the last of duplicate ids wins), all at the job's version."""
     version = padded(job.entry_id)
     schema = meta.index_schema
@@ -187,8 +190,12 @@ def _writes(job: Job, p: IndexPayload, meta: IndexMeta, vectors: dict[tuple[str,
 
 def _write_error(reply: rex.ResponseError) -> BaseException:
     if ServerErrors.matches(reply, ServerErrors.WRONGTYPE):
-        return StoreCorrupted(f"a vector index key has the wrong Redis type ({reply}); delete it and re-index")
+        return StoreCorrupted(
+            f"a vector index key has the wrong Redis type ({reply}); delete it and re-index"
+        )
     text = str(reply)
     if "dimension" in text.lower() or "quantization" in text.lower():
-        return PermanentJobError(f"the vector set refused the vector ({text}); the index schema and data disagree")
+        return PermanentJobError(
+            f"the vector set refused the vector ({text}); the index schema and data disagree"
+        )
     return RetryableJobError(f"vector write failed: {text}")

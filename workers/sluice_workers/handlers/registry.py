@@ -7,7 +7,6 @@ from typing import Any
 from sluice.keys import Keys
 from sluice.settings import Settings
 from sluice.stores.history import HistoryStore
-
 from sluice_workers.handlers.base import Handler
 from sluice_workers.handlers.cache import CacheFillHandler
 from sluice_workers.handlers.history import HistoryHandler

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from sluice.errors import PermanentJobError, RedisUnavailable
 from sluice.jobs.codec import Job
 from sluice.types import EntryId, KeyT
-
 from sluice_workers.handlers.base import Handler
 from sluice_workers.runtime.leases import Leases
 from sluice_workers.runtime.metrics import Metrics
@@ -111,7 +110,9 @@ class Consumer:
             if len(delivery):
                 return delivery
         self._rotation = (self._rotation + 1) % len(self.streams)
-        return self.transport.read(self.name, [self.streams[self._rotation]], count, min(block, CLUSTER_BLOCK_MS))
+        return self.transport.read(
+            self.name, [self.streams[self._rotation]], count, min(block, CLUSTER_BLOCK_MS)
+        )
 
     def _reclaim(self) -> None:
         idle_ms = int(self.settings.visibility_timeout * 1000)
@@ -173,7 +174,9 @@ class Consumer:
                 continue
             verdict = judge(exc, job.deliveries, self.settings)
             if verdict.retry:
-                log.warning("%s %s failed (retry in %.2fs): %s", kind, job.entry_id, verdict.delay, verdict.reason)
+                log.warning(
+                    "%s %s failed (retry in %.2fs): %s", kind, job.entry_id, verdict.delay, verdict.reason
+                )
                 self.transport.delay(self.name, job.stream, job.entry_id, verdict.delay)
                 self.summary.retried[kind] += 1
                 self.metrics.retried.labels(kind).inc()
@@ -213,4 +216,3 @@ class Consumer:
         self.summary.dead[kind] += 1
         self._dead_now[kind] += 1
         self.metrics.dead.labels(kind).inc()
-

@@ -30,7 +30,13 @@ class Heartbeat:
         self._keys = keys
         self._id = wid
         self._interval = interval
-        self._info = {"id": wid, "host": socket.gethostname(), "pid": os.getpid(), "started": time.time(), **info}
+        self._info = {
+            "id": wid,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started": time.time(),
+            **info,
+        }
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sluice-heartbeat", daemon=True)
 

@@ -9,7 +9,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from sluice.errors import SluiceError
-
 from sluice_workers.runtime.transport import StreamTransport
 
 log = logging.getLogger(__name__)

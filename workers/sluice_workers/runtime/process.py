@@ -21,7 +21,6 @@ from sluice.errors import RedisUnavailable
 from sluice.keys import Keys
 from sluice.settings import Settings
 from sluice.types import JOB_KINDS, JobKind, KeyT
-
 from sluice_workers.handlers.base import Handler
 from sluice_workers.handlers.registry import build_handlers
 from sluice_workers.runtime.consumer import Consumer, Summary
@@ -57,7 +56,9 @@ def streams_for(settings: Settings) -> list[KeyT]:
 def install_signals(stop: threading.Event) -> None:
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         if stop.is_set():
-            log.warning("second %s: exiting now; entries in hand will be reclaimed", signal.Signals(signum).name)
+            log.warning(
+                "second %s: exiting now; entries in hand will be reclaimed", signal.Signals(signum).name
+            )
             os._exit(1)
         log.info("%s: finishing the batch in hand, then stopping", signal.Signals(signum).name)
         stop.set()
@@ -122,7 +123,10 @@ def run_process(
     ]
     threads = [threading.Thread(target=c.run, name=c.name, daemon=True) for c in consumers]
     log.info(
-        "worker %s: %d consumer(s) on %d stream(s), redis %s", wid, len(consumers), len(streams),
+        "worker %s: %d consumer(s) on %d stream(s), redis %s",
+        wid,
+        len(consumers),
+        len(streams),
         ".".join(map(str, caps.version)),
     )
     leases.start()

@@ -96,7 +96,9 @@ class StreamTransport:
             return
         out.jobs.append(Job(job.stream, job.entry_id, job.envelope, deliveries))
 
-    def reclaim(self, consumer: str, stream: KeyT, min_idle_ms: int, count: int) -> tuple[Delivery, dict[str, int]]:
+    def reclaim(
+        self, consumer: str, stream: KeyT, min_idle_ms: int, count: int
+    ) -> tuple[Delivery, dict[str, int]]:
         """XAUTOCLAIM idle entries to `consumer`; returns them with their delivery counts."""
         with translate_errors("reclaim jobs"):
             reply = self.redis.xautoclaim(stream, self.group, consumer, min_idle_ms, "0-0", count=count)
@@ -105,7 +107,9 @@ class StreamTransport:
             if not entries:
                 return Delivery(), {}
             first, last = _text(entries[0][0]), _text(entries[-1][0])
-            pend = self.redis.xpending_range(stream, self.group, first, last, len(entries) + 10, consumername=consumer)
+            pend = self.redis.xpending_range(
+                stream, self.group, first, last, len(entries) + 10, consumername=consumer
+            )
         counts = {_text(p["message_id"]): int(p["times_delivered"]) for p in pend}
         out = Delivery()
         for eid, fields in entries:
@@ -127,7 +131,9 @@ class StreamTransport:
             self.redis.xclaim(stream, self.group, consumer, 0, [entry_id], idle=idle, justid=True)
 
     # --- finishing ---------------------------------------------------------------------------
-    def dead_letter(self, stream: str, entry_id: str, kind: str, reason: str, attempts: int, raw: Any) -> None:
+    def dead_letter(
+        self, stream: str, entry_id: str, kind: str, reason: str, attempts: int, raw: Any
+    ) -> None:
         """Copy an entry to the dead-letter stream (before it is acknowledged)."""
         payload = raw.get(b"job", b"") if isinstance(raw, dict) else b""
         fields = {
@@ -141,7 +147,10 @@ class StreamTransport:
         }
         with translate_errors("dead-letter"):
             self.redis.xadd(
-                self.keys.dead_letters(), fields, maxlen=self.settings.worker.dead_letter_maxlen, approximate=True
+                self.keys.dead_letters(),
+                fields,
+                maxlen=self.settings.worker.dead_letter_maxlen,
+                approximate=True,
             )
 
     def record(self, applied: Mapping[str, int], dead: Mapping[str, int]) -> None:

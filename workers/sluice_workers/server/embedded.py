@@ -47,7 +47,9 @@ class Binary:
 
 def _version(path: str) -> tuple[int, int, int] | None:
     try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10, check=False).stdout
+        out = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
     except OSError:
         return None
     m = re.search(r"v=(\d+)\.(\d+)\.(\d+)", out)
@@ -127,8 +129,19 @@ class EmbeddedRedis:
             self.data_dir = self._tmp.name
         os.makedirs(self.data_dir, exist_ok=True)
         args = [
-            self.binary.path, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.data_dir,
-            "--save", "", "--appendonly", "yes" if self.appendonly else "no", "--protected-mode", "yes",
+            self.binary.path,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            self.data_dir,
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--protected-mode",
+            "yes",
         ]
         for m in self.binary.modules:
             args += ["--loadmodule", m]

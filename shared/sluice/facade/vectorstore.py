@@ -1,0 +1,404 @@
+"""LangChain `VectorStore` over sluice: writes enqueue `index` jobs, reads query Redis directly.
+
+Use `client.vectorstore(index, embeddings, schema=...)`. Who embeds documents:
+
+- ``embedder="name"`` (or `embeddings` given as a settings name): the workers, in batches, through
+  the embeddings cache; `embeddings` (an instance, or the named one) embeds queries.
+- an `Embeddings` instance and no name: the app embeds in `add_texts` and the jobs carry vectors
+  (a worker can only run embedders named in its settings, never code named by data).
+
+Read-your-writes by default: a search, `get_by_ids` or MMR first waits (bounded) for this
+object's pending index jobs; `read_your_writes=False` makes writes fire-and-forget, and
+`add_texts(..., wait=True)` waits right away. Ids returned by `add_texts` work with `delete`
+and `get_by_ids`. Filters: the DSL of `sluice.vectors.filters` or a mapping of field -> value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.vectorstores import VectorStore
+from langchain_core.vectorstores.utils import maximal_marginal_relevance
+
+from sluice.embeddings.registry import EmbedderRegistry
+from sluice.errors import ConfigError, JobFailed
+from sluice.facade.pending import PendingWrites
+from sluice.types import StreamEntryRef
+from sluice.vectors import ingest
+from sluice.vectors.backend import BackendChoice, VectorQuery
+from sluice.vectors.documents import Hit
+from sluice.vectors.filters import Filter, Num, Tag
+from sluice.vectors.meta import INDEX_NAME, IndexMeta
+from sluice.vectors.schema import IndexSchema
+from sluice.vectors.session import IndexSession, check_dims
+
+if TYPE_CHECKING:
+    from sluice.facade.client import Client
+
+_PENDING = "index"
+
+
+def _doc(hit: Hit) -> Document:
+    return Document(page_content=hit.text, metadata=hit.metadata, id=hit.doc_id)
+
+
+def _relevance(metric: str) -> Callable[[float], float]:
+    """Relevance in [0, 1] from our distances: cosine similarity, or a unit-vector scale for l2 / ip."""
+    if metric == "l2":
+        return lambda d: min(1.0, max(0.0, 1.0 - d / np.sqrt(2)))
+    return lambda d: min(1.0, max(0.0, 1.0 - d))
+
+
+class SluiceVectorStore(VectorStore):
+    """A vector index filled by sluice workers; see the module docstring for embedding and consistency."""
+
+    def __init__(
+        self,
+        client: Client,
+        index: str,
+        embeddings: Embeddings | str,
+        *,
+        schema: IndexSchema | None = None,
+        embedder: str | None = None,
+        backend: BackendChoice = "auto",
+        read_your_writes: bool = True,
+        wait_timeout: float | None = None,
+        batch_size: int | None = None,
+        ef_runtime: int | None = None,
+    ) -> None:
+        import re
+
+        if not re.match(INDEX_NAME, index):
+            raise ConfigError(f"index name {index!r} must be 1-64 letters, digits, '_', '.' or '-'")
+        if isinstance(embeddings, str):
+            embedder = embedder or embeddings
+            embeddings = EmbedderRegistry(client.settings.embedders).get(embeddings)
+        elif embedder is not None:
+            EmbedderRegistry(client.settings.embedders).spec(embedder)  # fail now on an unknown name
+        self.client = client
+        self.index = index
+        self._embeddings = embeddings
+        self.embedder = embedder
+        self.read_your_writes = read_your_writes
+        self.wait_timeout = wait_timeout
+        self.batch_size = batch_size
+        self.ef_runtime = ef_runtime or (schema.vector.ef_runtime if schema else None)
+        self.session = IndexSession(client, index, schema=schema, backend=backend, embedder=embedder)
+        self._pending = PendingWrites()
+
+    @property
+    def embeddings(self) -> Embeddings:
+        return self._embeddings
+
+    # --- shared logic ------------------------------------------------------------------------------
+    def _payloads(self, texts: Sequence[str], metadatas: Any, ids: list[str], vectors: Any) -> list[Any]:
+        limits = self.client.settings.limits
+        docs = ingest.documents(texts, metadatas, ids, vectors, limits)
+        return ingest.payloads(
+            self.client.keys,
+            limits,
+            self.index,
+            upserts=docs,
+            embedder=self.embedder,
+            batch_size=self.batch_size,
+        )
+
+    def _deletes(self, ids: Sequence[str]) -> list[Any]:
+        return ingest.payloads(self.client.keys, self.client.settings.limits, self.index, deletes=list(ids))
+
+    def _filter(self, value: Any) -> Filter | None:
+        if value is None or isinstance(value, Filter):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(
+                f"filter must be a sluice filter (Tag, Num, Text) or a mapping, not {type(value).__name__}"
+            )
+        meta = self._meta()
+        parts: list[Filter] = []
+        for name, wanted in value.items():
+            field = meta.index_schema.field(name)
+            kind = field.type if field else None
+            parts.append(Num(name) == wanted if kind == "numeric" else Tag(name) == wanted)
+        out: Filter | None = None
+        for part in parts:
+            out = part if out is None else out & part
+        return out
+
+    def _meta(self) -> IndexMeta:
+        assert self.session.meta is not None
+        return self.session.meta
+
+    def _query(
+        self, vector: Sequence[float], k: int, kwargs: dict[str, Any], *, vectors: bool = False
+    ) -> VectorQuery:
+        check_dims(vector, self._meta(), "the query embedder")
+        return VectorQuery(
+            vector=vector, k=k, filter=self._filter(kwargs.get("filter")),
+            ef_runtime=kwargs.get("ef_runtime") or self.ef_runtime,
+            distance_threshold=kwargs.get("distance_threshold"), with_vectors=vectors,
+        )  # fmt: skip
+
+    def _track(self, handles: list[StreamEntryRef]) -> None:
+        if self.read_your_writes:
+            self._pending.add(_PENDING, handles)
+
+    def _select_relevance_score_fn(self) -> Callable[[float], float]:
+        return _relevance(self.session.meta.index_schema.vector.metric if self.session.meta else "cosine")
+
+    @staticmethod
+    def _mmr(query: Sequence[float], hits: list[Hit], k: int, lambda_mult: float) -> list[Document]:
+        if not hits:
+            return []
+        chosen = maximal_marginal_relevance(
+            np.asarray(query, dtype=np.float32), [h.vector or [] for h in hits], lambda_mult=lambda_mult, k=k
+        )
+        return [_doc(hits[i]) for i in chosen]
+
+    # --- sync ----------------------------------------------------------------------------------------
+    def _open(self) -> IndexMeta:
+        return self.session.open(lambda: len(self._embeddings.embed_query("dimension probe")))
+
+    def _settle(self) -> None:
+        pending = self._pending.for_keys([_PENDING])
+        if pending:
+            try:
+                self.client.wait(list(dict.fromkeys(pending)), self.wait_timeout)
+            except JobFailed:
+                self._pending.done(pending)  # reported once; a timeout keeps them pending
+                raise
+            self._pending.done(pending)
+
+    def add_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        wait: bool = False,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Enqueue documents; returns their ids at once (`wait=True`: after they are indexed)."""
+        texts = list(texts)
+        if not texts:
+            return []
+        self._open()
+        out = ingest.new_ids(ids, len(texts))
+        vectors = None if self.embedder else self._embeddings.embed_documents(texts)
+        handles = self.client.producer.enqueue_many(
+            self._payloads(texts, metadatas, out, vectors), notify=self.read_your_writes or wait
+        )
+        self._track(handles)
+        if wait:
+            self.client.wait(handles, self.wait_timeout)
+        return out
+
+    def delete(self, ids: list[str] | None = None, *, wait: bool = False, **kwargs: Any) -> bool | None:
+        """Enqueue deletes (a delete is not undone by an older, late upsert)."""
+        if ids is None:
+            raise ConfigError(
+                "delete() needs ids; to remove every document drop the index (`sluice index drop`)"
+            )
+        if not ids:
+            return True
+        self._open()
+        handles = self.client.producer.enqueue_many(self._deletes(ids), notify=self.read_your_writes or wait)
+        self._track(handles)
+        if wait:
+            self.client.wait(handles, self.wait_timeout)
+        return True
+
+    def flush(self) -> None:
+        """Wait until every write this object made is applied."""
+        self._settle()
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        self._open()
+        self._settle()
+        return [_doc(h) for h in self.session.get(list(ids)) if h is not None]
+
+    def similarity_search_with_score_by_vector(
+        self, embedding: list[float], k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """Documents and distances (cosine: 1 - cos; l2: euclidean; ip: 1 - ip), nearest first."""
+        self._open()
+        self._settle()
+        return [(_doc(h), h.distance) for h in self.session.search(self._query(embedding, k, kwargs))]
+
+    def similarity_search_with_score(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        self._open()
+        return self.similarity_search_with_score_by_vector(self._embeddings.embed_query(query), k, **kwargs)
+
+    def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+        return [d for d, _ in self.similarity_search_with_score(query, k, **kwargs)]
+
+    def similarity_search_by_vector(
+        self, embedding: list[float], k: int = 4, **kwargs: Any
+    ) -> list[Document]:
+        return [d for d, _ in self.similarity_search_with_score_by_vector(embedding, k, **kwargs)]
+
+    def max_marginal_relevance_search_by_vector(
+        self, embedding: list[float], k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, **kwargs: Any
+    ) -> list[Document]:
+        self._open()
+        self._settle()
+        hits = self.session.search(self._query(embedding, max(k, fetch_k), kwargs, vectors=True))
+        return self._mmr(embedding, hits, k, lambda_mult)
+
+    def max_marginal_relevance_search(
+        self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, **kwargs: Any
+    ) -> list[Document]:
+        vector = self._embeddings.embed_query(query)
+        return self.max_marginal_relevance_search_by_vector(vector, k, fetch_k, lambda_mult, **kwargs)
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: list[str],
+        embedding: Embeddings,
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        client: Client | None = None,
+        index: str = "default",
+        url: str | None = None,
+        **kwargs: Any,
+    ) -> SluiceVectorStore:
+        """Build a store (on `client`, or a new `Client.from_url(url)`) and enqueue `texts`."""
+        store = cls(_client(client, url, kwargs), index, embedding, **kwargs)
+        store.add_texts(texts, metadatas, ids=ids)
+        return store
+
+    # --- asyncio -------------------------------------------------------------------------------------
+    async def _aopen(self) -> IndexMeta:
+        async def dims() -> int:
+            return len(await self._embeddings.aembed_query("dimension probe"))
+
+        return await self.session.aopen(dims)
+
+    async def _asettle(self) -> None:
+        pending = self._pending.for_keys([_PENDING])
+        if pending:
+            try:
+                await self.client.await_(list(dict.fromkeys(pending)), self.wait_timeout)
+            except JobFailed:
+                self._pending.done(pending)
+                raise
+            self._pending.done(pending)
+
+    async def aadd_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        wait: bool = False,
+        **kwargs: Any,
+    ) -> list[str]:
+        texts = list(texts)
+        if not texts:
+            return []
+        await self._aopen()
+        out = ingest.new_ids(ids, len(texts))
+        vectors = None if self.embedder else await self._embeddings.aembed_documents(texts)
+        handles = await self.client.aproducer.enqueue_many(
+            self._payloads(texts, metadatas, out, vectors), notify=self.read_your_writes or wait
+        )
+        self._track(handles)
+        if wait:
+            await self.client.await_(handles, self.wait_timeout)
+        return out
+
+    async def adelete(
+        self, ids: list[str] | None = None, *, wait: bool = False, **kwargs: Any
+    ) -> bool | None:
+        if ids is None:
+            raise ConfigError(
+                "adelete() needs ids; to remove every document drop the index (`sluice index drop`)"
+            )
+        if not ids:
+            return True
+        await self._aopen()
+        handles = await self.client.aproducer.enqueue_many(
+            self._deletes(ids), notify=self.read_your_writes or wait
+        )
+        self._track(handles)
+        if wait:
+            await self.client.await_(handles, self.wait_timeout)
+        return True
+
+    async def aflush(self) -> None:
+        await self._asettle()
+
+    async def aget_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        await self._aopen()
+        await self._asettle()
+        return [_doc(h) for h in await self.session.aget(list(ids)) if h is not None]
+
+    async def asimilarity_search_with_score_by_vector(
+        self, embedding: list[float], k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        await self._aopen()
+        await self._asettle()
+        return [(_doc(h), h.distance) for h in await self.session.asearch(self._query(embedding, k, kwargs))]
+
+    async def asimilarity_search_with_score(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        await self._aopen()
+        vector = await self._embeddings.aembed_query(query)
+        return await self.asimilarity_search_with_score_by_vector(vector, k, **kwargs)
+
+    async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+        return [d for d, _ in await self.asimilarity_search_with_score(query, k, **kwargs)]
+
+    async def asimilarity_search_by_vector(
+        self, embedding: list[float], k: int = 4, **kwargs: Any
+    ) -> list[Document]:
+        return [d for d, _ in await self.asimilarity_search_with_score_by_vector(embedding, k, **kwargs)]
+
+    async def amax_marginal_relevance_search_by_vector(
+        self, embedding: list[float], k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, **kwargs: Any
+    ) -> list[Document]:
+        await self._aopen()
+        await self._asettle()
+        hits = await self.session.asearch(self._query(embedding, max(k, fetch_k), kwargs, vectors=True))
+        return self._mmr(embedding, hits, k, lambda_mult)
+
+    async def amax_marginal_relevance_search(
+        self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, **kwargs: Any
+    ) -> list[Document]:
+        vector = await self._embeddings.aembed_query(query)
+        return await self.amax_marginal_relevance_search_by_vector(vector, k, fetch_k, lambda_mult, **kwargs)
+
+    @classmethod
+    async def afrom_texts(
+        cls,
+        texts: list[str],
+        embedding: Embeddings,
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        client: Client | None = None,
+        index: str = "default",
+        url: str | None = None,
+        **kwargs: Any,
+    ) -> SluiceVectorStore:
+        store = cls(_client(client, url, kwargs), index, embedding, **kwargs)
+        await store.aadd_texts(texts, metadatas, ids=ids)
+        return store
+
+
+def _client(client: Client | None, url: str | None, kwargs: dict[str, Any]) -> Client:
+    if client is not None:
+        return client
+    if url is None:
+        raise ConfigError("from_texts needs client=<sluice Client> or url='redis://...'")
+    from sluice.facade.client import Client
+
+    return Client.from_url(url, namespace=kwargs.pop("namespace", "sluice"))
