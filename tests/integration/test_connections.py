@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +18,16 @@ import servers
 from servers import ExternalRedis, RedisServer, TLSFiles
 from sluice.connection.capabilities import aprobe, probe
 from sluice.connection.factory import connect, connect_async
-from sluice.connection.translate import translate_errors
-from sluice.errors import CapabilityMissing, ConfigError, PermissionDenied, RedisUnavailable, SluiceError
+from sluice.connection.translate import ServerErrors, translate_errors
+from sluice.errors import (
+    CapabilityMissing,
+    ConfigError,
+    PermissionDenied,
+    RedisFull,
+    RedisTimeout,
+    RedisUnavailable,
+    SluiceError,
+)
 from sluice.settings import RedisSettings
 from topologies import ClusterTopology, SentinelTopology, ServerFactory
 
@@ -104,10 +113,10 @@ def test_rediss_verifies_the_server_and_presents_a_client_certificate(
 
 
 def test_rediss_with_the_wrong_ca_says_the_certificate_failed(
-    tls_redis: RedisServer, tls_files: TLSFiles
+    tls_redis: RedisServer, tls_files: TLSFiles, tmp_path: Path
 ) -> None:
     # Given a CA that did not sign the server's certificate
-    stranger = servers.make_tls_files(servers.short_tempdir("stranger"), name="stranger")
+    stranger = servers.make_tls_files(tmp_path, name="stranger")
     client = connect(settings(tls_redis.url, **{**tls_fields(tls_files), "ssl_ca_certs": str(stranger.ca)}))
     # When a command is sent
     with pytest.raises(ConfigError) as failed, translate_errors("ping"):
@@ -298,6 +307,67 @@ async def test_async_client_for_every_form(
     assert caps.cluster is (form == "cluster")
     await client.delete(key)
     await client.aclose()
+
+
+# --- error translation against real replies ---------------------------------------------------
+
+
+async def test_server_errors_become_sluice_errors_that_say_what_to_do(
+    redis_factory: ServerFactory, namespace: str
+) -> None:
+    # Given a stream with a group, and a user without write permission
+    server = redis_factory.redis(7, config=["user reader on >Read-0nly ~* +@read +@connection"])
+    admin = connect(settings(server.url))
+    admin.xgroup_create(f"{namespace}:s", "g", id="0", mkstream=True)
+    reader = connect(settings(f"redis://reader:Read-0nly@127.0.0.1:{server.port}"))
+    # When the server refuses a command / Then its wording is recognised
+    with pytest.raises(redis.ResponseError) as busy:
+        admin.xgroup_create(f"{namespace}:s", "g", id="0")
+    assert ServerErrors.matches(busy.value, ServerErrors.BUSYGROUP)
+    with pytest.raises(redis.ResponseError) as wrong:
+        admin.get(f"{namespace}:s")
+    assert ServerErrors.matches(wrong.value, ServerErrors.WRONGTYPE)
+    assert not ServerErrors.matches(wrong.value, ServerErrors.BUSYGROUP)
+    with pytest.raises(redis.ResponseError) as unknown:
+        admin.execute_command("NO.SUCH.COMMAND")
+    assert ServerErrors.matches(unknown.value, ServerErrors.UNKNOWN_COMMAND)
+    with pytest.raises(redis.ResponseError) as noscript:
+        admin.evalsha("0" * 40, 0)
+    assert ServerErrors.matches(noscript.value, ServerErrors.NOSCRIPT)
+    # When a user lacks a permission / Then it is PermissionDenied naming the ACL
+    with pytest.raises(PermissionDenied, match="ACL"), translate_errors("enqueue"):
+        reader.xadd(f"{namespace}:s", {"a": "1"})
+    # When a write hits maxmemory / Then it is RedisFull
+    admin.config_set("maxmemory", 1)
+    with pytest.raises(RedisFull, match="maxmemory"), translate_errors("enqueue"):
+        admin.set(f"{namespace}:k", "v")
+    # And the same context manager works around awaits, as `with` and as `async with`
+    async_admin = connect_async(settings(server.url))
+    with pytest.raises(RedisFull), translate_errors("enqueue"):
+        await async_admin.set(f"{namespace}:k", "v")
+    with pytest.raises(SluiceError, match="WRONGTYPE"):
+        async with translate_errors("read"):
+            await async_admin.get(f"{namespace}:s")
+    await async_admin.aclose()
+
+
+async def test_a_dead_server_is_redis_unavailable_and_a_hung_one_a_timeout(
+    redis_factory: ServerFactory,
+) -> None:
+    # Given a server that is paused (hung), then killed
+    server = redis_factory.redis(7)
+    client = connect(settings(server.url, socket_timeout=0.3, retries=0))
+    client.ping()
+    server.pause()
+    # When a command is sent to the hung server / Then it is a RedisTimeout
+    with pytest.raises(RedisTimeout, match="SOCKET_TIMEOUT"), translate_errors("read"):
+        client.ping()
+    server.resume()
+    server.kill()
+    # When it is sent to the dead one / Then it is RedisUnavailable (not a timeout)
+    with pytest.raises(RedisUnavailable) as down, translate_errors("read"):
+        client.ping()
+    assert not isinstance(down.value, RedisTimeout)
 
 
 # --- capabilities ---------------------------------------------------------------------------------

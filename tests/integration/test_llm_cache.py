@@ -88,7 +88,9 @@ def test_the_same_prompt_under_two_llm_strings_never_cross_hits(client: Client) 
     assert cache.lookup("same prompt", "model-b") == [Generation(text="from b")]
 
 
-def test_two_langchain_models_are_isolated_through_the_global_cache(client: Client, global_cache: None) -> None:
+def test_two_langchain_models_are_isolated_through_the_global_cache(
+    client: Client, global_cache: None
+) -> None:
     # Given two differently configured models behind the same global cache
     set_llm_cache(client.llm_cache())
     a, b = FakeListChatModel(responses=["A"]), FakeListChatModel(responses=["B"])
@@ -250,7 +252,9 @@ def test_hits_are_recorded_for_refresh_ahead(client: Client) -> None:
     hits = client.redis.zrange(client.keys.cache_hits("default"), 0, -1, withscores=True)
     assert [score for _, score in hits] == [3.0]
     member = hits[0][0].decode()
-    assert client.keys.cache_entry_of("default", member) == client.keys.cache_entry("default", "llm", "hot prompt")
+    assert client.keys.cache_entry_of("default", member) == client.keys.cache_entry(
+        "default", "llm", "hot prompt"
+    )
     assert b"hot prompt" in client.redis.hget(client.keys.cache_sources("default"), member)
 
 

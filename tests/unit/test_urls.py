@@ -187,7 +187,7 @@ MALFORMED = [
     (f"redis+sentinel://u:{PW}@s1,s2", "service", "service (master) name"),
     (f"redis+sentinel://u:{PW}@s1,s2/", "service", "service (master) name"),
     (f"redis+sentinel://u:{PW}@s1,,s3/m", "host", "number 2 of the list is empty"),
-    (f"redis+sentinel://u:{PW}@s1,s1:26379/m", "host", "s1:26379 is listed twice"),
+    (f"redis+sentinel://u:{PW}@s1,s1:26379/m", "host", "'s1' port 26379 is listed twice"),
     (f"redis+sentinel://u:{PW}@s1/m/0/x", "path", "only /service and /db"),
     (f"redis+cluster://u:{PW}@a:7000/2", "db", "only database 0"),
     (f"redis+cluster://u:{PW}@a:7000?db=1", "db", "only database 0"),

@@ -33,8 +33,8 @@ from sluice.connection.urls import ConnectionSpec, OptionValue, parse_url
 from sluice.errors import ConfigError
 from sluice.settings import RedisSettings
 
-SyncClient: TypeAlias = "redis.Redis | redis.cluster.RedisCluster"
-AsyncClient: TypeAlias = "redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster"
+SyncClient: TypeAlias = redis.Redis | redis.cluster.RedisCluster
+AsyncClient: TypeAlias = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
 
 HEALTH_CHECK_INTERVAL: Final = 30.0
 """Seconds a pooled connection may idle before it is PINGed on reuse (URL option overrides)."""
@@ -141,9 +141,7 @@ def _service(spec: ConnectionSpec) -> str:
     return spec.service_name
 
 
-def connect(
-    settings: RedisSettings, *, decode_responses: bool = False, protocol: int = 2
-) -> redis.Redis | redis.cluster.RedisCluster:
+def connect(settings: RedisSettings, *, decode_responses: bool = False, protocol: int = 2) -> SyncClient:
     """A sync client for `settings.url`: `Redis` (also Sentinel-managed) or `RedisCluster`."""
     plan = plan_connection(settings, decode_responses=decode_responses, protocol=protocol)
     spec = plan.spec
@@ -167,7 +165,7 @@ def connect(
 
 def connect_async(
     settings: RedisSettings, *, decode_responses: bool = False, protocol: int = 2
-) -> redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster:
+) -> AsyncClient:
     """An asyncio client for `settings.url`; connects on first use (a cluster too)."""
     plan = plan_connection(settings, decode_responses=decode_responses, protocol=protocol)
     spec = plan.spec

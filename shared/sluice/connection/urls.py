@@ -21,16 +21,20 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, Literal, NamedTuple
 from urllib.parse import unquote
 
-from sluice.errors import URLError
+from sluice.connection.secrecy import LeakGuard, URLPart, redact_url
+from sluice.connection.url_options import (
+    CREDENTIAL_OPTIONS,
+    KNOWN_OPTIONS,
+    QUERY_OPTIONS,
+    SECRET_OPTIONS,
+    OptionValue,
+)
 
 Mode = Literal["standalone", "unix", "sentinel", "cluster"]
-URLPart = Literal["scheme", "host", "port", "db", "service", "path", "query"]
-OptionValue = str | float | int | bool
 
 DEFAULT_PORT: Final = 6379
 DEFAULT_SENTINEL_PORT: Final = 26379
@@ -99,128 +103,17 @@ _SCHEMES: Final[dict[str, _Scheme]] = {
     ),
 }
 _SCHEME_LIST: Final = ", ".join(f"{name}://" for name in _SCHEMES)
-
-
-# --- typed parsers for query options (one table, like redis-py's URL_QUERY_ARGUMENT_PARSERS) ---
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0 or value == float("inf"):
-        raise ValueError(text)
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0 or value == float("inf"):
-        raise ValueError(text)
-    return value
-
-
-def _positive_int(text: str) -> int:
-    if not re.fullmatch(r"[0-9]+", text) or int(text) < 1:
-        raise ValueError(text)
-    return int(text)
-
-
-def _boolean(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("true", "yes", "1", "on"):
-        return True
-    if lowered in ("false", "no", "0", "off"):
-        return False
-    raise ValueError(text)
-
-
-def _cert_reqs(text: str) -> str:
-    lowered = text.lower()
-    if lowered not in ("required", "optional", "none"):
-        raise ValueError(text)
-    return lowered
-
-
-def _word(text: str) -> str:
-    if not re.fullmatch(r"[!-~]+", text):  # printable ASCII, no spaces (CLIENT SETNAME rule)
-        raise ValueError(text)
-    return text
-
-
-@dataclass(frozen=True)
-class _Option:
-    parse: Callable[[str], OptionValue]
-    expected: str
-    tls_only: bool = False
-
-
-_OPTIONS: Final[dict[str, _Option]] = {
-    "socket_timeout": _Option(_positive_float, "a number of seconds above 0"),
-    "socket_connect_timeout": _Option(_positive_float, "a number of seconds above 0"),
-    "health_check_interval": _Option(_non_negative_float, "a number of seconds, 0 or more"),
-    "max_connections": _Option(_positive_int, "a whole number, 1 or more"),
-    "client_name": _Option(_word, "a name without spaces"),
-    "ssl_ca_certs": _Option(str, "a file path", tls_only=True),
-    "ssl_certfile": _Option(str, "a file path", tls_only=True),
-    "ssl_keyfile": _Option(str, "a file path", tls_only=True),
-    "ssl_cert_reqs": _Option(_cert_reqs, "one of required, optional, none", tls_only=True),
-    "ssl_check_hostname": _Option(_boolean, "true or false", tls_only=True),
-}
 _TLS_SCHEME: Final[dict[Mode, str]] = {
     "standalone": "rediss",
     "sentinel": "rediss+sentinel",
     "cluster": "rediss+cluster",
 }
-_CREDENTIALS: Final = ("username", "password", "sentinel_username", "sentinel_password")
-_SECRET_OPTIONS: Final = ("password", "sentinel_password")
-_KNOWN_LIST: Final = ", ".join(["db", *_OPTIONS, *_CREDENTIALS])
-
-
-class _Guard:
-    """Builds `URLError`s that cannot leak the password.
-
-    A password with unencoded reserved characters is split wrongly by any parser, so a piece of
-    it may land in a "port" or an option name. Credentials can only sit before the last ``@``;
-    the guard therefore echoes a value only if it appears after that ``@`` and not before it,
-    and scrubs every known secret from the final message as a last resort.
-    """
-
-    _HIDDEN: Final = "(a value hidden because it may be part of the password)"
-
-    def __init__(self, url: str) -> None:
-        rest = url.partition("://")[2] or url
-        at = rest.rfind("@")
-        self._private = rest[:at].lower() if at >= 0 else ""
-        public = rest[at + 1 :]
-        self._public = (public + "\n" + unquote(public)).lower()
-        self._secrets: set[str] = set()
-        if at >= 0:
-            self.add_secret(rest[:at].partition(":")[2])
-            self.add_secret(rest[:at])
-
-    def add_secret(self, value: str | None) -> None:
-        if value:
-            self._secrets.update((value, unquote(value)))
-
-    def show(self, value: str) -> str:
-        """`repr(value)` unless it might be (part of) a secret."""
-        lowered = value.lower()
-        if value and (
-            lowered not in self._public
-            or (self._private and lowered in self._private)
-            or any(secret.lower() in lowered for secret in self._secrets)
-        ):
-            return self._HIDDEN
-        return repr(value)
-
-    def error(self, part: URLPart, message: str) -> URLError:
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            message = message.replace(secret, "***")
-        return URLError(part, message)
+__all__ = ["ConnectionSpec", "HostPort", "Mode", "OptionValue", "URLPart", "parse_url", "redact_url"]
 
 
 def parse_url(url: str) -> ConnectionSpec:
     """Parse a Redis connection URL (see the module docstring for the forms); raises `URLError`."""
-    guard = _Guard(url)
+    guard = LeakGuard(url)
     text = url.strip()
     scheme_text, sep, rest = text.partition("://")
     if not sep:
@@ -257,9 +150,7 @@ def parse_url(url: str) -> ConnectionSpec:
     service, path_db = _parse_path(path_text, scheme, guard)
     db = _merge_db(path_db, query_db, guard)
     if scheme.mode == "cluster" and db != 0:
-        raise guard.error(
-            "db", f"Redis Cluster has only database 0 (got {db}); drop the db or write /0: {scheme.form}"
-        )
+        raise guard.error("db", f"Redis Cluster has only database 0; drop the db or write /0: {scheme.form}")
     return ConnectionSpec(
         mode=scheme.mode,
         tls=scheme.tls,
@@ -284,7 +175,7 @@ def _missing_scheme_message(text: str) -> str:
 
 
 def _parse_query(
-    query: str, scheme: _Scheme, guard: _Guard
+    query: str, scheme: _Scheme, guard: LeakGuard
 ) -> tuple[dict[str, OptionValue], dict[str, str], str | None]:
     options: dict[str, OptionValue] = {}
     credentials: dict[str, str] = {}
@@ -298,30 +189,30 @@ def _parse_query(
         if name in seen:
             raise guard.error("query", f"option {guard.show(name)} is given twice; keep one")
         seen.add(name)
-        if name in _SECRET_OPTIONS:
+        if name in SECRET_OPTIONS:
             guard.add_secret(raw_value)
         if not eq or not value:
             raise guard.error("query", f"option {guard.show(name)} has no value; write option=value pairs")
         if name == "db":
             db = value
-        elif name in _CREDENTIALS:
+        elif name in CREDENTIAL_OPTIONS:
             if name.startswith("sentinel_") and scheme.mode != "sentinel":
                 raise guard.error(
                     "query",
                     f"{name} applies only to redis+sentinel:// and rediss+sentinel:// URLs; remove it",
                 )
             credentials[name] = value
-        elif name in _OPTIONS:
+        elif name in QUERY_OPTIONS:
             options[name] = _parse_option(name, value, scheme, guard)
         else:
             raise guard.error(
-                "query", f"unknown option {guard.show(name)}; the known options are {_KNOWN_LIST}"
+                "query", f"unknown option {guard.show(name)}; the known options are {KNOWN_OPTIONS}"
             )
     return options, credentials, db
 
 
-def _parse_option(name: str, value: str, scheme: _Scheme, guard: _Guard) -> OptionValue:
-    option = _OPTIONS[name]
+def _parse_option(name: str, value: str, scheme: _Scheme, guard: LeakGuard) -> OptionValue:
+    option = QUERY_OPTIONS[name]
     if option.tls_only and not scheme.tls:
         tls_scheme = _TLS_SCHEME.get(scheme.mode)
         fix = f"use {tls_scheme}:// for TLS" if tls_scheme else "unix sockets do not use TLS"
@@ -333,7 +224,7 @@ def _parse_option(name: str, value: str, scheme: _Scheme, guard: _Guard) -> Opti
     raise guard.error("query", f"{name}={guard.show(value)} is not valid; expected {option.expected}")
 
 
-def _split_unix(body: str, scheme: _Scheme, guard: _Guard) -> tuple[str, str]:
+def _split_unix(body: str, scheme: _Scheme, guard: LeakGuard) -> tuple[str, str]:
     if body.startswith("/"):
         userinfo, path = "", body
     else:
@@ -352,7 +243,7 @@ def _split_unix(body: str, scheme: _Scheme, guard: _Guard) -> tuple[str, str]:
     return userinfo, path
 
 
-def _split_userinfo(userinfo: str, guard: _Guard) -> tuple[str | None, str | None]:
+def _split_userinfo(userinfo: str, guard: LeakGuard) -> tuple[str | None, str | None]:
     if not userinfo:
         return None, None
     user, colon, password = userinfo.partition(":")
@@ -360,13 +251,13 @@ def _split_userinfo(userinfo: str, guard: _Guard) -> tuple[str | None, str | Non
     return (unquote(user) or None), (unquote(password) if colon and password else None)
 
 
-def _merge(name: str, in_authority: str | None, in_query: str | None, guard: _Guard) -> str | None:
+def _merge(name: str, in_authority: str | None, in_query: str | None, guard: LeakGuard) -> str | None:
     if in_authority is not None and in_query is not None:
         raise guard.error("query", f"the {name} is given twice (before '@' and as ?{name}=); keep one")
     return in_authority if in_authority is not None else in_query
 
 
-def _parse_hosts(text: str, scheme: _Scheme, guard: _Guard) -> tuple[HostPort, ...]:
+def _parse_hosts(text: str, scheme: _Scheme, guard: LeakGuard) -> tuple[HostPort, ...]:
     if not text:
         raise guard.error("host", f"the URL has no host; write {scheme.form}")
     items = text.split(",")
@@ -384,12 +275,14 @@ def _parse_hosts(text: str, scheme: _Scheme, guard: _Guard) -> tuple[HostPort, .
             )
         node = _parse_host(item, scheme, guard)
         if node in hosts:
-            raise guard.error("host", f"{node} is listed twice; list each node once")
+            raise guard.error(
+                "host", f"{guard.show(node.host)} port {node.port} is listed twice; list each node once"
+            )
         hosts.append(node)
     return tuple(hosts)
 
 
-def _parse_host(item: str, scheme: _Scheme, guard: _Guard) -> HostPort:
+def _parse_host(item: str, scheme: _Scheme, guard: LeakGuard) -> HostPort:
     if item.startswith("["):
         close = item.find("]")
         if close < 0:
@@ -423,7 +316,7 @@ def _is_ipv6(text: str) -> bool:
     return True
 
 
-def _parse_port(text: str | None, scheme: _Scheme, guard: _Guard) -> int:
+def _parse_port(text: str | None, scheme: _Scheme, guard: LeakGuard) -> int:
     if text is None:
         return scheme.default_port
     if not text:
@@ -436,11 +329,11 @@ def _parse_port(text: str | None, scheme: _Scheme, guard: _Guard) -> int:
         )
     port = int(text)
     if not 1 <= port <= 65535:
-        raise guard.error("port", f"port {port} is out of range; a port is between 1 and 65535")
+        raise guard.error("port", f"port {guard.show(text)} is out of range; a port is between 1 and 65535")
     return port
 
 
-def _parse_path(path: str, scheme: _Scheme, guard: _Guard) -> tuple[str | None, str | None]:
+def _parse_path(path: str, scheme: _Scheme, guard: LeakGuard) -> tuple[str | None, str | None]:
     """Return (service name, db text) from the part after the hosts."""
     segments = [unquote(s) for s in path.split("/")[1:]] if path else []
     if segments and segments[-1] == "":
@@ -460,53 +353,24 @@ def _parse_path(path: str, scheme: _Scheme, guard: _Guard) -> tuple[str | None, 
     return None, (segments[0] if segments else None)
 
 
-def _parse_db(text: str, guard: _Guard) -> int:
+def _parse_db(text: str, guard: LeakGuard) -> int:
     if re.fullmatch(r"-[0-9]+", text):
-        raise guard.error("db", f"db must be 0 or more (got {text}); write /0 for the default database")
+        raise guard.error(
+            "db", f"db must be 0 or more (got {guard.show(text)}); write /0 for the default database"
+        )
     if not re.fullmatch(r"[0-9]+", text):
         raise guard.error("db", f"db {guard.show(text)} is not a number; write the database number, e.g. /0")
     db = int(text)
     if db >= 2**31:
-        raise guard.error("db", f"db {db} is too large; Redis numbers databases from 0 (16 by default)")
+        raise guard.error(
+            "db", f"db {guard.show(text)} is too large; Redis numbers databases from 0 (16 by default)"
+        )
     return db
 
 
-def _merge_db(path_db: str | None, query_db: str | None, guard: _Guard) -> int:
+def _merge_db(path_db: str | None, query_db: str | None, guard: LeakGuard) -> int:
     from_path = _parse_db(path_db, guard) if path_db is not None else None
     from_query = _parse_db(query_db, guard) if query_db is not None else None
     if from_path is not None and from_query is not None and from_path != from_query:
-        raise guard.error("db", f"db is given twice (/{from_path} and ?db={from_query}); keep one")
+        raise guard.error("db", "db is given twice (in the path and as ?db=) with different values; keep one")
     return next((db for db in (from_path, from_query) if db is not None), 0)
-
-
-# --- redaction ---
-
-_QUERY_SECRET: Final = re.compile(
-    r"([?&](?:sentinel_)?password=)[^&]*(?:&(?![A-Za-z_]+=)[^&]*)*", re.IGNORECASE
-)
-_UNREADABLE: Final = "<a Redis URL that could not be redacted>"
-
-
-def redact_url(url: str) -> str:
-    """`url` with every password replaced by ``***``; safe for logs and reprs, never raises.
-
-    When in doubt it hides too much: everything between the user name and the last ``@``.
-    """
-    try:
-        return _redact(url)
-    except Exception:  # must never raise, whatever it is given
-        return _UNREADABLE
-
-
-def _redact(url: str) -> str:
-    if not isinstance(url, str):
-        return _UNREADABLE
-    scheme, sep, rest = url.partition("://")
-    prefix = scheme + sep if sep else ""
-    rest = rest if sep else url
-    at = rest.rfind("@")
-    if at >= 0:
-        user, colon, _ = rest[:at].partition(":")
-        if colon:
-            rest = f"{user}:***{rest[at:]}"
-    return prefix + _QUERY_SECRET.sub(r"\1***", rest)

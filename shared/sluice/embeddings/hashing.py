@@ -70,7 +70,7 @@ class HashingEmbeddings(Embeddings):
         return [self.vector(t).tolist() for t in texts]
 
     def embed_query(self, text: str) -> list[float]:
-        return self.vector(text).tolist()
+        return [float(x) for x in self.vector(text)]
 
     def __repr__(self) -> str:
         return f"HashingEmbeddings(dims={self.dims}, char_ngrams={self.char_ngrams})"

@@ -31,7 +31,7 @@ def load_component(spec: ComponentSpec, what: str) -> Any:
             f"{what}: cannot import module {module_name!r} ({e}); install the package that provides it "
             "or fix import_path in the settings"
         ) from e
-    factory = module
+    factory: Any = module
     for part in attribute.split("."):
         factory = getattr(factory, part, None)
         if factory is None:

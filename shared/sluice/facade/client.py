@@ -26,7 +26,12 @@ if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
     from sluice.facade.chat_history import ChatHistory
+    from langchain_core.embeddings import Embeddings
+
     from sluice.facade.llm_cache import LLMCache, WriteMode
+    from sluice.facade.semantic_cache import SemanticCache
+    from sluice.vectors.backend import BackendChoice
+    from sluice.vectors.schema import Algorithm
     from sluice.facade.vectorstore import SluiceVectorStore
     from sluice.vectors.schema import IndexSchema
 
@@ -194,6 +199,45 @@ class Client:
         from sluice.facade.vectorstore import SluiceVectorStore
 
         return SluiceVectorStore(self, index, embeddings, schema=schema, **options)
+
+    def semantic_cache(
+        self,
+        embeddings: Embeddings,
+        *,
+        embedder: str | None = None,
+        name: str = "semantic",
+        distance_threshold: float = 0.2,
+        ttl: float | None = None,
+        refresh_on_hit: bool = False,
+        backend: BackendChoice = "auto",
+        algorithm: Algorithm = "hnsw",
+        ef_runtime: int = 100,
+        read_your_writes: bool = True,
+        wait_timeout: float | None = None,
+    ) -> SemanticCache:
+        """A LangChain `BaseCache` serving similar prompts (cosine distance <= `distance_threshold`).
+
+        `embeddings` embeds lookups in the app; `embedder` names the settings embedder the workers
+        embed stored prompts with (the only one configured if omitted). Needs RediSearch or Redis 8.
+        """
+        from sluice.facade.semantic_cache import SemanticCache, resolve_embedder
+        from sluice.vectors.backend import choose
+
+        choose(self.capabilities, backend, "the semantic cache")
+        return SemanticCache(
+            self,
+            embeddings,
+            embedder=resolve_embedder(list(self.settings.embedders), embedder),
+            name=name,
+            distance_threshold=distance_threshold,
+            ttl=ttl,
+            refresh_on_hit=refresh_on_hit,
+            backend=backend,
+            algorithm=algorithm,
+            ef_runtime=ef_runtime,
+            read_your_writes=read_your_writes,
+            wait_timeout=wait_timeout,
+        )
 
     def close(self) -> None:
         if self._redis is not None:

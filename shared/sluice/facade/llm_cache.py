@@ -230,7 +230,7 @@ class LLMCache(BaseCache):
 
     def clear(self, **kwargs: Any) -> None:
         """Remove this cache's entries; ``clear(llm_string=...)`` only that model's. Other keys survive."""
-        llm_string = _scope(kwargs)
+        llm_string = clear_scope(kwargs)
         self._consistency.settle(None)
         self._sync_store().clear(self.name, llm_string)
         self._after_clear(llm_string)
@@ -289,13 +289,13 @@ class LLMCache(BaseCache):
         self._consistency.add(self._pending_key(member), handles)
 
     async def aclear(self, **kwargs: Any) -> None:
-        llm_string = _scope(kwargs)
+        llm_string = clear_scope(kwargs)
         await self._consistency.asettle(None)
         await (await self._async_store()).clear(self.name, llm_string)
         self._after_clear(llm_string)
 
 
-def _scope(kwargs: dict[str, Any]) -> str | None:
+def clear_scope(kwargs: dict[str, Any]) -> str | None:
     unknown = sorted(set(kwargs) - {"llm_string"})
     if unknown:
         raise TypeError(f"clear() takes only llm_string=..., not {unknown}")

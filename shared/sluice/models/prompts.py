@@ -36,3 +36,21 @@ def messages_of(prompt: str) -> list[BaseMessage]:
         if isinstance(loaded, list) and loaded and all(isinstance(m, BaseMessage) for m in loaded):
             return loaded
     return [HumanMessage(content=prompt)]
+
+
+def text_of(prompt: str) -> str:
+    """What a semantic cache embeds: the messages' text, one per line (not LangChain's JSON wrapping).
+
+    The serialised form repeats the same keys in every prompt, which would pull all prompts
+    together; the text alone is what makes two prompts similar.
+    """
+    if not prompt.lstrip().startswith("[{"):
+        return prompt
+    lines = []
+    for message in messages_of(prompt):
+        content = message.content
+        if isinstance(content, str):
+            lines.append(content)
+        else:
+            lines.extend(b if isinstance(b, str) else str(b.get("text", "")) for b in content)
+    return "\n".join(line for line in lines if line)

@@ -141,6 +141,18 @@ class ExactCacheStore:
                 raise
         return parse_entry(raw, key)
 
+    def lookup_keys(self, keys: Sequence[str]) -> list[list[Generation] | None]:
+        """Several entries in one round trip (a pipeline: the keys may live on different Cluster slots)."""
+        with translate_errors("look up the LLM cache"):
+            pipe = self._redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.get(key)
+            replies = pipe.execute(raise_on_error=False)
+        return [
+            None if isinstance(r, Exception) else parse_entry(r, k)
+            for k, r in zip(keys, replies, strict=True)
+        ]
+
     def write(self, writes: Sequence[CacheWrite]) -> list[int]:
         """Apply writes (pipelined; one by one on a Cluster). 1 = written, 0 = older, -1 = cleared since."""
         if not writes:
@@ -222,6 +234,17 @@ class AsyncExactCacheStore:
                     return None
                 raise
         return parse_entry(raw, key)
+
+    async def lookup_keys(self, keys: Sequence[str]) -> list[list[Generation] | None]:
+        with translate_errors("look up the LLM cache"):
+            pipe = self._redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.get(key)
+            replies = await pipe.execute(raise_on_error=False)
+        return [
+            None if isinstance(r, Exception) else parse_entry(r, k)
+            for k, r in zip(keys, replies, strict=True)
+        ]
 
     async def write(self, writes: Sequence[CacheWrite]) -> list[int]:
         out: list[int] = []

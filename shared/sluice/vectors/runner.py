@@ -102,7 +102,7 @@ class Runner:
         with translate_errors("read the Cluster topology"):
             manager = self.redis.nodes_manager
             return shard_tags_for(
-                lambda slot: manager.get_node_from_slot(slot), self.redis.get_primaries(), self.redis.keyslot
+                manager.get_node_from_slot, self.redis.get_primaries(), self.redis.keyslot
             )
 
 
@@ -145,7 +145,7 @@ class AsyncRunner:
             await self.redis.initialize()
             manager = self.redis.nodes_manager
             return shard_tags_for(
-                lambda slot: manager.get_node_from_slot(slot), self.redis.get_primaries(), self.redis.keyslot
+                manager.get_node_from_slot, self.redis.get_primaries(), self.redis.keyslot
             )
 
 

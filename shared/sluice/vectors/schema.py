@@ -85,7 +85,7 @@ class IndexSchema(_Model):
     @classmethod
     def for_dims(cls, dims: int, *metadata: MetadataField, **vector: object) -> IndexSchema:
         """A default schema (HNSW, cosine, float32) for `dims`-long vectors."""
-        return cls(vector=VectorField(dims=dims, **vector), metadata=metadata)  # type: ignore[arg-type]
+        return cls(vector=VectorField(dims=dims, **vector), metadata=metadata)
 
     def field(self, name: str) -> MetadataField | None:
         return next((f for f in self.metadata if f.name == name), None)

@@ -18,11 +18,12 @@ from sluice.keys import Keys
 from sluice.settings import Settings
 from sluice.stores import generations as codec
 from sluice.stores.exact_cache import CacheWrite, ExactCacheStore
+from sluice.stores.semantic_cache import SemanticWriter
 from sluice.types import EntryId
 from sluice_workers.handlers.base import Failures
 
 
-class SemanticWriter(Protocol):
+class SemanticFills(Protocol):
     """Writes the semantic entries of a batch (writes whose `embedder` is set)."""
 
     def write(self, writes: Sequence[CacheWrite]) -> None: ...
@@ -31,7 +32,7 @@ class SemanticWriter(Protocol):
 class CacheFiller:
     """Exact entries for every write, semantic entries for those that name an embedder."""
 
-    def __init__(self, exact: ExactCacheStore, semantic: SemanticWriter | None = None) -> None:
+    def __init__(self, exact: ExactCacheStore, semantic: SemanticFills | None = None) -> None:
         self.exact = exact
         self.semantic = semantic
 
@@ -50,7 +51,8 @@ class CacheFiller:
 
 def build_filler(redis: Any, settings: Settings, *, cluster: bool) -> CacheFiller:
     keys = Keys(settings.namespace, settings.queue.partitions)
-    return CacheFiller(ExactCacheStore(redis, keys, cluster=cluster))
+    semantic = SemanticWriter(redis, settings, cluster=cluster)
+    return CacheFiller(ExactCacheStore(redis, keys, cluster=cluster), semantic)
 
 
 class CacheFillHandler:

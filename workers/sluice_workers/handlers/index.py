@@ -25,7 +25,6 @@ from sluice.jobs.models import IndexPayload
 from sluice.keys import Keys
 from sluice.settings import Settings
 from sluice.stores.versions import padded
-from sluice.types import EntryId
 from sluice.vectors.documents import DocumentError, DocWrite, check_vector, indexed_fields, metadata_json
 from sluice.vectors.manager import make_backend
 from sluice.vectors.meta import IndexMeta
@@ -58,38 +57,34 @@ class IndexHandler:
         self.chunk = FIRST_CHUNK
 
     def handle(self, jobs: Sequence[Job]) -> Failures:
-        failures: dict[EntryId, BaseException] = {}
-        payloads = {j.entry_id: _payload(j) for j in jobs}
-        metas = self._metas({p.index for p in payloads.values()})
-        live: list[Job] = []
-        for job in jobs:
-            if metas.get(payloads[job.entry_id].index) is None:
-                failures[job.entry_id] = PermanentJobError(
-                    f"index {payloads[job.entry_id].index!r} does not exist (dropped?); create it before indexing"
+        # Jobs are tracked by position: entry ids are unique per stream only, and a batch spans streams.
+        failures: dict[int, BaseException] = {}
+        payloads = [_payload(j) for j in jobs]
+        metas = self._metas({p.index for p in payloads})
+        for i, p in enumerate(payloads):
+            if metas.get(p.index) is None:
+                failures[i] = PermanentJobError(
+                    f"index {p.index!r} does not exist (dropped?); create it first"
                 )
-            else:
-                live.append(job)
-        vectors = self._embed(live, payloads, metas, failures)
+        vectors = self._embed(payloads, metas, failures)
         calls: list[Call] = []
-        owners: list[EntryId] = []
-        for job in live:
-            if job.entry_id in failures:
+        owners: list[int] = []
+        for i, (job, p) in enumerate(zip(jobs, payloads, strict=True)):
+            meta = metas.get(p.index)
+            if i in failures or meta is None:
                 continue
-            p = payloads[job.entry_id]
-            meta = metas[p.index]
-            assert meta is not None
             try:
                 writes = _writes(job, p, meta, vectors)
             except DocumentError as e:
-                failures[job.entry_id] = PermanentJobError(f"index {p.index!r}: {e}")
+                failures[i] = PermanentJobError(f"index {p.index!r}: {e}")
                 continue
             backend = make_backend(meta.backend, self.keys, [""])
             for generation in meta.writing:
                 new = backend.write_calls(meta, generation, writes, self.tombstone_ttl_ms)
                 calls += new
-                owners += [job.entry_id] * len(new)
+                owners += [i] * len(new)
         self._write(calls, owners, failures)
-        return failures
+        return {jobs[i].entry_id: e for i, e in failures.items()}
 
     def _metas(self, indexes: set[str]) -> dict[str, IndexMeta | None]:
         names = sorted(indexes)
@@ -104,28 +99,26 @@ class IndexHandler:
 
     def _embed(
         self,
-        jobs: Sequence[Job],
-        payloads: dict[EntryId, IndexPayload],
+        payloads: Sequence[IndexPayload],
         metas: dict[str, IndexMeta | None],
-        failures: dict[EntryId, BaseException],
+        failures: dict[int, BaseException],
     ) -> dict[tuple[str, str], list[float]]:
         """(embedder, text) -> vector, with one embeddings call per embedder for the whole batch."""
         wanted: dict[str, list[str]] = defaultdict(list)
-        users: dict[str, list[EntryId]] = defaultdict(list)
-        for job in jobs:
-            p = payloads[job.entry_id]
-            meta = metas[p.index]
+        users: dict[str, list[int]] = defaultdict(list)
+        for i, p in enumerate(payloads):
+            meta = metas.get(p.index)
             texts = [d.text for d in p.upserts if d.vector is None]
-            if not texts:
+            if i in failures or not texts:
                 continue
             name = (meta.embedder if meta else None) or p.embedder
             if name is None:
-                failures[job.entry_id] = PermanentJobError(
+                failures[i] = PermanentJobError(
                     f"index {p.index!r} has no embedder and the job carries documents without vectors"
                 )
                 continue
             wanted[name] += texts
-            users[name].append(job.entry_id)
+            users[name].append(i)
         out: dict[tuple[str, str], list[float]] = {}
         for name, texts in wanted.items():
             try:
@@ -143,9 +136,7 @@ class IndexHandler:
             out.update({(name, t): v for t, v in zip(texts, vectors, strict=True)})
         return out
 
-    def _write(
-        self, calls: list[Call], owners: list[EntryId], failures: dict[EntryId, BaseException]
-    ) -> None:
+    def _write(self, calls: list[Call], owners: list[int], failures: dict[int, BaseException]) -> None:
         start = 0
         while start < len(calls):
             end = start + self.chunk

@@ -1,0 +1,355 @@
+"""LangChain `BaseCache` that also answers *similar* prompts: sluice's semantic cache.
+
+`lookup` embeds the prompt's text once (with the app's `Embeddings`), runs one vector query
+filtered by the model inside the query, and reads the candidates' entries in one more round
+trip; `lookup_with_score` says how close the hit was. `update` enqueues a ``cache-fill`` job
+that names the settings embedder: the *worker* embeds (the app does not pay for it) and writes
+the exact entry and the vector. Entries live `ttl` seconds; `refresh_on_hit=True` (off by
+default) extends an entry's life on every hit. Read-your-writes works as in `LLMCache`.
+
+Distances are cosine distances (``1 - cos``, 0 = same direction, 2 = opposite) on both
+backends; `distance_threshold` is the largest distance served as a hit. A good threshold
+belongs to an embedder: measure it with `evaluate` on a labelled sample.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
+from langchain_core.embeddings import Embeddings
+from langchain_core.outputs import Generation
+
+from sluice.errors import ConfigError
+from sluice.facade.llm_cache import Consistency, HitBuffer, clear_scope, member_of
+from sluice.jobs.models import CacheFillPayload
+from sluice.models.prompts import text_of
+from sluice.stores import generations as codec
+from sluice.stores.exact_cache import AsyncExactCacheStore, ExactCacheStore, check_name
+from sluice.stores.semantic_cache import (
+    CANDIDATES,
+    Candidate,
+    candidates,
+    index_name,
+    model_filter,
+    semantic_schema,
+    touch_calls,
+)
+from sluice.vectors.backend import BackendChoice, VectorQuery
+from sluice.vectors.manager import drop_index
+from sluice.vectors.meta import IndexMeta
+from sluice.vectors.runner import adrive, drive
+from sluice.vectors.schema import Algorithm
+from sluice.vectors.session import IndexSession, check_dims
+
+if TYPE_CHECKING:
+    from sluice.facade.client import Client
+
+log = logging.getLogger(__name__)
+MAX_DISTANCE = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticHit:
+    """What a semantic lookup served: the generations, how far the stored prompt was, and which it was."""
+
+    generations: list[Generation]
+    distance: float
+    prompt: str
+
+
+@dataclass(frozen=True, slots=True)
+class Labelled:
+    """One labelled lookup: the prompt asked, the model, and the stored prompt it *should* hit (None: none)."""
+
+    query: str
+    llm_string: str
+    expected: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdStats:
+    """How one threshold does on a labelled sample.
+
+    `hit_rate` = right answers / lookups that should hit; `false_hit_rate` = wrong answers served
+    / all lookups (what users see as a wrong cached answer).
+    """
+
+    threshold: float
+    hits: int
+    false_hits: int
+    misses: int
+    hit_rate: float
+    false_hit_rate: float
+
+
+def best_threshold(stats: Sequence[ThresholdStats], max_false_hit_rate: float = 0.0) -> ThresholdStats | None:
+    """The threshold with the highest hit rate among those within the false-hit budget (largest on ties)."""
+    ok = [s for s in stats if s.false_hit_rate <= max_false_hit_rate]
+    return max(ok, key=lambda s: (s.hit_rate, s.threshold)) if ok else None
+
+
+class SemanticCache(BaseCache):
+    """Use `client.semantic_cache(embeddings, ...)`, then `set_llm_cache(cache)`."""
+
+    def __init__(
+        self,
+        client: Client,
+        embeddings: Embeddings,
+        *,
+        embedder: str,
+        name: str = "semantic",
+        distance_threshold: float = 0.2,
+        ttl: float | None = None,
+        refresh_on_hit: bool = False,
+        backend: BackendChoice = "auto",
+        algorithm: Algorithm = "hnsw",
+        ef_runtime: int = 100,
+        read_your_writes: bool = True,
+        wait_timeout: float | None = None,
+        record_hits: bool = True,
+    ) -> None:
+        if not 0.0 <= distance_threshold <= MAX_DISTANCE:
+            raise ValueError("distance_threshold is a cosine distance between 0 and 2")
+        if ttl is not None and ttl <= 0:
+            raise ValueError("ttl must be positive seconds, or None for entries that do not expire")
+        self.client = client
+        self.embeddings = embeddings
+        self.embedder = embedder
+        self.name = check_name(name)
+        self.index = index_name(name)
+        self.distance_threshold = distance_threshold
+        self.ttl = ttl
+        self.refresh_on_hit = refresh_on_hit
+        self.backend: BackendChoice = backend
+        self.algorithm: Algorithm = algorithm
+        self.ef_runtime = ef_runtime
+        self._consistency = Consistency(client, read_your_writes, wait_timeout)
+        self._hits = HitBuffer(ttl) if record_hits else None
+        self._session: IndexSession | None = None
+        self._store: ExactCacheStore | None = None
+        self._astore: AsyncExactCacheStore | None = None
+
+    # --- the index -----------------------------------------------------------------------------
+    def _new_session(self, dims: int) -> IndexSession:
+        schema = semantic_schema(dims, algorithm=self.algorithm, ef_runtime=self.ef_runtime)
+        return IndexSession(
+            self.client, self.index, schema=schema, backend=self.backend, embedder=self.embedder
+        )
+
+    def _open(self, dims: int | None = None) -> tuple[IndexSession, IndexMeta]:
+        if self._session is None or self._session.meta is None:
+            size = dims or len(self.embeddings.embed_query("dimension probe"))
+            self._session = self._new_session(size)
+            self._session.open(lambda: size)
+        assert self._session.meta is not None
+        return self._session, self._session.meta
+
+    async def _aopen(self, dims: int | None = None) -> tuple[IndexSession, IndexMeta]:
+        if self._session is None or self._session.meta is None:
+            size = dims or len(await self.embeddings.aembed_query("dimension probe"))
+            self._session = self._new_session(size)
+
+            async def known() -> int:
+                return size
+
+            await self._session.aopen(known)
+        assert self._session.meta is not None
+        return self._session, self._session.meta
+
+    def _sync_store(self) -> ExactCacheStore:
+        if self._store is None:
+            self._store = ExactCacheStore(
+                self.client.redis, self.client.keys, cluster=self.client.capabilities.cluster
+            )
+        return self._store
+
+    async def _async_store(self) -> AsyncExactCacheStore:
+        if self._astore is None:
+            caps = await self.client.acapabilities()
+            self._astore = AsyncExactCacheStore(
+                self.client.async_redis, self.client.keys, cluster=caps.cluster
+            )
+        return self._astore
+
+    def _query(self, vector: list[float], llm_string: str, threshold: float | None) -> VectorQuery:
+        # a range query where a threshold applies; plain KNN when measuring (evaluate)
+        within = threshold if threshold is not None and threshold < MAX_DISTANCE else None
+        return VectorQuery(vector, k=CANDIDATES, filter=model_filter(llm_string), distance_threshold=within)
+
+    def _pick(
+        self, cands: Sequence[Candidate], found: Sequence[list[Generation] | None]
+    ) -> SemanticHit | None:
+        for cand, generations in zip(cands, found, strict=True):
+            if generations is not None:
+                return SemanticHit(generations, cand.distance, cand.prompt)
+        return None
+
+    # --- sync ----------------------------------------------------------------------------------
+    def lookup_with_score(
+        self, prompt: str, llm_string: str, *, threshold: float | None = None
+    ) -> SemanticHit | None:
+        """The nearest live entry of this model within `threshold` (default: the cache's), or None."""
+        limit = self.distance_threshold if threshold is None else threshold
+        self._consistency.settle([self._pending_key(prompt, llm_string)])
+        vector = self.embeddings.embed_query(text_of(prompt))
+        session, meta = self._open(len(vector))
+        check_dims(vector, meta, "the semantic cache's embeddings")
+        cands = candidates(session.search(self._query(vector, llm_string, limit)), llm_string, limit)
+        if not cands:
+            return None
+        store = self._sync_store()
+        hit = self._pick(
+            cands, store.lookup_keys([self.client.keys.cache_entry_of(self.name, c.member) for c in cands])
+        )
+        if hit is not None:
+            self._after_hit(meta, hit, llm_string)
+        return hit
+
+    def _after_hit(self, meta: IndexMeta, hit: SemanticHit, llm_string: str) -> None:
+        member = member_of(llm_string, hit.prompt)
+        if self.refresh_on_hit and self.ttl:
+            session, _ = self._open()
+            drive(self._touch(meta, member), session.runner)
+        if self._hits is not None and self._hits.add(member, llm_string, hit.prompt):
+            self.flush_hits()
+
+    def _touch(self, meta: IndexMeta, member: str) -> Any:
+        assert self.ttl is not None
+        replies = yield touch_calls(self.client.keys, self.name, meta, member, int(self.ttl * 1000))
+        return replies
+
+    def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
+        hit = self.lookup_with_score(prompt, llm_string)
+        return hit.generations if hit is not None else None
+
+    def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
+        self._open()  # the worker writes into an index that exists
+        handles = self.client.producer.enqueue_many(
+            [self._payload(prompt, llm_string, return_val)], notify=True
+        )
+        self._consistency.add(self._pending_key(prompt, llm_string), handles)
+
+    def clear(self, **kwargs: Any) -> None:
+        """Remove this cache's entries; ``clear(llm_string=...)`` only that model's."""
+        llm_string = clear_scope(kwargs)
+        self._consistency.settle(None)
+        self._sync_store().clear(self.name, llm_string)
+        if llm_string is None:  # drop and re-create the index: no vector outlives its entry
+            session, _ = self._open()
+            session.drop()
+            self._open()
+        if self._hits is not None and llm_string is None:
+            self._hits.drop()
+
+    def flush_hits(self) -> None:
+        if self._hits is not None:
+            counts, sources = self._hits.take()
+            self._sync_store().record_hits(self.name, counts, sources)
+
+    def evaluate(
+        self,
+        sample: Sequence[Labelled],
+        thresholds: Sequence[float] = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8),
+    ) -> list[ThresholdStats]:
+        """Hit and false-hit rates of each threshold on a labelled sample, against the live cache."""
+        nearest = [self.lookup_with_score(s.query, s.llm_string, threshold=MAX_DISTANCE) for s in sample]
+        return [_stats(t, sample, nearest) for t in sorted(thresholds)]
+
+    # --- asyncio -------------------------------------------------------------------------------
+    async def alookup_with_score(
+        self, prompt: str, llm_string: str, *, threshold: float | None = None
+    ) -> SemanticHit | None:
+        limit = self.distance_threshold if threshold is None else threshold
+        await self._consistency.asettle([self._pending_key(prompt, llm_string)])
+        vector = await self.embeddings.aembed_query(text_of(prompt))
+        session, meta = await self._aopen(len(vector))
+        check_dims(vector, meta, "the semantic cache's embeddings")
+        cands = candidates(await session.asearch(self._query(vector, llm_string, limit)), llm_string, limit)
+        if not cands:
+            return None
+        store = await self._async_store()
+        keys = [self.client.keys.cache_entry_of(self.name, c.member) for c in cands]
+        hit = self._pick(cands, await store.lookup_keys(keys))
+        if hit is None:
+            return None
+        member = member_of(llm_string, hit.prompt)
+        if self.refresh_on_hit and self.ttl:
+            await adrive(self._touch(meta, member), await session.arunner())
+        if self._hits is not None and self._hits.add(member, llm_string, hit.prompt):
+            counts, sources = self._hits.take()
+            await store.record_hits(self.name, counts, sources)
+        return hit
+
+    async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
+        hit = await self.alookup_with_score(prompt, llm_string)
+        return hit.generations if hit is not None else None
+
+    async def aupdate(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
+        await self._aopen()
+        payload = self._payload(prompt, llm_string, return_val)
+        handles = await self.client.aproducer.enqueue_many([payload], notify=True)
+        self._consistency.add(self._pending_key(prompt, llm_string), handles)
+
+    async def aclear(self, **kwargs: Any) -> None:
+        llm_string = clear_scope(kwargs)
+        await self._consistency.asettle(None)
+        await (await self._async_store()).clear(self.name, llm_string)
+        if llm_string is None:
+            session, _ = await self._aopen()
+            runner = await session.arunner()
+            await adrive(drop_index(self.client.keys, self.index, await runner.shard_tags()), runner)
+            session.meta = None
+            await self._aopen()
+
+    # --- plumbing ------------------------------------------------------------------------------
+    def _pending_key(self, prompt: str, llm_string: str) -> str:
+        return f"cache:{self.name}:{member_of(llm_string, prompt)}"
+
+    def _payload(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> CacheFillPayload:
+        return CacheFillPayload(
+            llm_string=llm_string,
+            prompt=prompt,
+            generations=codec.to_dicts(return_val),
+            ttl=self.ttl,
+            cache=self.name,
+            embedder=self.embedder,
+        )
+
+
+def _stats(
+    threshold: float, sample: Sequence[Labelled], nearest: Sequence[SemanticHit | None]
+) -> ThresholdStats:
+    hits = false_hits = misses = 0
+    for s, hit in zip(sample, nearest, strict=True):
+        if hit is None or hit.distance > threshold:
+            misses += 1
+        elif s.expected is not None and text_of(hit.prompt) == text_of(s.expected):
+            hits += 1
+        else:
+            false_hits += 1
+    positives = sum(1 for s in sample if s.expected is not None)
+    return ThresholdStats(
+        threshold, hits, false_hits, misses,
+        hit_rate=hits / positives if positives else 0.0,
+        false_hit_rate=false_hits / len(sample) if sample else 0.0,
+    )  # fmt: skip
+
+
+def resolve_embedder(names: Sequence[str], embedder: str | None) -> str:
+    """The settings embedder the workers use: the one named, or the only one configured."""
+    if embedder is not None:
+        if embedder not in names:
+            raise ConfigError(
+                f"no embedder named {embedder!r} in settings.embedders (known: {sorted(names)})"
+            )
+        return embedder
+    if len(names) == 1:
+        return names[0]
+    raise ConfigError(
+        f"name the settings embedder the workers embed with: semantic_cache(embeddings, embedder=...) "
+        f"(known: {sorted(names)})"
+    )

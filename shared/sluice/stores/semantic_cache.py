@@ -1,0 +1,190 @@
+"""The semantic LLM cache: a vector index over exact cache entries (built on `sluice.vectors`).
+
+An entry is the exact entry ``ns:cache:<c>:<hl>:<hp>`` (its generations, version and TTL, set
+atomically by cache_write.lua) plus one document in the vector index ``semcache.<c>`` whose id
+is ``<hl>:<hp>``, whose text is the cache prompt, whose vector embeds the prompt's *text*
+(`text_of`) and whose tag field ``llm`` is ``<hl>``. A lookup is a KNN / range query filtered by
+``llm`` *inside* the query (another model's entries are never candidates), then one read of the
+candidates' exact entries: a candidate whose entry expired, was cleared or is corrupted is
+skipped, so an expired payload is never returned.
+
+Distances are cosine distances ``1 - cos(a, b)`` in [0, 2] on both backends (RediSearch reports
+them so; Vector Sets' scores are converted), so a threshold means the same thing on both.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import redis.exceptions as rex
+
+from sluice.connection.translate import ServerErrors
+from sluice.embeddings.cache import EmbeddingsCache
+from sluice.embeddings.registry import EmbedderRegistry
+from sluice.errors import ConfigError, PermanentJobError, RetryableJobError, StoreCorrupted
+from sluice.keys import Keys, digest
+from sluice.models.prompts import text_of
+from sluice.settings import Settings
+from sluice.stores.exact_cache import CacheWrite
+from sluice.stores.versions import padded
+from sluice.vectors.documents import DocumentError, DocWrite, Hit, check_vector
+from sluice.vectors.filters import Filter, Tag
+from sluice.vectors.manager import make_backend
+from sluice.vectors.meta import IndexMeta
+from sluice.vectors.runner import Call, Runner
+from sluice.vectors.schema import Algorithm, IndexSchema, MetadataField, VectorField
+
+INDEX_PREFIX: Final = "semcache."
+LLM_FIELD: Final = "llm"
+PROMPT_FIELD: Final = "prompt"
+CANDIDATES: Final = 4
+"""Nearest entries read per lookup: the nearest may have expired or been cleared."""
+TOMBSTONE_TTL_MS: Final = 24 * 3600 * 1000
+
+
+def index_name(cache: str) -> str:
+    if len(cache) > 64 - len(INDEX_PREFIX):
+        raise ConfigError(
+            f"semantic cache name {cache!r} is too long (at most {64 - len(INDEX_PREFIX)} characters)"
+        )
+    return INDEX_PREFIX + cache
+
+
+def semantic_schema(dims: int, *, algorithm: Algorithm = "hnsw", ef_runtime: int = 100) -> IndexSchema:
+    """Cosine distance, float32 vectors, a tag field for the model; HNSW by default, FLAT on request."""
+    vector = VectorField(dims=dims, algorithm=algorithm, metric="cosine", ef_runtime=ef_runtime)
+    return IndexSchema(
+        text_field=PROMPT_FIELD, vector=vector, metadata=(MetadataField(name=LLM_FIELD, type="tag"),)
+    )
+
+
+def model_filter(llm_string: str) -> Filter:
+    """The filter that keeps one model's entries: evaluated inside the vector query."""
+    return Tag(LLM_FIELD) == digest(llm_string)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A vector hit: the entry (`member` = ``<hl>:<hp>``), its cache prompt and its cosine distance."""
+
+    member: str
+    prompt: str
+    distance: float
+
+
+def candidates(hits: Sequence[Hit], llm_string: str, threshold: float | None) -> list[Candidate]:
+    """Hits of this model within the threshold, nearest first (the model check repeats the filter's)."""
+    prefix = digest(llm_string) + ":"
+    return [
+        Candidate(h.doc_id, h.text, h.distance)
+        for h in hits
+        if h.doc_id.startswith(prefix) and (threshold is None or h.distance <= threshold)
+    ]
+
+
+def touch_calls(keys: Keys, cache: str, meta: IndexMeta, member: str, ttl_ms: int) -> list[Call]:
+    """Refresh an entry's TTL: its exact entry, and its vector document where it is a key of its own."""
+    entry = keys.cache_entry_of(cache, member)
+    calls = [Call(("PEXPIRE", entry, ttl_ms), route=entry)]
+    if meta.backend == "search":
+        for generation in meta.writing:
+            doc = keys.vector_doc(meta.index, generation, member)
+            calls.append(Call(("PEXPIRE", doc, ttl_ms), route=doc))
+    return calls
+
+
+class SemanticWriter:
+    """Worker side: index the prompts of a batch of fills (one embeddings call per embedder)."""
+
+    def __init__(
+        self,
+        redis: Any,
+        settings: Settings,
+        *,
+        cluster: bool = False,
+        registry: EmbedderRegistry | None = None,
+        embeddings_cache: EmbeddingsCache | None = None,
+    ) -> None:
+        self.keys = Keys(settings.namespace, settings.queue.partitions)
+        self.runner = Runner(redis, cluster=cluster)
+        self.registry = registry or EmbedderRegistry(settings.embedders)
+        self.embeddings = embeddings_cache or EmbeddingsCache(redis, self.keys)
+
+    def write(self, writes: Sequence[CacheWrite]) -> None:
+        metas = self._metas({w.cache for w in writes})
+        vectors = self._embed(writes, metas)
+        calls: list[Call] = []
+        for w, vector in zip(writes, vectors, strict=True):
+            meta = metas[w.cache]
+            if w.version is None:
+                raise PermanentJobError(
+                    "a semantic cache entry needs a job version (it is written by workers)"
+                )
+            try:
+                check_vector(vector, meta.index_schema)
+            except DocumentError as e:
+                raise PermanentJobError(f"semantic cache {w.cache!r}: {e}") from None
+            member = f"{digest(w.llm_string)}:{digest(w.prompt)}"
+            doc = DocWrite(
+                member, padded(w.version), "upsert", w.prompt, {LLM_FIELD: digest(w.llm_string)}, vector
+            )
+            backend = make_backend(meta.backend, self.keys, [""])
+            for generation in meta.writing:
+                calls += backend.write_calls(meta, generation, [doc], TOMBSTONE_TTL_MS)
+            if w.ttl:
+                calls += touch_calls(self.keys, w.cache, meta, member, max(1, int(w.ttl * 1000)))[1:]
+        for reply in self.runner.run(calls):
+            if isinstance(reply, rex.ResponseError):
+                if ServerErrors.matches(reply, ServerErrors.WRONGTYPE):
+                    raise StoreCorrupted(
+                        f"a semantic cache key has the wrong Redis type ({reply}); delete it"
+                    )
+                raise RetryableJobError(f"semantic cache write failed: {reply}")
+
+    def _metas(self, caches: set[str]) -> dict[str, IndexMeta]:
+        names = sorted(caches)
+        keys = [self.keys.vector_meta(index_name(c)) for c in names]
+        out: dict[str, IndexMeta] = {}
+        for cache, key, raw in zip(
+            names, keys, self.runner.run([Call(("GET", k), route=k) for k in keys]), strict=True
+        ):
+            if isinstance(raw, rex.ResponseError):
+                raise StoreCorrupted(f"{key}: {raw}; delete that key")
+            if not raw:
+                raise PermanentJobError(
+                    f"semantic cache {cache!r} has no vector index (it was dropped?); the app's "
+                    "client.semantic_cache(...) creates it on first use"
+                )
+            out[cache] = IndexMeta.decode(raw, key)
+        return out
+
+    def _embed(self, writes: Sequence[CacheWrite], metas: dict[str, IndexMeta]) -> list[list[float]]:
+        """Vectors in write order, with one embeddings call per embedder for the batch's new texts."""
+        by_embedder: dict[str, list[int]] = defaultdict(list)
+        for i, w in enumerate(writes):
+            name = w.embedder or ""
+            indexed_with = metas[w.cache].embedder
+            if indexed_with and name != indexed_with:
+                raise PermanentJobError(
+                    f"semantic cache {w.cache!r} is indexed with embedder {indexed_with!r}, not {name!r}; "
+                    "vectors of two embedders cannot share an index"
+                )
+            by_embedder[name].append(i)
+        out: list[list[float]] = [[] for _ in writes]
+        for name, positions in by_embedder.items():
+            try:
+                embedder = self.registry.get(name)
+                fingerprint = self.registry.fingerprint(name)
+            except ConfigError as e:
+                raise PermanentJobError(str(e)) from None
+            texts = [text_of(writes[i].prompt) for i in positions]
+            try:
+                vectors = self.embeddings.embed(fingerprint, embedder, texts)
+            except Exception as e:  # the embedder's own errors: a model or network hiccup is worth a retry
+                raise RetryableJobError(f"embedder {name!r} failed: {type(e).__name__}: {e}") from e
+            for i, vector in zip(positions, vectors, strict=True):
+                out[i] = vector
+        return out

@@ -1,0 +1,261 @@
+"""Least privilege, proven on a real Redis 8.2 loaded with deploy/redis/users.acl and the
+directives of deploy/redis/redis.conf: the app enqueues and reads but cannot write a store, a
+worker does its whole job and nothing admin, ops runs `sluice status` / `sluice dlq`, and KEDA
+reads the lag of the streams its triggers name."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import redis as redis_py
+import yaml
+from langchain_core.messages import AIMessage, HumanMessage
+from pydantic import SecretStr
+
+import servers
+from conftest import need
+from sluice.connection.translate import translate_errors
+from sluice.errors import PermissionDenied
+from sluice.facade.client import Client
+from sluice.jobs.models import HistoryAppendPayload
+from sluice.keys import Keys
+from sluice.settings import Settings
+from sluice.stores.history import HistoryStore, HistoryWrite
+from sluice_workers.cli.main import main as sluice_main
+from support.settings import fast_settings
+from support.workers import ProcessWorker, wait_until, worker_env
+
+ROOT = Path(__file__).resolve().parents[2]
+REDIS_DIR = ROOT / "deploy" / "redis"
+NAMESPACE = "sluice"  # users.acl is rendered for the default namespace
+ENVIRONMENT = {"port", "bind", "dir", "aclfile", "daemonize", "include"}  # set by the harness / the test
+
+
+def acl_module() -> ModuleType:
+    name = "sluice_deploy_redis_acl"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REDIS_DIR / "acl.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+PASSWORDS: dict[str, str] = acl_module().example_passwords()
+
+
+def deploy_directives() -> list[str]:
+    """deploy/redis/redis.conf without what only makes sense inside the container."""
+    lines = []
+    for raw_line in (REDIS_DIR / "redis.conf").read_text().splitlines():
+        line = raw_line.strip()
+        if line and not line.startswith("#") and line.split()[0].lower() not in ENVIRONMENT:
+            lines.append(line)
+    return lines
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[servers.RedisServer]:
+    """Redis 8.2 + modules with the deploy configuration and ACL file. DEBUG and MODULE are
+    enabled on purpose, so that refusing them is the ACL's doing."""
+    config = [
+        *deploy_directives(), f'aclfile "{REDIS_DIR / "users.acl"}"',
+        "enable-debug-command yes", "enable-module-command yes",
+    ]  # fmt: skip
+    srv = servers.RedisServer(
+        need(servers.redis8_binary), modules=need(servers.stack_modules), config=config,
+        username="ops", password=PASSWORDS["ops"], name="acl",
+    )  # fmt: skip
+    try:
+        yield srv.start()
+    finally:
+        srv.cleanup()
+
+
+def settings_as(server: servers.RedisServer, user: str) -> Settings:
+    base = fast_settings(server.url, NAMESPACE)
+    creds = {"username": user, "password": SecretStr(PASSWORDS[user])}
+    return base.model_copy(update={"redis": base.redis.model_copy(update=creds)})
+
+
+def raw(server: servers.RedisServer, user: str) -> redis_py.Redis:
+    return server.client(username=user, password=PASSWORDS[user])
+
+
+def url_as(server: servers.RedisServer, user: str) -> str:
+    return f"redis://{user}:{PASSWORDS[user]}@127.0.0.1:{server.port}/0"
+
+
+@pytest.fixture(scope="module")
+def worker(server: servers.RedisServer) -> Iterator[ProcessWorker]:
+    """A real `sluice worker` process connected as the `worker` user, as a deployment runs it."""
+    settings = settings_as(server, "worker")
+    env = worker_env(settings, SLUICE_REDIS__USERNAME="worker", SLUICE_REDIS__PASSWORD=PASSWORDS["worker"])
+    proc = ProcessWorker(settings, "--concurrency", "2", env=env).start()
+    try:
+        keys = Keys(NAMESPACE)
+        probe = raw(server, "ops")
+        wait_until(lambda: bool(probe.zcard(keys.workers())), 30, "the worker's first heartbeat")
+        yield proc
+    finally:
+        code, output = proc.terminate()
+        assert code == 0, output
+        assert "NOPERM" not in output and "PermissionDenied" not in output, output
+
+
+@pytest.fixture
+def app(server: servers.RedisServer) -> Iterator[Client]:
+    client = Client(settings_as(server, "app"))
+    yield client
+    client.close()
+
+
+def refused(call: Any) -> str:
+    """Run a redis-py call through sluice's error translation; it must be refused for permissions."""
+    with pytest.raises(PermissionDenied) as info, translate_errors("test"):
+        call()
+    return str(info.value)
+
+
+def test_the_default_user_is_switched_off(server: servers.RedisServer) -> None:
+    anonymous = server.client(username=None, password=None)
+    message = refused(anonymous.ping)
+    assert "credentials" in message or "permission" in message
+
+
+def test_app_enqueues_waits_for_and_reads_its_history(app: Client, worker: ProcessWorker) -> None:
+    # Given the app user and a worker user's worker: enqueue (EVALSHA enqueue.lua), wait
+    # (XINFO GROUPS, XPENDING, MGET, BLPOP) and read (ZRANGE) are all the app needs
+    history = app.chat_history("alice")
+    history.add_messages([HumanMessage("hello"), AIMessage("hi there", id="a1")])
+    history.add_messages([HumanMessage("bye")])
+    assert [m.content for m in history.messages] == ["hello", "hi there", "bye"]
+    # fire-and-forget too
+    app.producer.enqueue_many([HistoryAppendPayload(session_id="bob", messages=[])])
+    assert not app.capabilities.cluster  # probed without INFO and MODULE LIST (HELLO, COMMAND INFO)
+
+
+def test_app_gets_permission_denied_writing_a_store(app: Client, worker: ProcessWorker) -> None:
+    keys = app.keys
+    app.chat_history("carol").add_messages([HumanMessage("mine")])
+    write = HistoryWrite("carol", "1-0", "append", [{"type": "human", "data": {"content": "forged"}}])
+    assert "permission" in refused(lambda: HistoryStore(app.redis, keys).write([write]))
+    refused(lambda: app.redis.set(f"{NAMESPACE}:cache:default:x", "forged"))
+    refused(lambda: app.redis.zadd(keys.history("carol"), {"forged": 0}))
+    refused(lambda: app.redis.delete(keys.history("carol")))
+    stream = keys.stream("history-append", 0)
+    refused(lambda: app.redis.xack(stream, "workers", "0-1"))
+    refused(lambda: app.redis.xdel(stream, "0-1"))
+    refused(lambda: app.redis.xadd(keys.dead_letters(), {"job": "x"}))
+    refused(
+        lambda: app.redis.execute_command(
+            "FT.CREATE", f"{NAMESPACE}:idx:evil", "ON", "HASH", "SCHEMA", "t", "TEXT"
+        )
+    )
+    refused(app.redis.flushall)
+    assert [m.content for m in app.chat_history("carol").messages] == ["mine"]
+
+
+def test_app_reads_search_vector_and_json_stores_but_cannot_write_them(
+    server: servers.RedisServer, app: Client
+) -> None:
+    # Given stores written by the worker user (module commands need selectors in the ACL)
+    w = raw(server, "worker")
+    w.execute_command("FT.CREATE", f"{NAMESPACE}:idx:acl", "ON", "HASH", "PREFIX", "1", f"{NAMESPACE}:doc:acl:",
+                      "SCHEMA", "text", "TEXT")  # fmt: skip
+    w.hset(f"{NAMESPACE}:doc:acl:1", mapping={"text": "redis streams"})
+    w.execute_command("VADD", f"{NAMESPACE}:vec:acl", "VALUES", 2, 1.0, 0.0, "v1")
+    w.execute_command("JSON.SET", f"{NAMESPACE}:json:acl", "$", '{"a": 1}')
+    # When the app reads them, Then it gets the data
+    r = app.redis
+    found = r.execute_command("FT.SEARCH", f"{NAMESPACE}:idx:acl", "streams")
+    assert found[0] == 1
+    assert r.execute_command("VSIM", f"{NAMESPACE}:vec:acl", "VALUES", 2, 1.0, 0.0) == [b"v1"]
+    assert json.loads(r.execute_command("JSON.GET", f"{NAMESPACE}:json:acl")) == {"a": 1}
+    # and it cannot write them
+    refused(lambda: r.execute_command("VADD", f"{NAMESPACE}:vec:acl", "VALUES", 2, 0.0, 1.0, "evil"))
+    refused(lambda: r.execute_command("JSON.SET", f"{NAMESPACE}:json:acl", "$", "1"))
+    refused(lambda: r.hset(f"{NAMESPACE}:doc:acl:2", mapping={"text": "forged"}))
+    refused(lambda: r.execute_command("FT.DROPINDEX", f"{NAMESPACE}:idx:acl", "DD"))
+    # nor read outside the namespace
+    refused(lambda: r.get("other-app:secret"))
+
+
+def test_worker_user_is_refused_admin_and_keyspace_wide_commands(server: servers.RedisServer) -> None:
+    w = raw(server, "worker")
+    for command in (
+        ("FLUSHALL",), ("FLUSHDB",), ("CONFIG", "GET", "*"), ("KEYS", "*"), ("SCAN", "0"),
+        ("DEBUG", "SLEEP", "0"), ("ACL", "LIST"), ("SHUTDOWN", "NOSAVE"), ("MODULE", "LOAD", "/x.so"),
+        ("SCRIPT", "FLUSH"), ("EVAL", "return 1", "0"), ("FUNCTION", "LIST"),
+    ):  # fmt: skip
+        message = refused(lambda c=command: w.execute_command(*c))  # type: ignore[misc]
+        assert "permission" in message, command
+    refused(lambda: w.set("other-app:key", "x"))
+    refused(lambda: w.execute_command("FT.CREATE", "other-app:idx", "ON", "HASH", "SCHEMA", "t", "TEXT"))
+    refused(lambda: w.execute_command("FT.DROPINDEX", f"{NAMESPACE}:idx:any"))
+    assert server.running
+
+
+def test_worker_check_passes_for_the_running_worker(
+    server: servers.RedisServer, worker: ProcessWorker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        sluice_main(["--url", url_as(server, "worker"), "--namespace", NAMESPACE, "worker", "--check"]) == 0
+    )
+    assert "beat" in capsys.readouterr().out
+
+
+def test_keda_reads_the_lag_of_every_stream_its_triggers_name(
+    server: servers.RedisServer, worker: ProcessWorker
+) -> None:
+    scaled = yaml.safe_load((ROOT / "deploy" / "k8s" / "keda-scaledobject.yaml").read_text())
+    keda = raw(server, "keda")
+    for t in scaled["spec"]["triggers"]:
+        stream, group = t["metadata"]["stream"], t["metadata"]["consumerGroup"]
+        groups = {g["name"]: g for g in keda.xinfo_groups(stream)}  # the worker created them
+        assert group in groups and groups[group]["lag"] is not None, stream
+        keda.xpending(stream, group)
+        keda.xlen(stream)
+    refused(lambda: keda.get(f"{NAMESPACE}:cache:default:x"))
+    refused(lambda: keda.xadd(scaled["spec"]["triggers"][0]["metadata"]["stream"], {"job": "x"}))
+
+
+def test_ops_runs_status_and_the_dead_letter_commands(
+    server: servers.RedisServer, app: Client, worker: ProcessWorker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a dead letter: an entry no worker can decode
+    stream = app.keys.stream("history-append", 1)
+    app.redis.xadd(stream, {"job": b"not a job"})
+    ops = url_as(server, "ops")
+
+    def status() -> dict[str, Any]:
+        capsys.readouterr()
+        assert sluice_main(["--url", ops, "--namespace", NAMESPACE, "status", "--json"]) == 0
+        data: dict[str, Any] = json.loads(capsys.readouterr().out)
+        return data
+
+    wait_until(lambda: status()["dead_letters"] == 1, 15, "the undecodable entry to be dead-lettered")
+    assert status()["workers"], "ops sees the worker's heartbeat"
+    # When ops lists, retries and purges dead letters
+    assert sluice_main(["--url", ops, "--namespace", NAMESPACE, "dlq", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [d["stream"] for d in listed] == [stream]
+    assert sluice_main(["--url", ops, "--namespace", NAMESPACE, "dlq", "retry", listed[0]["id"]]) == 0
+    assert "re-enqueued" in capsys.readouterr().out
+    wait_until(lambda: status()["dead_letters"] == 1, 15, "the retried entry to fail again")
+    assert sluice_main(["--url", ops, "--namespace", NAMESPACE, "dlq", "purge", "--all"]) == 0
+    assert "purged 1" in capsys.readouterr().out
+    # Then ops may write nothing else
+    o = raw(server, "ops")
+    refused(lambda: o.set(f"{NAMESPACE}:cache:default:x", "x"))
+    refused(lambda: o.xdel(stream, "0-1"))
+    refused(lambda: o.zadd(app.keys.history("alice"), {"x": 0}))
+    refused(o.flushall)

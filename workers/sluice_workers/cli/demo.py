@@ -1,0 +1,180 @@
+"""`sluice demo`: the main job end to end, with no configuration.
+
+Starts an embedded Redis when `SLUICE_REDIS__URL` is unset or unreachable, starts two worker
+processes, pushes work through the streams, reads it back synchronously through the facade,
+prints a summary, and stops everything it started (unless `--keep`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import AIMessage, HumanMessage
+
+from sluice.connection.factory import connect
+from sluice.errors import SluiceError
+from sluice.facade.client import Client
+from sluice.settings import Settings
+
+from sluice_workers.server.embedded import EmbeddedRedis
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("demo", help="run the main job end to end (embedded Redis if none is configured)")
+    p.add_argument("--keep", action="store_true", help="leave the server and workers running")
+    p.add_argument("--turns", type=int, default=20, help="conversation turns to play (default 20)")
+    p.set_defaults(run=run)
+
+
+@dataclass
+class Step:
+    name: str
+    jobs: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    note: str = ""
+
+    def row(self) -> str:
+        lat = self.latencies_ms
+        p50 = f"{statistics.median(lat):.2f}" if lat else "-"
+        p99 = f"{sorted(lat)[max(0, int(len(lat) * 0.99) - 1)]:.2f}" if lat else "-"
+        return f"| {self.name:<34} | {self.jobs:>6} | {self.seconds:>7.2f} | {p50:>8} | {p99:>8} | {self.note}"
+
+
+def progress(label: str, done: int, total: int) -> None:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    sys.stderr.write(f"\r  {label:<28} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+    if done >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def _reachable(settings: Settings) -> bool:
+    if "SLUICE_REDIS__URL" not in os.environ:
+        return False
+    try:
+        connect(settings.redis).ping()
+        return True
+    except Exception:
+        return False
+
+
+@contextmanager
+def _redis_for(settings: Settings, keep: bool) -> Iterator[tuple[str, str]]:
+    if _reachable(settings):
+        yield settings.redis.url.get_secret_value(), "your Redis (SLUICE_REDIS__URL)"
+        return
+    server = EmbeddedRedis().start()
+    try:
+        pid = server.process.pid if server.process else 0
+        version = ".".join(map(str, server.binary.version))
+        yield server.url, f"embedded redis-server {version} pid {pid} ({server.binary.note})"
+    finally:
+        if keep:
+            print(f"kept: redis-server pid {server.process.pid if server.process else '?'} at {server.url}")
+        else:
+            server.stop()
+
+
+def _start_workers(url: str, namespace: str, logs: str, n: int = 2) -> list[subprocess.Popen[bytes]]:
+    env = {**os.environ, "SLUICE_REDIS__URL": url, "SLUICE_NAMESPACE": namespace}
+    cmd = [sys.executable, "-m", "sluice_workers.cli.main", "worker"]
+    out = []
+    for i in range(n):
+        with open(os.path.join(logs, f"worker-{i}.log"), "wb") as log:
+            out.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
+    return out
+
+
+def _explain(workers: list[subprocess.Popen[bytes]], logs: str) -> str:
+    lines = []
+    for i, w in enumerate(workers):
+        state = "running" if w.poll() is None else f"exited with {w.returncode}"
+        with open(os.path.join(logs, f"worker-{i}.log"), encoding="utf-8", errors="replace") as f:
+            tail = f.read()[-1500:]
+        lines.append(f"--- worker {i} (pid {w.pid}, {state}):\n{tail}")
+    return "\n".join(lines)
+
+
+def _stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    for w in workers:
+        if w.poll() is None:
+            w.send_signal(signal.SIGTERM)
+    for w in workers:
+        try:
+            w.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            w.kill()
+            w.wait()
+
+
+def play_conversation(client: Client, turns: int) -> Step:
+    step = Step("conversation (history-append)")
+    history = client.chat_history("demo-session")
+    history.clear()
+    started = time.perf_counter()
+    for i in range(turns):
+        history.add_messages([HumanMessage(f"question {i}"), AIMessage(f"answer {i}")])
+        step.jobs += 1
+        t0 = time.perf_counter()
+        read = history.messages  # waits for this object's own appends, then one ZRANGE
+        step.latencies_ms.append((time.perf_counter() - t0) * 1000)
+        progress("conversation turns", i + 1, turns)
+        expected = [x for k in range(i + 1) for x in (f"question {k}", f"answer {k}")]
+        if [m.content for m in read] != expected:
+            raise SluiceError(f"conversation read back out of order after turn {i}")
+    step.seconds = time.perf_counter() - started
+    step.note = f"{len(history.messages)} messages read back in order"
+    return step
+
+
+STEPS: list[Callable[[Client, argparse.Namespace], Step]] = [
+    lambda client, args: play_conversation(client, args.turns),
+]
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    namespace = f"demo{int(time.time())}"
+    with _redis_for(settings, args.keep) as (url, where):
+        print(f"sluice demo on {where}: {url}")
+        client = Client.from_url(url, namespace=namespace)
+        logs = tempfile.mkdtemp(prefix="sluice-demo-")
+        workers = _start_workers(url, namespace, logs)
+        print(f"started 2 worker processes: pids {[w.pid for w in workers]}")
+        steps: list[Step] = []
+        try:
+            for make in STEPS:
+                steps.append(make(client, args))
+            status = client.status()
+        except SluiceError:
+            print(_explain(workers, logs), file=sys.stderr)
+            raise
+        finally:
+            client.close()
+            if not args.keep:
+                _stop_workers(workers)
+        print()
+        print(f"| {'step':<34} | {'jobs':>6} | {'time s':>7} | {'p50 ms':>8} | {'p99 ms':>8} | result")
+        print(f"|{'-' * 36}|{'-' * 8}|{'-' * 9}|{'-' * 10}|{'-' * 10}|-------")
+        for s in steps:
+            print(s.row())
+        t = status.totals()
+        print(f"\nqueues: backlog {t['backlog']}, pending {t['pending']}, dead letters {t['dead_letters']}")
+        print("\nNext, against your own Redis:")
+        print("  SLUICE_REDIS__URL=redis://host:6379/0 sluice worker --processes 2")
+        print("  SLUICE_REDIS__URL=redis://host:6379/0 sluice status --watch")
+        if args.keep:
+            print(f"kept: workers {[w.pid for w in workers]} (namespace {namespace})")
+    return 0
