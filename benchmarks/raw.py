@@ -57,7 +57,10 @@ def worker(url: str, mode: str, consumer: str, stop: Any, count: int, block_ms: 
                 pipe.hset(workload.hash_key(body["prompt"]), mapping=workload.hash_fields(body, eid.decode()))
         elif mode == "latency":
             now = time.time()
-            latencies.extend(now - json.loads(fields[FIELD.encode()])["created"] for _, fields in entries)
+            for _, fields in entries:
+                body = json.loads(fields[FIELD.encode()])
+                if not workload.is_warmup(body["prompt"]):
+                    latencies.append(now - body["created"])
         pipe.xack(STREAM, GROUP, *[eid for eid, _ in entries])
         pipe.incrby(workload.DONE, len(entries))
         pipe.execute()

@@ -24,6 +24,11 @@ def job(i: int) -> dict[str, Any]:
     }
 
 
+def is_warmup(prompt: str) -> bool:
+    """Warm-up jobs have negative numbers; they are never measured."""
+    return prompt.startswith("prompt--")
+
+
 def hash_key(prompt: str) -> str:
     return f"bench:h:{prompt}"
 

@@ -24,11 +24,16 @@ How the rules work (Redis >= 7 ACL, checked on Redis 8.2):
 - Nobody gets FLUSHALL, FLUSHDB, KEYS, SCAN, CONFIG, DEBUG, SHUTDOWN, MONITOR, ACL, MODULE LOAD,
   SCRIPT FLUSH, FUNCTION or SAVE. Add an admin user of your own for those.
 - FT.CREATE checks only the index *name* against the patterns, and an index's PREFIX may point
-  outside them: an index lets its creator read any key it covers. So the app never creates
-  indexes. Workers create them lazily on the first job for an index (inside the namespace by
-  name); FT.DROPINDEX (whose DD option deletes the documents an index covers) and alias
-  switches are for ops only. To take FT.CREATE from workers, drop it from WORKER_SEARCH_ADMIN and
-  create indexes as ops before the first job.
+  outside them: an index lets its creator read any key it covers. So index life cycle (the
+  `ns:vindex:*` metadata, FT.CREATE, FT.ALTER, FT.ALIAS*, FT.DROPINDEX, whose DD option deletes
+  documents) belongs to ops: create vector indexes and semantic caches as ops (`sluice index
+  create`, or open them once with the ops credentials) before apps use them. Workers only write
+  documents into indexes that exist; apps only query them.
+- The app writes one kind of key besides the streams: the exact cache's hit counters
+  (`ns:cache-meta:<c>:hits` / `:src`, ZINCRBY / HSET), which feed refresh-ahead warming. They
+  only decide which prompts get re-warmed, and the app may enqueue warming jobs anyway.
+- Not granted to anyone: SCAN, which `LLMCache.clear()` uses (it lists key names outside any
+  pattern); run clear() as an admin user of your own.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ EXAMPLE_PASSWORD = "change-me-{user}"  # noqa: S105 - the documented example, to
 CONNECT = ("ping", "hello", "client|setname", "client|setinfo", "client|id")
 # Redis Cluster clients: slot discovery and redirections.
 CLUSTER = ("cluster|slots", "cluster|shards", "asking", "readonly")
+# Lua scripts that stamp writes with the server clock (cache_write.lua) call TIME.
+CLOCK = ("time",)
 # Capability probe (sluice.connection.capabilities): INFO + MODULE LIST, else COMMAND INFO + HELLO.
 PROBE = ("info", "module|list", "command|info", "command|docs")
 # redis-py's Script: EVALSHA, SCRIPT LOAD on NOSCRIPT, SCRIPT EXISTS before a pipeline.
@@ -82,7 +89,6 @@ WORKER_MODULE_WRITES = (
     "vadd", "vrem", "vsetattr",
     "json.set", "json.mset", "json.merge", "json.del",
 )  # fmt: skip
-WORKER_SEARCH_ADMIN = ("ft.create", "ft.alter")
 OPS_SEARCH_ADMIN = ("ft.create", "ft.alter", "ft.dropindex", "ft.aliasadd", "ft.aliasupdate", "ft.aliasdel")
 OPS_DIAGNOSTICS = ("slowlog|get", "latency|latest", "memory|usage", "memory|stats")
 
@@ -91,8 +97,8 @@ OPS_DIAGNOSTICS = ("slowlog|get", "latency|latest", "memory|usage", "memory|stat
 APP_OWN = ("command|info", "command|docs", "client|tracking", "xadd", "blpop", "wait", "waitaof")
 APP_COMMANDS = (*CONNECT, *CLUSTER, *SCRIPTS, *APP_OWN, *READ_STREAMS, *READ_PLAIN)
 WORKER_COMMANDS = (
-    *CONNECT, *CLUSTER, *PROBE, *SCRIPTS, *WORKER_STREAMS, *READ_STREAMS, *READ_PLAIN, *WORKER_WRITES,
-    *READ_MODULES, *WORKER_MODULE_WRITES, *WORKER_SEARCH_ADMIN,
+    *CONNECT, *CLUSTER, *PROBE, *CLOCK, *SCRIPTS, *WORKER_STREAMS, *READ_STREAMS, *READ_PLAIN,
+    *WORKER_WRITES, *READ_MODULES, *WORKER_MODULE_WRITES,
 )  # fmt: skip
 OPS_COMMANDS = (*CONNECT, *CLUSTER, *PROBE, *OPS_DIAGNOSTICS, *READ_STREAMS, *READ_PLAIN)
 
@@ -133,16 +139,19 @@ def users(namespace: str) -> dict[str, User]:
         "app": User(
             "app",
             Grant((f"~{jobs}", f"%R~{everything}"), APP_COMMANDS),
-            (Grant((f"~{everything}",), READ_MODULES),),
+            (
+                Grant((f"~{everything}",), READ_MODULES),
+                Grant((f"~{ns}:cache-meta:*:hits", f"~{ns}:cache-meta:*:src"), ("zincrby", "hset")),
+            ),
         ),
         # Workers read and acknowledge streams, dead-letter, heartbeat, and write every store
-        # in the namespace; no admin or keyspace-wide command.
+        # in the namespace; no admin, keyspace-wide or index life-cycle command.
         "worker": User(
             "worker",
             Grant((f"~{everything}",), WORKER_COMMANDS),
         ),
         # `sluice status` and `sluice dlq`: read everything; write only what they change (re-enqueue
-        # a dead letter, delete dead letters, prune stale heartbeats); manage search indexes.
+        # a dead letter, delete dead letters, prune stale heartbeats); index life cycle.
         "ops": User(
             "ops",
             Grant((f"%R~{everything}",), OPS_COMMANDS),
@@ -150,6 +159,8 @@ def users(namespace: str) -> dict[str, User]:
                 Grant((f"~{streams_only}",), ("xadd",)),
                 Grant((f"~{ns}:dead",), ("xdel",)),
                 Grant((f"~{ns}:workers",), ("zrem",)),
+                Grant((f"~{ns}:vindex:*",), ("set", "del")),
+                Grant((f"~{ns}:vset:*",), ("del", "unlink")),
                 Grant((f"~{everything}",), (*READ_MODULES, *OPS_SEARCH_ADMIN)),
             ),
         ),

@@ -83,7 +83,9 @@ class LimitSettings(BaseModel):
 class WorkerSettings(BaseModel):
     """The consumer side."""
 
-    kinds: list[str] = Field(default_factory=lambda: [str(k) for k in JOB_KINDS], description="job kinds to consume")
+    kinds: list[str] = Field(
+        default_factory=lambda: [str(k) for k in JOB_KINDS], description="job kinds to consume"
+    )
     processes: int = Field(default=1, ge=1, le=256, description="worker processes")
     concurrency: int = Field(default=1, ge=1, le=256, description="consumer threads per process")
     batch_size: int = Field(default=64, ge=1, le=10_000, description="entries per XREADGROUP")

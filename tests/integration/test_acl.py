@@ -17,11 +17,13 @@ import pytest
 import redis as redis_py
 import yaml
 from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.outputs import Generation
 from pydantic import SecretStr
 
 import servers
 from conftest import need
 from sluice.connection.translate import translate_errors
+from sluice.embeddings.hashing import HashingEmbeddings
 from sluice.errors import PermissionDenied
 from sluice.facade.client import Client
 from sluice.jobs.models import HistoryAppendPayload
@@ -259,3 +261,53 @@ def test_ops_runs_status_and_the_dead_letter_commands(
     refused(lambda: o.xdel(stream, "0-1"))
     refused(lambda: o.zadd(app.keys.history("alice"), {"x": 0}))
     refused(o.flushall)
+
+
+def test_app_uses_the_exact_llm_cache_through_the_workers(app: Client, worker: ProcessWorker) -> None:
+    # Given the app's cache in background mode: a fill is a job the worker applies (cache_write.lua)
+    cache = app.llm_cache(name="acl")
+    cache.update("what is sluice?", "llm-a", [Generation(text="a write-behind memory")])
+    # When the app looks it up (waiting for its own fill), Then it reads the worker's write
+    found = cache.lookup("what is sluice?", "llm-a")
+    assert found is not None and [g.text for g in found] == ["a write-behind memory"]
+    cache.flush_hits()  # hit counters: the app's one write outside the job streams
+    # But writing the cache itself, synchronously, is refused
+    sync = app.llm_cache(name="acl", write="sync")
+    refused(lambda: sync.update("forged", "llm-a", [Generation(text="x")]))
+
+
+def ops_client(server: servers.RedisServer) -> Client:
+    return Client(settings_as(server, "ops"))
+
+
+@pytest.mark.parametrize("backend", ["search", "vsets"])
+def test_ops_creates_vector_indexes_and_semantic_caches(server: servers.RedisServer, backend: str) -> None:
+    ops = ops_client(server)
+    try:
+        assert ops.vectorstore(f"acl-{backend}", "hashing", backend=backend).get_by_ids(["none"]) == []
+        ops.semantic_cache(HashingEmbeddings(), name=f"acl-{backend}", backend=backend).lookup("p", "llm")
+    finally:
+        ops.close()
+
+
+# Open until sluice.vectors lets apps use existing indexes read-only (see deploy/README.md,
+# "Least privilege"): open_index sends SET NX + FT.CREATE + FT.ALIASUPDATE even for an index
+# that exists, and vector_set_search.lua (flags=no-writes) runs as EVALSHA, not EVALSHA_RO.
+VECTOR_GAP = "vector facades still write when opening an existing index (open_index) or search via EVALSHA"
+
+
+@pytest.mark.xfail(strict=True, raises=PermissionDenied, reason=VECTOR_GAP)
+@pytest.mark.parametrize("backend", ["search", "vsets"])
+def test_app_indexes_and_queries_vectors_in_an_index_ops_created(
+    server: servers.RedisServer, app: Client, worker: ProcessWorker, backend: str
+) -> None:
+    test_ops_creates_vector_indexes_and_semantic_caches(server, backend)
+    store = app.vectorstore(f"acl-{backend}", "hashing", backend=backend)
+    store.add_texts(["redis streams carry the jobs", "grafana shows the lag"], ids=["a", "b"])
+    assert [d.id for d in store.similarity_search("streams of jobs", k=1)] == ["a"]
+    semantic = app.semantic_cache(HashingEmbeddings(), name=f"acl-{backend}", backend=backend)
+    semantic.update("what carries the jobs?", "llm", [Generation(text="streams")])
+    found = semantic.lookup("what carries the jobs?", "llm")
+    assert found is not None and found[0].text == "streams"
+    # an index the app would have to create is refused
+    refused(lambda: app.vectorstore("acl-new", "hashing", backend=backend).get_by_ids(["x"]))

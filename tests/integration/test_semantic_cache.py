@@ -38,7 +38,13 @@ def semantic(client: Client, backend: str = "search", **options: Any) -> Semanti
 
 
 def answer(text: str) -> list[Generation]:
-    return [ChatGeneration(message=AIMessage(text, id="run-1", usage_metadata={"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}))]
+    return [
+        ChatGeneration(
+            message=AIMessage(
+                text, id="run-1", usage_metadata={"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}
+            )
+        )
+    ]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -72,23 +78,27 @@ def test_the_same_prompt_under_two_llm_strings_never_cross_hits(client: Client, 
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_lookup_with_score_reports_the_distance_and_the_threshold_applies(client: Client, backend: str) -> None:
+def test_lookup_with_score_reports_the_distance_and_the_threshold_applies(
+    client: Client, backend: str
+) -> None:
     # Given one stored prompt
     cache = semantic(client, backend, distance_threshold=0.25)
     cache.update("how to cancel my subscription", "llm", answer("cancel it in settings"))
     # When the same, a close and an unrelated prompt are looked up
     same = cache.lookup_with_score("how to cancel my subscription", "llm")
-    close = cache.lookup_with_score("how to cancel my subscription?", "llm", threshold=0.6)
+    close = cache.lookup_with_score("how to cancel a subscription", "llm", threshold=0.6)
     unrelated = cache.lookup_with_score("best pizza dough recipe", "llm", threshold=0.6)
     # Then the distances say how close each was, and nothing beyond the threshold is served
     assert same is not None and same.distance < 1e-3 and same.prompt == "how to cancel my subscription"
-    assert close is not None and 0 <= close.distance <= 0.6
+    assert close is not None and 0.05 < close.distance < 0.3
     assert unrelated is None
-    assert cache.lookup_with_score("how to cancel my subscription?", "llm", threshold=0.0) is None
+    assert cache.lookup_with_score("how to cancel a subscription", "llm", threshold=0.1) is None
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_an_expired_entry_is_never_returned_and_refresh_on_hit_is_opt_in(client: Client, backend: str) -> None:
+def test_an_expired_entry_is_never_returned_and_refresh_on_hit_is_opt_in(
+    client: Client, backend: str
+) -> None:
     # Given two caches with a 1 s TTL, one refreshing entries on every hit
     plain = semantic(client, backend, name="plain", ttl=1.0)
     refreshing = semantic(client, backend, name="refreshing", ttl=1.0, refresh_on_hit=True)
@@ -166,9 +176,9 @@ async def test_async_lookup_update_and_clear(client: Client) -> None:
     await cache.aupdate("async prompt", "llm", answer("async"))
     # When looked up and cleared
     assert await cache.alookup("async prompt", "llm") == answer("async")
-    hit = await cache.alookup_with_score("async prompt!", "llm")
+    hit = await cache.alookup_with_score("an async prompt", "llm")
     await cache.aclear()
     # Then the hit was close, and nothing is left after the clear
-    assert hit is not None and hit.distance < 0.2
+    assert hit is not None and 0 < hit.distance <= 0.2
     assert await cache.alookup("async prompt", "llm") is None
     await client.aclose()

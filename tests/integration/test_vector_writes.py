@@ -46,7 +46,9 @@ def client(redis8: Any, namespace: str) -> Iterator[Client]:
 @pytest.fixture(params=["search", "vsets"])
 def store(request: pytest.FixtureRequest, client: Client) -> SluiceVectorStore:
     schema = IndexSchema.for_dims(DIMS, MetadataField(name="lang", type="tag"))
-    vs = client.vectorstore("ix", HashingEmbeddings(dims=DIMS), embedder="counting", schema=schema, backend=request.param)
+    vs = client.vectorstore(
+        "ix", HashingEmbeddings(dims=DIMS), embedder="counting", schema=schema, backend=request.param
+    )
     vs.session.open(lambda: DIMS)
     return vs
 
@@ -56,10 +58,16 @@ def handler(client: Client) -> IndexHandler:
     return IndexHandler(client.redis, client.settings, registry=EmbedderRegistry(client.settings.embedders))
 
 
-def job(client: Client, entry_id: str, *, upsert: dict[str, str] | None = None, delete: list[str] | None = None) -> Job:
+def job(
+    client: Client, entry_id: str, *, upsert: dict[str, str] | None = None, delete: list[str] | None = None
+) -> Job:
     docs = [IndexDocument(id=i, text=t, metadata={"lang": "en"}) for i, t in (upsert or {}).items()]
     payload = IndexPayload(index="ix", upserts=docs, deletes=delete or [], embedder="counting")
-    return Job(stream="s", entry_id=EntryId(entry_id), envelope=JobEnvelope(namespace=client.keys.namespace, payload=payload))
+    return Job(
+        stream="s",
+        entry_id=EntryId(entry_id),
+        envelope=JobEnvelope(namespace=client.keys.namespace, payload=payload),
+    )
 
 
 def text_of(store: SluiceVectorStore, doc_id: str) -> str | None:
@@ -67,7 +75,9 @@ def text_of(store: SluiceVectorStore, doc_id: str) -> str | None:
     return found[0].page_content if found else None
 
 
-def test_an_older_upsert_never_overwrites_a_newer_one(client: Client, store: SluiceVectorStore, handler: IndexHandler) -> None:
+def test_an_older_upsert_never_overwrites_a_newer_one(
+    client: Client, store: SluiceVectorStore, handler: IndexHandler
+) -> None:
     # Given version 200 applied before version 100 (processed out of order)
     assert handler.handle([job(client, "200-0", upsert={"a": "new text"})]) == {}
     assert handler.handle([job(client, "100-0", upsert={"a": "old text"})]) == {}
@@ -79,7 +89,9 @@ def test_an_older_upsert_never_overwrites_a_newer_one(client: Client, store: Slu
     assert text_of(store, "b") == "b new"
 
 
-def test_a_delete_is_not_undone_by_a_late_older_upsert(client: Client, store: SluiceVectorStore, handler: IndexHandler) -> None:
+def test_a_delete_is_not_undone_by_a_late_older_upsert(
+    client: Client, store: SluiceVectorStore, handler: IndexHandler
+) -> None:
     handler.handle([job(client, "100-0", upsert={"a": "first"})])
     # When the delete (v300) is applied and then an upsert from before it (v200) arrives late
     handler.handle([job(client, "300-0", delete=["a"])])
@@ -131,7 +143,9 @@ def test_jobs_for_a_missing_index_or_bad_documents_fail_alone(
     orphan = Job(
         stream="s",
         entry_id=EntryId("100-1"),
-        envelope=JobEnvelope(namespace=client.keys.namespace, payload=IndexPayload(index="gone", deletes=["x"])),
+        envelope=JobEnvelope(
+            namespace=client.keys.namespace, payload=IndexPayload(index="gone", deletes=["x"])
+        ),
     )
     wrong_size = Job(
         stream="s",

@@ -73,7 +73,9 @@ def test_sync_methods_read_their_own_writes(store: SluiceVectorStore) -> None:
     assert distances == sorted(distances) and 0 <= distances[0] < distances[-1] <= 2
     by_vector = store.similarity_search_by_vector(store.embeddings.embed_query("postgres database"), k=1)
     assert texts(by_vector) == [DOCS[2][0]]
-    relevance = store.similarity_search_with_relevance_scores("redis in-memory store", k=5, score_threshold=0.3)
+    relevance = store.similarity_search_with_relevance_scores(
+        "redis in-memory store", k=5, score_threshold=0.3
+    )
     assert relevance and all(0.3 <= r <= 1 for _, r in relevance)
     assert texts(store.get_by_ids(["d3", "missing", "d1"])) == [DOCS[3][0], DOCS[1][0]]
     # When deleting and upserting by id
@@ -101,7 +103,9 @@ async def test_async_methods_read_their_own_writes(store: SluiceVectorStore) -> 
     assert await store.aget_by_ids(ids) == []
     mmr = await store.amax_marginal_relevance_search("redis", k=2, fetch_k=5)
     assert len(mmr) == 2
-    docs = await store.amax_marginal_relevance_search_by_vector(await store.embeddings.aembed_query("redis"), k=1)
+    docs = await store.amax_marginal_relevance_search_by_vector(
+        await store.embeddings.aembed_query("redis"), k=1
+    )
     assert len(docs) == 1
 
 
@@ -117,7 +121,9 @@ async def test_async_methods_read_their_own_writes(store: SluiceVectorStore) -> 
         ({"lang": "en", "year": 2019}, {"d2"}),
     ],
 )
-def test_tag_and_numeric_filters_on_both_backends(store: SluiceVectorStore, flt: Any, expected: set[str]) -> None:
+def test_tag_and_numeric_filters_on_both_backends(
+    store: SluiceVectorStore, flt: Any, expected: set[str]
+) -> None:
     found = store.similarity_search("redis", k=10, filter=flt)
     assert {d.id for d in found} == expected
 
@@ -143,7 +149,9 @@ def test_range_queries_return_only_documents_within_the_distance(client: Client,
     vs.add_texts([t for t, _ in DOCS], [m for _, m in DOCS], ids=[f"d{i}" for i in range(len(DOCS))])
     every = vs.similarity_search_with_score("redis streams carry jobs to workers", k=5)
     cut = (every[1][1] + every[2][1]) / 2
-    within = vs.similarity_search_with_score("redis streams carry jobs to workers", k=5, distance_threshold=cut)
+    within = vs.similarity_search_with_score(
+        "redis streams carry jobs to workers", k=5, distance_threshold=cut
+    )
     assert [d.id for d, _ in within] == [d.id for d, _ in every[:2]]
 
 
@@ -205,9 +213,9 @@ def test_a_document_the_schema_refuses_fails_its_job_and_the_reader_hears_of_it(
 
 def test_vector_sets_refuse_metrics_they_do_not_have(client: Client) -> None:
     with pytest.raises(ConfigError, match="Vector Sets cannot use the l2 metric"):
-        client.vectorstore("l2", "hashing", schema=IndexSchema.for_dims(DIMS, metric="l2"), backend="vsets").add_texts(
-            ["x"]
-        )
+        client.vectorstore(
+            "l2", "hashing", schema=IndexSchema.for_dims(DIMS, metric="l2"), backend="vsets"
+        ).add_texts(["x"])
 
 
 def test_plain_redis_7_says_what_is_missing(redis7: Any, namespace: str) -> None:

@@ -96,7 +96,11 @@ def test_hashing_embedder_is_deterministic_lexical_and_never_zero() -> None:
 
 def test_registry_builds_once_per_name_and_explains_unknown_names() -> None:
     registry = EmbedderRegistry(
-        {"small": ComponentSpec(import_path="sluice.embeddings.hashing:HashingEmbeddings", kwargs={"dims": 32})}
+        {
+            "small": ComponentSpec(
+                import_path="sluice.embeddings.hashing:HashingEmbeddings", kwargs={"dims": 32}
+            )
+        }
     )
     assert registry.get("small") is registry.get("small")
     assert len(registry.get("small").embed_query("x")) == 32

@@ -47,7 +47,9 @@ class ChatHistory(BaseChatMessageHistory):
         self._pending = PendingWrites()
         self._store: HistoryStore | None = None
 
-    def _payload(self, op: Literal["append", "clear"], messages: Sequence[BaseMessage] = ()) -> HistoryAppendPayload:
+    def _payload(
+        self, op: Literal["append", "clear"], messages: Sequence[BaseMessage] = ()
+    ) -> HistoryAppendPayload:
         return HistoryAppendPayload(
             session_id=self.session_id,
             op=op,

@@ -100,8 +100,9 @@ class Consistency:
 class HitBuffer:
     """Hit counts kept in memory and flushed in one pipeline about once a second (refresh-ahead)."""
 
-    def __init__(self, ttl: float | None) -> None:
+    def __init__(self, ttl: float | None, embedder: str | None = None) -> None:
         self.ttl = ttl
+        self.embedder = embedder
         self._counts: Counter[str] = Counter()
         self._sources: dict[str, str] = {}
         self._sent: set[str] = set()
@@ -113,9 +114,13 @@ class HitBuffer:
         with self._lock:
             self._counts[member] += 1
             if member not in self._sent and member not in self._sources:
-                self._sources[member] = json.dumps(
-                    {"prompt": prompt, "llm_string": llm_string, "ttl": self.ttl}
-                )
+                source = {
+                    "prompt": prompt,
+                    "llm_string": llm_string,
+                    "ttl": self.ttl,
+                    "embedder": self.embedder,
+                }
+                self._sources[member] = json.dumps(source)
             return (
                 len(self._counts) >= HIT_FLUSH_MEMBERS or time.monotonic() - self._last >= HIT_FLUSH_SECONDS
             )

@@ -5,7 +5,9 @@ filtered by the model inside the query, and reads the candidates' entries in one
 trip; `lookup_with_score` says how close the hit was. `update` enqueues a ``cache-fill`` job
 that names the settings embedder: the *worker* embeds (the app does not pay for it) and writes
 the exact entry and the vector. Entries live `ttl` seconds; `refresh_on_hit=True` (off by
-default) extends an entry's life on every hit. Read-your-writes works as in `LLMCache`.
+default) extends an entry's life on every hit. Read-your-writes is scoped by model: a lookup
+waits (bounded) for this object's pending fills *of the same llm_string*, since any of them may
+be the nearest entry; `read_your_writes=False` turns that off.
 
 Distances are cosine distances (``1 - cos``, 0 = same direction, 2 = opposite) on both
 backends; `distance_threshold` is the largest distance served as a hit. A good threshold
@@ -128,7 +130,7 @@ class SemanticCache(BaseCache):
         self.algorithm: Algorithm = algorithm
         self.ef_runtime = ef_runtime
         self._consistency = Consistency(client, read_your_writes, wait_timeout)
-        self._hits = HitBuffer(ttl) if record_hits else None
+        self._hits = HitBuffer(ttl, embedder) if record_hits else None
         self._session: IndexSession | None = None
         self._store: ExactCacheStore | None = None
         self._astore: AsyncExactCacheStore | None = None
@@ -177,7 +179,8 @@ class SemanticCache(BaseCache):
 
     def _query(self, vector: list[float], llm_string: str, threshold: float | None) -> VectorQuery:
         # a range query where a threshold applies; plain KNN when measuring (evaluate)
-        within = threshold if threshold is not None and threshold < MAX_DISTANCE else None
+        # (VSIM refuses EPSILON 0: ask for a hair more; `candidates` applies the exact threshold)
+        within = max(threshold, 1e-6) if threshold is not None and threshold < MAX_DISTANCE else None
         return VectorQuery(vector, k=CANDIDATES, filter=model_filter(llm_string), distance_threshold=within)
 
     def _pick(
@@ -307,7 +310,9 @@ class SemanticCache(BaseCache):
 
     # --- plumbing ------------------------------------------------------------------------------
     def _pending_key(self, prompt: str, llm_string: str) -> str:
-        return f"cache:{self.name}:{member_of(llm_string, prompt)}"
+        # Any entry of the model may answer a lookup: a read waits for this object's pending fills
+        # of that model (not only of the same prompt), and for nothing else.
+        return f"semantic:{self.name}:{member_of(llm_string, prompt).partition(':')[0]}"
 
     def _payload(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> CacheFillPayload:
         return CacheFillPayload(

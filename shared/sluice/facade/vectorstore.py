@@ -15,7 +15,8 @@ and `get_by_ids`. Filters: the DSL of `sluice.vectors.filters` or a mapping of f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,7 +32,7 @@ from sluice.types import StreamEntryRef
 from sluice.vectors import ingest
 from sluice.vectors.backend import BackendChoice, VectorQuery
 from sluice.vectors.documents import Hit
-from sluice.vectors.filters import Filter, Num, Tag
+from sluice.vectors.filters import Filter, as_filter
 from sluice.vectors.meta import INDEX_NAME, IndexMeta
 from sluice.vectors.schema import IndexSchema
 from sluice.vectors.session import IndexSession, check_dims
@@ -70,8 +71,6 @@ class SluiceVectorStore(VectorStore):
         batch_size: int | None = None,
         ef_runtime: int | None = None,
     ) -> None:
-        import re
-
         if not re.match(INDEX_NAME, index):
             raise ConfigError(f"index name {index!r} must be 1-64 letters, digits, '_', '.' or '-'")
         if isinstance(embeddings, str):
@@ -111,22 +110,7 @@ class SluiceVectorStore(VectorStore):
         return ingest.payloads(self.client.keys, self.client.settings.limits, self.index, deletes=list(ids))
 
     def _filter(self, value: Any) -> Filter | None:
-        if value is None or isinstance(value, Filter):
-            return value
-        if not isinstance(value, Mapping):
-            raise ConfigError(
-                f"filter must be a sluice filter (Tag, Num, Text) or a mapping, not {type(value).__name__}"
-            )
-        meta = self._meta()
-        parts: list[Filter] = []
-        for name, wanted in value.items():
-            field = meta.index_schema.field(name)
-            kind = field.type if field else None
-            parts.append(Num(name) == wanted if kind == "numeric" else Tag(name) == wanted)
-        out: Filter | None = None
-        for part in parts:
-            out = part if out is None else out & part
-        return out
+        return as_filter(value, self._meta().index_schema)
 
     def _meta(self) -> IndexMeta:
         assert self.session.meta is not None

@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sluice.errors import ConfigError
 from sluice.vectors.schema import FieldType, IndexSchema
@@ -229,3 +230,20 @@ def to_vsets(node: Filter | None, schema: IndexSchema) -> str | None:
     if isinstance(node, Not):
         return f"(not {to_vsets(node.part, schema)})"
     raise FilterError(f"not a sluice filter: {node!r}")
+
+
+def as_filter(value: Filter | Mapping[str, Any] | None, schema: IndexSchema) -> Filter | None:
+    """A filter as given, or a mapping ``{field: value}`` read as equalities joined by AND
+    (numeric fields compare numbers, others match tags): what LangChain users often pass."""
+    if value is None or isinstance(value, Filter):
+        return value
+    if not isinstance(value, Mapping):
+        raise FilterError(
+            f"filter must be a sluice filter (Tag, Num, Text) or a mapping, not {type(value).__name__}"
+        )
+    out: Filter | None = None
+    for name, wanted in value.items():
+        field = schema.field(name)
+        part = Num(name) == wanted if field is not None and field.type == "numeric" else Tag(name) == wanted
+        out = part if out is None else out & part
+    return out

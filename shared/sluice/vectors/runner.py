@@ -101,9 +101,7 @@ class Runner:
             return [""]
         with translate_errors("read the Cluster topology"):
             manager = self.redis.nodes_manager
-            return shard_tags_for(
-                manager.get_node_from_slot, self.redis.get_primaries(), self.redis.keyslot
-            )
+            return shard_tags_for(manager.get_node_from_slot, self.redis.get_primaries(), self.redis.keyslot)
 
 
 class AsyncRunner:
@@ -144,9 +142,7 @@ class AsyncRunner:
         async with translate_errors("read the Cluster topology"):
             await self.redis.initialize()
             manager = self.redis.nodes_manager
-            return shard_tags_for(
-                manager.get_node_from_slot, self.redis.get_primaries(), self.redis.keyslot
-            )
+            return shard_tags_for(manager.get_node_from_slot, self.redis.get_primaries(), self.redis.keyslot)
 
 
 def _reraise(replies: list[Any]) -> list[Any]:

@@ -37,8 +37,17 @@ _EXISTS = ("index already exists", "alias already exists")
 
 
 def schema_args(schema: IndexSchema) -> list[Any]:
-    """The SCHEMA part of FT.CREATE."""
-    args: list[Any] = [schema.text_field, "TEXT"]
+    """The SCHEMA part of FT.CREATE.
+
+    What a search returns is SORTABLE UNF, so FT.SEARCH answers from the index without opening
+    keys: faster, and on a Cluster RediSearch cannot open more than one slot's keys per query
+    (it returns nil for the others).
+    """
+    args: list[Any] = [
+        *("_id", "TEXT", "NOINDEX", "SORTABLE", "UNF"),
+        *("_meta", "TEXT", "NOINDEX", "SORTABLE", "UNF"),
+        *(schema.text_field, "TEXT", "SORTABLE", "UNF"),
+    ]
     for f in schema.metadata:
         args += [f.name, f.type.upper()]
         if f.type == "tag":
@@ -68,14 +77,14 @@ def query_args(alias: str, schema: IndexSchema, q: VectorQuery) -> tuple[Any, ..
             ef = " EF_RUNTIME $ef"
             params += ["ef", q.ef_runtime or v.ef_runtime]
         text = f"({flt})=>[KNN {q.k} @{v.name} $vec{ef} AS {DIST}]"
-    fields = ["_id", schema.text_field, "_meta", DIST] + ([v.name] if q.with_vectors else [])
+    fields = ["_id", schema.text_field, "_meta", DIST]
     return (
         "FT.SEARCH", alias, text, "PARAMS", len(params), *params, "SORTBY", DIST, "ASC",
         "RETURN", len(fields), *fields, "LIMIT", 0, q.k, "DIALECT", 2,
     )  # fmt: skip
 
 
-def parse_reply(reply: Sequence[Any], schema: IndexSchema, with_vectors: bool) -> list[Hit]:
+def parse_reply(reply: Sequence[Any], schema: IndexSchema) -> list[Hit]:
     hits: list[Hit] = []
     for i in range(1, len(reply), 2):
         flat = reply[i + 1]
@@ -84,9 +93,8 @@ def parse_reply(reply: Sequence[Any], schema: IndexSchema, with_vectors: bool) -
             for k, val in zip(flat[::2], flat[1::2], strict=True)
         }
         doc = parse_hash_document(fields, schema.text_field, fallback_id=str(reply[i]))
-        vector = unpack(fields[schema.vector.name], schema.vector.dtype) if with_vectors else None
         distance = search_distance(schema.vector.metric, float(fields.get(DIST, 0.0)))
-        hits.append(Hit(doc.doc_id, doc.text, doc.metadata, distance, vector))
+        hits.append(Hit(doc.doc_id, doc.text, doc.metadata, distance))
     return hits
 
 
@@ -192,10 +200,24 @@ class SearchBackend:
                     f"index {meta.index!r} has no RediSearch index behind {alias}; it was dropped or a "
                     "Cluster primary was added: open the vector store again to create it"
                 )
-            per_shard.append(
-                parse_reply(check(reply, f"search index {meta.index!r}"), schema, query.with_vectors)
+            per_shard.append(parse_reply(check(reply, f"search index {meta.index!r}"), schema))
+        hits = merge(per_shard, query.k)
+        if not query.with_vectors or not hits:
+            return hits
+        # vectors are not SORTABLE: read them from the hashes (one round trip per node)
+        keys = [self.keys.vector_doc(meta.index, meta.generation, h.doc_id) for h in hits]
+        blobs = yield [Call(("HGET", k, schema.vector.name), route=k) for k in keys]
+        return [
+            Hit(
+                h.doc_id,
+                h.text,
+                h.metadata,
+                h.distance,
+                unpack(check(b, "read vectors"), schema.vector.dtype),
             )
-        return merge(per_shard, query.k)
+            for h, b in zip(hits, blobs, strict=True)
+            if b is not None
+        ]
 
     def get(self, meta: IndexMeta, ids: Sequence[str]) -> Plan[list[Hit | None]]:
         text_field = meta.index_schema.text_field

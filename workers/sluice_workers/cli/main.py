@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from sluice.errors import SluiceError
 from sluice.settings import Settings
-from sluice_workers.cli import demo, dlq, status, worker
+from sluice_workers.cli import demo, dlq, status, warm, worker
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_parser(sub)
     status.add_parser(sub)
     dlq.add_parser(sub)
+    warm.add_parser(sub)
     demo.add_parser(sub)
     return parser
 

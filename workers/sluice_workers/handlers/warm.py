@@ -23,7 +23,7 @@ from langchain_core.outputs import ChatGeneration, Generation
 from sluice.errors import ConfigError, PermanentJobError, RetryableJobError
 from sluice.jobs.codec import Job
 from sluice.jobs.models import CacheWarmPayload
-from sluice.models.prompts import cache_prompt, messages_of
+from sluice.models.prompts import cache_prompt, messages_of, text_of
 from sluice.models.registry import ModelRegistry
 from sluice.settings import Settings
 from sluice.stores import generations as codec
@@ -67,7 +67,7 @@ def answer(model: BaseChatModel, prompt: str) -> tuple[str, list[Generation]]:
 
 
 def _failure(model: str, failed: list[tuple[str, BaseException]], total: int) -> Exception:
-    shown = "; ".join(f"{p[:60]!r}: {type(e).__name__}: {str(e)[:200]}" for p, e in failed[:3])
+    shown = "; ".join(f"{text_of(p)[:60]!r}: {type(e).__name__}: {str(e)[:200]}" for p, e in failed[:3])
     more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
     message = f"model {model!r} failed for {len(failed)} of {total} prompts: {shown}{more}"
     if all(is_transient(e) for _, e in failed):
