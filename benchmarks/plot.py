@@ -17,6 +17,7 @@ def _runtime_axes(fig: Any, data: dict[str, Any], axes: list[Any]) -> None:
     ax = axes[0]
     systems = sorted({s for c in throughput for s in summary[c]}, key=list(COLORS).index)
     width = 0.8 / max(1, len(systems))
+    lowest = math.inf
     for j, s in enumerate(systems):
         xs, ys = [], []
         for i, c in enumerate(throughput):
@@ -24,10 +25,13 @@ def _runtime_axes(fig: Any, data: dict[str, Any], axes: list[Any]) -> None:
             if rate and not math.isnan(rate):
                 xs.append(i + j * width)
                 ys.append(rate)
+        lowest = min([lowest, *ys])
         bars = ax.bar(xs, ys, width, label=s, color=COLORS.get(s))
         ax.bar_label(bars, labels=[f"{y:,.0f}" for y in ys], fontsize=7)
     ax.set_xticks([i + width * (len(systems) - 1) / 2 for i in range(len(throughput))], throughput)
     ax.set_yscale("log")
+    if lowest < math.inf:
+        ax.set_ylim(bottom=lowest / 4)  # bars on a log axis need a floor well below the smallest
     ax.set_ylabel("jobs/s end to end (log)")
     ax.set_title("throughput, 2 worker processes")
     ax.legend(fontsize=8)

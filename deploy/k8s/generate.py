@@ -4,8 +4,9 @@
     python deploy/k8s/generate.py --check    # exit 1 if the file is out of date
 
 Stream and group names come from `sluice.keys.Keys` and the settings in `configmap.yaml`
-(SLUICE_NAMESPACE, SLUICE_QUEUE__PARTITIONS, SLUICE_QUEUE__GROUP, SLUICE_WORKER__KINDS), so the
-triggers watch exactly the streams the workers read. Run it after changing any of those.
+(SLUICE_NAMESPACE, SLUICE_QUEUE__PARTITIONS, SLUICE_QUEUE__GROUP, SLUICE_WORKER__KINDS; TLS when
+SLUICE_REDIS__URL is rediss://), so the triggers watch exactly the streams the workers read. Run it
+after changing any of those.
 
 Each trigger scales on the group's *lag* (entries not yet delivered, XINFO GROUPS; Redis >= 7):
 workers acknowledge and delete entries after their writes, so lag is the backlog. KEDA takes the
@@ -52,6 +53,11 @@ def config_data(path: Path = CONFIGMAP) -> dict[str, str]:
     raise SystemExit(f"{path} holds no ConfigMap")
 
 
+def uses_tls(data: Mapping[str, str]) -> bool:
+    """rediss:// (or rediss+sentinel://, rediss+cluster://) in the ConfigMap's URL."""
+    return data.get("SLUICE_REDIS__URL", "").startswith("rediss")
+
+
 def deployment_settings(data: Mapping[str, str]) -> tuple[Keys, str, list[JobKind]]:
     """Keys, group and job kinds as the workers will see them (ConfigMap over the defaults)."""
     namespace = data.get("SLUICE_NAMESPACE", Settings.model_fields["namespace"].default)
@@ -62,7 +68,7 @@ def deployment_settings(data: Mapping[str, str]) -> tuple[Keys, str, list[JobKin
     return Keys(namespace, partitions), group, kinds
 
 
-def trigger(stream: str, group: str, name: str) -> dict[str, Any]:
+def trigger(stream: str, group: str, name: str, *, tls: bool) -> dict[str, Any]:
     return {
         "type": "redis-streams",
         "name": name,
@@ -73,15 +79,17 @@ def trigger(stream: str, group: str, name: str) -> dict[str, Any]:
             "lagCount": str(LAG_PER_REPLICA),
             "activationLagCount": "0",
             "databaseIndex": "0",
-            "enableTLS": "false",
+            "enableTLS": "true" if tls else "false",
         },
         "authenticationRef": {"name": AUTH},
     }
 
 
-def scaled_object(keys: Keys, group: str, kinds: Sequence[JobKind]) -> dict[str, Any]:
+def scaled_object(keys: Keys, group: str, kinds: Sequence[JobKind], *, tls: bool = False) -> dict[str, Any]:
     triggers = [
-        trigger(keys.stream(kind, p), group, f"{kind}-{p}") for kind in kinds for p in range(keys.partitions)
+        trigger(keys.stream(kind, p), group, f"{kind}-{p}", tls=tls)
+        for kind in kinds
+        for p in range(keys.partitions)
     ]
     return {
         "apiVersion": "keda.sh/v1alpha1",
@@ -118,11 +126,11 @@ def scaled_object(keys: Keys, group: str, kinds: Sequence[JobKind]) -> dict[str,
 
 
 def render(configmap: Path = CONFIGMAP) -> str:
-    keys, group, kinds = deployment_settings(config_data(configmap))
-    body = yaml.safe_dump(
-        scaled_object(keys, group, kinds), sort_keys=False, default_flow_style=False, width=120
-    )
-    return HEADER + body
+    data = config_data(configmap)
+    keys, group, kinds = deployment_settings(data)
+    scaled = scaled_object(keys, group, kinds, tls=uses_tls(data))
+    body = yaml.safe_dump(scaled, sort_keys=False, default_flow_style=False, width=120)
+    return HEADER + str(body)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,7 +3,7 @@
     python deploy/redis/acl.py                      > deploy/redis/users.acl   # namespace "sluice"
     python deploy/redis/acl.py --namespace shop     > users.acl
     SLUICE_ACL_APP_PASSWORD=... SLUICE_ACL_WORKER_PASSWORD=... SLUICE_ACL_OPS_PASSWORD=... \
-    SLUICE_ACL_KEDA_PASSWORD=... python deploy/redis/acl.py > users.acl      # real passwords
+    SLUICE_ACL_KEDA_PASSWORD=... SLUICE_ACL_BEAT_PASSWORD=... python deploy/redis/acl.py > users.acl
 
 Redis ACL files cannot hold comments, so the reasons for every rule live here. The committed
 `users.acl` is this script's output with the example passwords (`change-me-<user>`, the ones in
@@ -21,8 +21,9 @@ How the rules work (Redis >= 7 ACL, checked on Redis 8.2):
 - Module commands (FT.*, JSON.*, V*) declare their keys read-write even when they only read, so
   `%R~` patterns refuse them. They sit in selectors `( ... )` that pair a read-write pattern
   with read-only commands only, which is what keeps the app from writing vectors or documents.
-- Nobody gets FLUSHALL, FLUSHDB, KEYS, SCAN, CONFIG, DEBUG, SHUTDOWN, MONITOR, ACL, MODULE LOAD,
-  SCRIPT FLUSH, FUNCTION or SAVE. Add an admin user of your own for those.
+- Nobody gets FLUSHALL, FLUSHDB, KEYS, SCAN, CONFIG, DEBUG, SHUTDOWN, MONITOR, ACL, MODULE,
+  EVAL, SCRIPT FLUSH, FUNCTION or SAVE. Add an admin user of your own for those. (SCRIPT LOAD +
+  EVALSHA can still run any Lua, but only with the caller's own command and key rights.)
 - FT.CREATE checks only the index *name* against the patterns, and an index's PREFIX may point
   outside them: an index lets its creator read any key it covers. So index life cycle (the
   `ns:vindex:*` metadata, FT.CREATE, FT.ALTER, FT.ALIAS*, FT.DROPINDEX, whose DD option deletes
@@ -45,7 +46,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-USERS = ("app", "worker", "ops", "keda")
+USERS = ("app", "worker", "ops", "keda", "beat")
 EXAMPLE_PASSWORD = "change-me-{user}"  # noqa: S105 - the documented example, to be replaced
 
 # Connection set-up every client does: redis-py sends CLIENT SETINFO on connect (errors are
@@ -102,6 +103,22 @@ WORKER_COMMANDS = (
 )  # fmt: skip
 OPS_COMMANDS = (*CONNECT, *CLUSTER, *PROBE, *OPS_DIAGNOSTICS, *READ_STREAMS, *READ_PLAIN)
 
+# Celery's Redis transport (kombu), with its keys under `ns:celery:` (transport option
+# global_keyprefix) and remote control off (no pidbox pub/sub): queue lists, bindings,
+# the unacked hash/index/mutex, and its Lua scripts.
+KOMBU = (
+    "lpush", "rpush", "brpop", "llen", "lrange",
+    "sadd", "srem", "smembers", "sismember",
+    "hset", "hget", "hdel", "hgetall",
+    "zadd", "zrem", "zrange", "zrangebyscore", "zrevrangebyscore",
+    "set", "get", "del", "exists", "expire", "pexpire",
+    "multi", "exec", "discard", "watch", "unwatch",
+    "time", *SCRIPTS,
+)  # fmt: skip
+# The refresh-ahead task: read hit counters and entry TTLs, age the counters, claim a refresh.
+REFRESH_WRITES = ("set", "zunionstore", "zrem", "hdel")
+ENQUEUE = ("evalsha", "script|load", "script|exists", "xadd", "xlen")
+
 
 @dataclass(frozen=True)
 class Grant:
@@ -127,7 +144,7 @@ class User:
 
 
 def users(namespace: str) -> dict[str, User]:
-    """The four users for `namespace`, derived from its key schema (`sluice.keys.Keys`)."""
+    """The users for `namespace`, derived from its key schema (`sluice.keys.Keys`)."""
     ns = namespace
     everything = f"{ns}:*"
     jobs = f"{ns}:jobs:*"  # partition streams ns:jobs:{kind:p} and their :done:/:dead: keys
@@ -168,6 +185,17 @@ def users(namespace: str) -> dict[str, User]:
         "keda": User(
             "keda",
             Grant((f"%R~{jobs}",), (*CONNECT, "info", "xinfo|groups", "xpending", "xlen")),
+        ),
+        # The Celery beat (with its one embedded worker running the refresh-ahead task): Celery's
+        # broker keys, the cache hit counters it ages and claims, and enqueueing `cache-warm` jobs.
+        "beat": User(
+            "beat",
+            Grant((f"%R~{everything}",), (*CONNECT, "time", "zrevrange", *READ_PLAIN)),
+            (
+                Grant((f"~{ns}:celery:*",), KOMBU),
+                Grant((f"~{ns}:cache-meta:*",), REFRESH_WRITES),
+                Grant((f"~{streams_only}",), ENQUEUE),
+            ),
         ),
     }
 

@@ -63,6 +63,13 @@ class PayloadTooLarge(SluiceError):
         )
 
 
+class DurabilityNotReached(SluiceError):
+    """The jobs ARE in the stream, but no replica / fsync confirmed them within the timeout.
+
+    Retrying the enqueue would add them a second time; check replication or the AOF instead.
+    """
+
+
 class QueueFull(SluiceError):
     """A job stream's backlog is above `queue.max_backlog` (add workers or wait)."""
 

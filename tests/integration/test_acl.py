@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,15 +23,16 @@ from langchain_core.outputs import Generation
 from pydantic import SecretStr
 
 import servers
-from conftest import need
 from sluice.connection.translate import translate_errors
 from sluice.embeddings.hashing import HashingEmbeddings
 from sluice.errors import PermissionDenied
 from sluice.facade.client import Client
 from sluice.jobs.models import HistoryAppendPayload
 from sluice.keys import Keys
+from sluice.models.registry import ModelRegistry
 from sluice.settings import Settings
 from sluice.stores.history import HistoryStore, HistoryWrite
+from sluice.vectors.backend import BackendChoice
 from sluice_workers.cli.main import main as sluice_main
 from support.settings import fast_settings
 from support.workers import ProcessWorker, wait_until, worker_env
@@ -73,7 +76,7 @@ def server() -> Iterator[servers.RedisServer]:
         "enable-debug-command yes", "enable-module-command yes",
     ]  # fmt: skip
     srv = servers.RedisServer(
-        need(servers.redis8_binary), modules=need(servers.stack_modules), config=config,
+        servers.need(servers.redis8_binary), modules=servers.need(servers.stack_modules), config=config,
         username="ops", password=PASSWORDS["ops"], name="acl",
     )  # fmt: skip
     try:
@@ -169,10 +172,11 @@ def test_app_gets_permission_denied_writing_a_store(app: Client, worker: Process
 def test_app_reads_search_vector_and_json_stores_but_cannot_write_them(
     server: servers.RedisServer, app: Client
 ) -> None:
-    # Given stores written by the worker user (module commands need selectors in the ACL)
+    # Given an index ops created and stores the worker wrote (module commands need selectors)
+    raw(server, "ops").execute_command(
+        "FT.CREATE", f"{NAMESPACE}:idx:acl", "ON", "HASH", "PREFIX", "1", f"{NAMESPACE}:doc:acl:", "SCHEMA", "text", "TEXT"
+    )  # fmt: skip
     w = raw(server, "worker")
-    w.execute_command("FT.CREATE", f"{NAMESPACE}:idx:acl", "ON", "HASH", "PREFIX", "1", f"{NAMESPACE}:doc:acl:",
-                      "SCHEMA", "text", "TEXT")  # fmt: skip
     w.hset(f"{NAMESPACE}:doc:acl:1", mapping={"text": "redis streams"})
     w.execute_command("VADD", f"{NAMESPACE}:vec:acl", "VALUES", 2, 1.0, 0.0, "v1")
     w.execute_command("JSON.SET", f"{NAMESPACE}:json:acl", "$", '{"a": 1}')
@@ -198,10 +202,11 @@ def test_worker_user_is_refused_admin_and_keyspace_wide_commands(server: servers
         ("DEBUG", "SLEEP", "0"), ("ACL", "LIST"), ("SHUTDOWN", "NOSAVE"), ("MODULE", "LOAD", "/x.so"),
         ("SCRIPT", "FLUSH"), ("EVAL", "return 1", "0"), ("FUNCTION", "LIST"),
     ):  # fmt: skip
-        message = refused(lambda c=command: w.execute_command(*c))  # type: ignore[misc]
+        message = refused(lambda c=command: w.execute_command(*c))
         assert "permission" in message, command
     refused(lambda: w.set("other-app:key", "x"))
     refused(lambda: w.execute_command("FT.CREATE", "other-app:idx", "ON", "HASH", "SCHEMA", "t", "TEXT"))
+    refused(lambda: w.execute_command("FT.CREATE", f"{NAMESPACE}:idx:w", "ON", "HASH", "SCHEMA", "t", "TEXT"))
     refused(lambda: w.execute_command("FT.DROPINDEX", f"{NAMESPACE}:idx:any"))
     assert server.running
 
@@ -281,11 +286,14 @@ def ops_client(server: servers.RedisServer) -> Client:
 
 
 @pytest.mark.parametrize("backend", ["search", "vsets"])
-def test_ops_creates_vector_indexes_and_semantic_caches(server: servers.RedisServer, backend: str) -> None:
+def test_ops_creates_vector_indexes_and_semantic_caches(
+    server: servers.RedisServer, backend: BackendChoice
+) -> None:
     ops = ops_client(server)
     try:
         assert ops.vectorstore(f"acl-{backend}", "hashing", backend=backend).get_by_ids(["none"]) == []
-        ops.semantic_cache(HashingEmbeddings(), name=f"acl-{backend}", backend=backend).lookup("p", "llm")
+        if backend == "search":  # a lookup on Vector Sets runs a script, which ops may not
+            ops.semantic_cache(HashingEmbeddings(), name="acl-search", backend=backend).lookup("p", "llm")
     finally:
         ops.close()
 
@@ -299,15 +307,63 @@ VECTOR_GAP = "vector facades still write when opening an existing index (open_in
 @pytest.mark.xfail(strict=True, raises=PermissionDenied, reason=VECTOR_GAP)
 @pytest.mark.parametrize("backend", ["search", "vsets"])
 def test_app_indexes_and_queries_vectors_in_an_index_ops_created(
-    server: servers.RedisServer, app: Client, worker: ProcessWorker, backend: str
+    server: servers.RedisServer, app: Client, worker: ProcessWorker, backend: BackendChoice
 ) -> None:
     test_ops_creates_vector_indexes_and_semantic_caches(server, backend)
     store = app.vectorstore(f"acl-{backend}", "hashing", backend=backend)
     store.add_texts(["redis streams carry the jobs", "grafana shows the lag"], ids=["a", "b"])
     assert [d.id for d in store.similarity_search("streams of jobs", k=1)] == ["a"]
-    semantic = app.semantic_cache(HashingEmbeddings(), name=f"acl-{backend}", backend=backend)
-    semantic.update("what carries the jobs?", "llm", [Generation(text="streams")])
-    found = semantic.lookup("what carries the jobs?", "llm")
-    assert found is not None and found[0].text == "streams"
+    if backend == "search":
+        semantic = app.semantic_cache(HashingEmbeddings(), name="acl-search", backend=backend)
+        semantic.update("what carries the jobs?", "llm", [Generation(text="streams")])
+        found = semantic.lookup("what carries the jobs?", "llm")
+        assert found is not None and found[0].text == "streams"
     # an index the app would have to create is refused
     refused(lambda: app.vectorstore("acl-new", "hashing", backend=backend).get_by_ids(["x"]))
+
+
+def test_beat_refreshes_hot_cache_entries_as_the_beat_user(
+    server: servers.RedisServer, tmp_path: Path
+) -> None:
+    from sluice_workers.celery_app import make_app
+
+    conf = make_app(Settings(namespace=NAMESPACE)).conf
+    if conf.broker_transport_options.get("global_keyprefix") != f"{NAMESPACE}:celery:" or conf.get(
+        "worker_enable_remote_control", True
+    ):
+        pytest.xfail("sluice_workers.celery_app keeps Celery's broker keys outside the namespace")
+    # Given a hot exact-cache entry about to expire, with how to recompute it
+    keys, w = Keys(NAMESPACE), raw(server, "worker")
+    llm_string = ModelRegistry(Settings().models).llm_string("fake")
+    w.set(keys.cache_entry_of("default", "m1"), "x", px=60_000)
+    w.zadd(keys.cache_hits("default"), {"m1": 10})
+    w.hset(
+        keys.cache_sources("default"), "m1", json.dumps({"llm_string": llm_string, "prompt": "hi", "ttl": 60})
+    )
+    # When the beat runs exactly as docker-compose runs it, as the `beat` user
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    command = [str(a) for a in compose["services"]["beat"]["command"]]
+    command[command.index("--schedule") + 1] = str(tmp_path / "schedule")
+    password = PASSWORDS["beat"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    env |= {
+        "SLUICE_NAMESPACE": NAMESPACE, "SLUICE_REDIS__URL": server.url, "SLUICE_REDIS__USERNAME": "beat",
+        "SLUICE_REDIS__PASSWORD": password, "SLUICE_REFRESH_INTERVAL": "0.5",
+        "SLUICE_REFRESH_BROKER_URL": f"redis://beat:{password}@127.0.0.1:{server.port}/0",
+    }  # fmt: skip
+    log = tmp_path / "beat.log"
+    executable = str(Path(sys.executable).parent / command[0])
+    with log.open("wb") as out:
+        proc = subprocess.Popen([executable, *command[1:]], env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        # Then it enqueues one cache-warm job for the entry (and claims it)
+        warm = keys.streams("cache-warm")
+        wait_until(
+            lambda: sum(w.xlen(s) for s in warm) == 1, 30, f"a cache-warm job: {log.read_text()[-2000:]}"
+        )
+        assert w.exists(keys.cache_warming("default", "m1"))
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    output = log.read_text()
+    assert "NOPERM" not in output and "no permissions" not in output.lower(), output[-3000:]

@@ -172,7 +172,18 @@ def test_a_corrupted_value_is_a_miss_with_a_warning(client: Client, caplog: pyte
     assert cache.lookup("p2", "llm") == [Generation(text="fresh")]
 
 
-def test_the_local_cache_serves_repeats_and_never_serves_a_changed_or_deleted_key(client: Client) -> None:
+def settled(cache: LLMCache, expected: Any, within: float = 0.05) -> float:
+    """Seconds until lookups return `expected` (the invalidation travels asynchronously, like every
+    Redis client-side cache); then it must stay so."""
+    started = time.monotonic()
+    while cache.lookup("p", "llm") != expected:
+        assert time.monotonic() - started < within, f"still not {expected} after {within}s"
+    took = time.monotonic() - started
+    assert all(cache.lookup("p", "llm") == expected for _ in range(20))
+    return took
+
+
+def test_the_local_cache_serves_repeats_and_drops_a_changed_or_deleted_key(client: Client) -> None:
     # Given a cache with an in-process cache, and another app writing through its own client
     cache = client.llm_cache(local_cache=100)
     other = Client(client.settings).llm_cache(write="sync")
@@ -184,17 +195,18 @@ def test_the_local_cache_serves_repeats_and_never_serves_a_changed_or_deleted_ke
     assert [cache.lookup("p", "llm") for _ in range(5)] == [[Generation(text="v1")]] * 5
     # Then the repeats were served from memory
     assert tracked.local_hits == 5
-    # And when the other app changes the entry, the next read sees the change
+    # And when the other app changes the entry, reads see the change as soon as the server's
+    # invalidation arrives (well under 50 ms here) and never the old value after that
     other.update("p", "llm", [Generation(text="v2")])
-    assert cache.lookup("p", "llm") == [Generation(text="v2")]
-    # And when it deletes it (clear), the next read is a miss
+    settled(cache, [Generation(text="v2")])
+    # And the same when it clears the cache, or anyone deletes the key
     other.clear()
-    assert cache.lookup("p", "llm") is None
-    # And a raw DEL by anyone is seen as well
+    settled(cache, None)
     other.update("p", "llm", [Generation(text="v3")])
-    assert cache.lookup("p", "llm") == [Generation(text="v3")]
+    settled(cache, [Generation(text="v3")])
     client.redis.delete(client.keys.cache_entry("default", "llm", "p"))
-    assert cache.lookup("p", "llm") is None
+    settled(cache, None)
+    assert tracked.invalidations >= 4
     cache.close()
 
 
@@ -294,3 +306,39 @@ def test_on_redis_7_asking_for_a_semantic_cache_names_what_is_missing(redis7: An
     message = str(raised.value)
     assert "RediSearch" in message and "Vector Sets" in message and "redis:8" in message
     client.close()
+
+
+@pytest.mark.cluster
+def test_on_a_cluster_clear_scans_every_primary_and_keeps_other_keys(cluster: Any, namespace: str) -> None:
+    # Given entries spread over every primary, from two models, and an unrelated key
+    client = Client(fast_settings(cluster.url, namespace))
+    cache = client.llm_cache(write="sync", ttl=60)
+    for i in range(60):
+        cache.update(f"p{i}", "model-a", [Generation(text=f"a{i}")])
+        cache.update(f"p{i}", "model-b", [Generation(text=f"b{i}")])
+    client.redis.set(f"{namespace}:other", "keep")
+    slots = {client.redis.keyslot(client.keys.cache_entry("default", "model-a", f"p{i}")) for i in range(60)}
+    assert len({client.redis.nodes_manager.get_node_from_slot(s).name for s in slots}) == 3
+    # When one model is cleared, then the whole cache
+    cache.clear(llm_string="model-a")
+    assert [cache.lookup(f"p{i}", "model-a") for i in range(60)] == [None] * 60
+    assert cache.lookup("p7", "model-b") == [Generation(text="b7")]
+    cache.clear()
+    # Then nothing of the cache is left, the other key survives, and new writes land
+    assert [cache.lookup(f"p{i}", "model-b") for i in range(60)] == [None] * 60
+    assert client.redis.get(f"{namespace}:other") == b"keep"
+    cache.update("p1", "model-a", [Generation(text="new")])
+    assert cache.lookup("p1", "model-a") == [Generation(text="new")]
+    client.close()
+
+
+def test_the_local_cache_treats_a_key_of_another_type_as_a_miss(client: Client) -> None:
+    # Given a cache key holding a hash (written by something else), read through the local cache
+    cache = client.llm_cache(local_cache=10)
+    client.redis.hset(client.keys.cache_entry("default", "llm", "p"), "a", "b")
+    # When looked up twice, then it is a miss both times and the cache keeps working
+    assert cache.lookup("p", "llm") is None
+    assert cache.lookup("p", "llm") is None
+    cache.update("q", "llm", [Generation(text="fine")])
+    assert cache.lookup("q", "llm") == [Generation(text="fine")]
+    cache.close()

@@ -6,6 +6,7 @@ sharing words and spellings (EMBEDDINGS.md); the tests assert on such pairs only
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -165,7 +166,7 @@ def test_the_threshold_helper_reports_hit_and_false_hit_rates(client: Client) ->
     assert [s.threshold for s in stats] == [0.0, 0.5, 1.0, 2.0]
     assert stats[0].hits == stats[0].false_hits == 0 and stats[0].misses == 5
     assert stats[-1].misses == 0 and stats[-1].false_hits >= 2
-    assert all(a.hits <= b.hits for a, b in zip(stats, stats[1:], strict=False))
+    assert all(a.hits <= b.hits for a, b in itertools.pairwise(stats))
     best = best_threshold(stats, max_false_hit_rate=0.0)
     assert best is not None and best.false_hits == 0
 

@@ -107,12 +107,19 @@ async def test_async_methods_read_their_own_writes(store: SluiceVectorStore) -> 
         await store.embeddings.aembed_query("redis"), k=1
     )
     assert len(docs) == 1
+    built = await SluiceVectorStore.afrom_texts(
+        ["made by afrom_texts"], store.embeddings, client=store.client, index="other", embedder="hashing"
+    )
+    assert [d.page_content for d in await built.asimilarity_search("afrom_texts", k=1)] == [
+        "made by afrom_texts"
+    ]
 
 
 @pytest.mark.parametrize(
     ("flt", "expected"),
     [
         (Tag("lang") == "fr", {"d3"}),
+        (Tag("lang") == "FR", set()),
         (Tag("lang") != "fr", {"d0", "d1", "d2", "d4"}),
         (Num("year") >= 2022, {"d1", "d3"}),
         (Num("year").between(2019, 2020), {"d2", "d4"}),

@@ -10,6 +10,7 @@ import os
 import re
 import shlex
 import sys
+import tomllib
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -198,22 +199,37 @@ def celery_commands() -> list[list[str]]:
     return found
 
 
-def test_beat_runs_celery_beat_on_the_sluice_celery_app() -> None:
+def test_beat_runs_celery_beat_with_one_embedded_worker_on_the_sluice_celery_app() -> None:
     from celery.bin.celery import celery as celery_cli
 
-    beat = celery_cli.commands["beat"]  # type: ignore[attr-defined]
-    known = {opt for p in beat.params for opt in (*p.opts, *p.secondary_opts)}
+    worker = celery_cli.commands["worker"]
+    known = {opt for p in worker.params for opt in (*p.opts, *p.secondary_opts)}
     for command in celery_commands():
         assert command[command.index("-A") + 1] == "sluice_workers.celery_app"
-        sub = command[command.index("-A") + 2]
-        assert sub == "beat"
-        flags = [a for a in command[command.index(sub) + 1 :] if a.startswith("-")]
+        assert command[command.index("-A") + 2] == "worker"
+        assert "--beat" in command  # the beat runs inside the one worker that executes its task
+        assert command[command.index("--concurrency") + 1] == "1"
+        flags = [a for a in command if a.startswith("-") and a != "-A"]
         assert set(flags) <= known, set(flags) - known
     if importlib.util.find_spec("sluice_workers.celery_app") is None:
         message = "sluice_workers.celery_app does not exist yet; the beat service cannot start"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="sluice_workers.celery_app must set broker_transport_options={'global_keyprefix': '<ns>:celery:'} "
+    "and worker_enable_remote_control=False, so Celery's keys fall under the beat user's ACL patterns",
+)
+def test_celery_keeps_its_broker_keys_inside_the_namespace() -> None:
+    from sluice_workers.celery_app import make_app
+
+    settings = Settings(namespace=configmap()["SLUICE_NAMESPACE"])
+    app = make_app(settings)
+    assert app.conf.broker_transport_options.get("global_keyprefix") == f"{settings.namespace}:celery:"
+    assert app.conf.worker_enable_remote_control is False  # no pidbox pub/sub outside the namespace
 
 
 def test_exactly_one_beat() -> None:
@@ -278,7 +294,11 @@ def test_dockerfile_is_multi_stage_non_root_and_copies_only_existing_sources() -
                 )
     installs = " ".join(args for word, args in dockerfile() if word == "RUN" and "pip install" in args)
     assert "[dev]" not in installs and "[server]" not in installs and "-e " not in installs
-    assert "sluice" in (build_parser().prog,) and dockerfile_cmd()[0] == "sluice"
+    # the commands the deploy files run are installed by `pip install .`
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert dockerfile_cmd()[0] == build_parser().prog in project["scripts"]
+    assert any(d.split(">")[0].split("=")[0].strip() == "celery" for d in project["dependencies"])
+    assert "sluice --help" in installs and "celery --version" in installs  # smoke-tested in the build
 
 
 # --- ports -----------------------------------------------------------------------------------------
@@ -352,22 +372,30 @@ def settings_field(path: str) -> Any:
 
 
 def deploy_env_sets() -> list[tuple[str, dict[str, str]]]:
-    sets = [(name, compose_env(svc)) for name, svc in compose()["services"].items() if name.islower()]
+    sets = [(name, compose_env(svc)) for name, svc in compose()["services"].items()]
     sets.append(("configmap + sluice-redis", {**configmap(), **secret("sluice-redis")}))
+    sets.append(("configmap + sluice-beat", {**configmap(), **secret("sluice-beat")}))
     sets.append(("Dockerfile", dockerfile_env()))
     return sets
 
 
 def test_every_sluice_env_var_is_a_real_setting_and_validates(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sluice_workers.celery_app import RefreshSettings
+
     for where, env in deploy_env_sets():
         sluice_env = {k: v for k, v in env.items() if k.startswith("SLUICE_")}
         for key in sluice_env:
-            settings_field(key)
+            if key.startswith("SLUICE_REFRESH_"):
+                name = key.removeprefix("SLUICE_REFRESH_").lower()
+                assert name in RefreshSettings.model_fields, f"{where}: {key} is no refresh setting"
+            else:
+                settings_field(key)
         for key in [k for k in os.environ if k.startswith("SLUICE_")]:
             monkeypatch.delenv(key)
         for key, value in sluice_env.items():
             monkeypatch.setenv(key, value)
         Settings()  # raises on a value of the wrong type
+        RefreshSettings()
         assert where
 
 
@@ -417,7 +445,7 @@ def test_users_acl_is_rendered_from_the_namespace_with_the_example_passwords() -
     expected = acl.render(namespace, acl.example_passwords())
     assert (DEPLOY / "redis" / "users.acl").read_text() == expected, "run: python deploy/redis/acl.py"
     users = acl_lines()
-    assert set(users) == {"default", "app", "worker", "ops", "keda"}
+    assert set(users) == {"default", "app", "worker", "ops", "keda", "beat"}
     assert "off" in users["default"] and "on" not in users["default"]
 
 
@@ -430,15 +458,31 @@ def test_deploy_passwords_match_the_acl_hashes() -> None:
     def check(user: str, password: str) -> None:
         assert hashlib.sha256(password.encode()).hexdigest() == hash_of(user), user
 
+    def check_url(url: str) -> None:
+        parts = urlsplit(url)
+        assert parts.username and parts.password, url
+        check(parts.username, parts.password)
+
     for name in ("worker", "beat", "ops"):
         env = compose_env(service(name))
         check(env["SLUICE_REDIS__USERNAME"], env["SLUICE_REDIS__PASSWORD"])
+    beat_env = compose_env(service("beat"))
+    check_url(beat_env["SLUICE_REFRESH_BROKER_URL"])
+    assert urlsplit(beat_env["SLUICE_REFRESH_BROKER_URL"]).username == beat_env["SLUICE_REDIS__USERNAME"]
     check("ops", compose_env(service("redis"))["REDISCLI_AUTH"])
     assert "--user ops" in service("redis")["healthcheck"]["test"][1]
     worker = secret("sluice-redis")
     check(worker["SLUICE_REDIS__USERNAME"], worker["SLUICE_REDIS__PASSWORD"])
     keda = secret("sluice-keda")
     check(keda["username"], keda["password"])
+    beat = secret("sluice-beat")
+    check(beat["SLUICE_REDIS__USERNAME"], beat["SLUICE_REDIS__PASSWORD"])
+    check_url(beat["SLUICE_REFRESH_BROKER_URL"])
+    broker, redis_url = (
+        urlsplit(beat["SLUICE_REFRESH_BROKER_URL"]),
+        urlsplit(configmap()["SLUICE_REDIS__URL"]),
+    )
+    assert (broker.hostname, broker.port) == (redis_url.hostname, redis_url.port)
 
 
 def test_acl_rules_are_least_privilege() -> None:
@@ -453,13 +497,21 @@ def test_acl_rules_are_least_privilege() -> None:
             assert pattern.split("~", 1)[1].startswith(f"{namespace}:"), f"{user}: {pattern}"
         assert not [r for r in flat if r.startswith("&") or r in ("allkeys", "allcommands", "allchannels")]
     app = " ".join(acl_lines()["app"])
-    root = app.partition("(")[0]
-    assert "+ft.create" not in app and "+ft.dropindex" not in app  # an index can read outside the patterns
-    app_writes = {"xadd", "blpop", "evalsha", "script|load"}
-    assert app_writes <= {r[1:] for r in root.split() if r.startswith("+")}
-    assert "%R~" + namespace + ":*" in root.split()
-    for writer in ("set", "hset", "zadd", "del", "vadd", "json.set", "xack", "xdel", "xackdel"):
-        assert f"+{writer} " not in app + " ", f"app may run {writer}"
+    root, *selectors = [part.strip(" )").split() for part in app.split("(")]
+    root_commands = {r[1:] for r in root if r.startswith("+")}
+    assert {"xadd", "blpop", "evalsha", "script|load"} <= root_commands
+    assert [r for r in root if "~" in r] == [f"~{namespace}:jobs:*", f"%R~{namespace}:*"]
+    writers = {"set", "hset", "zadd", "zincrby", "del", "unlink", "vadd", "vrem", "json.set", "xack", "xdel"}
+    writers |= {"xackdel", "ft.create", "ft.dropindex", "ft.aliasupdate", "eval"}
+    assert not root_commands & writers
+    for selector in selectors:
+        commands = {r[1:] for r in selector if r.startswith("+")}
+        patterns = [r for r in selector if "~" in r]
+        if commands & writers:  # only the hit counters of the exact cache
+            assert commands == {"zincrby", "hset"}, selector
+            assert patterns == [f"~{namespace}:cache-meta:*:hits", f"~{namespace}:cache-meta:*:src"]
+        else:
+            assert all(c.split(".")[0] in ("ft", "json") or c.startswith("v") for c in commands), selector
 
 
 # --- KEDA --------------------------------------------------------------------------------------------
@@ -483,6 +535,8 @@ def test_keda_triggers_watch_every_partition_stream_of_the_workers_group() -> No
     assert len(triggers) == len(expected) == len(JOB_KINDS) * keys.partitions
     assert {t["metadata"]["consumerGroup"] for t in triggers} == {settings.queue.group}
     assert all(int(t["metadata"]["lagCount"]) > 0 for t in triggers)
+    tls = urlsplit(data["SLUICE_REDIS__URL"]).scheme.startswith("rediss")
+    assert {t["metadata"]["enableTLS"] for t in triggers} == {"true" if tls else "false"}
 
 
 def test_keda_scaled_object_is_generated_and_wired_to_the_deployment() -> None:

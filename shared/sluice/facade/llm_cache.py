@@ -73,28 +73,41 @@ class Consistency:
         self.enabled = enabled
         self.timeout = timeout
         self.pending = PendingWrites()
+        self._outstanding = 0  # handles not yet seen applied: a read skips all bookkeeping at 0
+        self._lock = threading.Lock()
 
     def add(self, key: str, handles: Sequence[StreamEntryRef]) -> None:
         if self.enabled:
-            self.pending.add(key, handles)
+            with self._lock:
+                self.pending.add(key, handles)
+                self._outstanding += len(handles)
+
+    def _done(self, handles: Sequence[StreamEntryRef]) -> None:
+        with self._lock:
+            self.pending.done(handles)
+            self._outstanding = len(self.pending.all())
 
     def settle(self, keys: Sequence[str] | None) -> None:
+        if not self._outstanding:
+            return
         handles = self.pending.all() if keys is None else self.pending.for_keys(keys)
         if handles:
             try:
                 self.client.wait(handles, self.timeout)
             except (JobFailed, WaitTimeout) as e:
                 log.warning("LLM cache: a fill of this cache is not applied (%s); reading without it", e)
-            self.pending.done(handles)
+            self._done(handles)
 
     async def asettle(self, keys: Sequence[str] | None) -> None:
+        if not self._outstanding:
+            return
         handles = self.pending.all() if keys is None else self.pending.for_keys(keys)
         if handles:
             try:
                 await self.client.await_(handles, self.timeout)
             except (JobFailed, WaitTimeout) as e:
                 log.warning("LLM cache: a fill of this cache is not applied (%s); reading without it", e)
-            self.pending.done(handles)
+            self._done(handles)
 
 
 class HitBuffer:

@@ -232,7 +232,7 @@ class SemanticCache(BaseCache):
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         self._open()  # the worker writes into an index that exists
         handles = self.client.producer.enqueue_many(
-            [self._payload(prompt, llm_string, return_val)], notify=True
+            [self._payload(prompt, llm_string, return_val)], notify=self._consistency.enabled
         )
         self._consistency.add(self._pending_key(prompt, llm_string), handles)
 
@@ -294,7 +294,7 @@ class SemanticCache(BaseCache):
     async def aupdate(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         await self._aopen()
         payload = self._payload(prompt, llm_string, return_val)
-        handles = await self.client.aproducer.enqueue_many([payload], notify=True)
+        handles = await self.client.aproducer.enqueue_many([payload], notify=self._consistency.enabled)
         self._consistency.add(self._pending_key(prompt, llm_string), handles)
 
     async def aclear(self, **kwargs: Any) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from sluice.connection.translate import translate_errors
-from sluice.errors import ConfigError, QueueFull, RedisUnavailable
+from sluice.errors import ConfigError, DurabilityNotReached, QueueFull
 from sluice.jobs.models import Payload
 from sluice.keys import Keys
 from sluice.queue import plan as planning
@@ -25,9 +25,6 @@ from sluice.types import KeyT, StreamEntryRef
 
 FIELD = "job"
 
-
-class DurabilityNotReached(RedisUnavailable):
-    """The jobs were enqueued but not confirmed on a replica / on disk within the timeout."""
 
 
 def _durability_commands(queue: QueueSettings) -> list[tuple[Any, ...]]:

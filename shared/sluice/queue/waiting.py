@@ -41,7 +41,8 @@ def state_commands(pipe: Any, keys: Keys, group: str, stream: str, ids: Sequence
     ordered = sorted(ids, key=parse_entry_id)
     pipe.xinfo_groups(stream)
     pipe.xpending_range(stream, group, ordered[0], ordered[-1], PENDING_SCAN)
-    pipe.mget([keys.dead_marker(stream, i) for i in ordered])
+    # MGET by name: cluster pipelines refuse the mget() helper; these keys share the stream's slot
+    pipe.execute_command("MGET", *[keys.dead_marker(stream, i) for i in ordered])
 
 
 def parse_state(ids: Sequence[EntryId], replies: Sequence[Any], group: str) -> StreamState:

@@ -43,6 +43,7 @@ PROMPT_FIELD: Final = "prompt"
 CANDIDATES: Final = 4
 """Nearest entries read per lookup: the nearest may have expired or been cleared."""
 TOMBSTONE_TTL_MS: Final = 24 * 3600 * 1000
+WRITE_CHUNK: Final = 32
 
 
 def index_name(cache: str) -> str:
@@ -136,7 +137,12 @@ class SemanticWriter:
                 calls += backend.write_calls(meta, generation, [doc], TOMBSTONE_TTL_MS)
             if w.ttl:
                 calls += touch_calls(self.keys, w.cache, meta, member, max(1, int(w.ttl * 1000)))[1:]
-        for reply in self.runner.run(calls):
+        replies: list[Any] = []
+        for start in range(
+            0, len(calls), WRITE_CHUNK
+        ):  # modest pipelines: HNSW inserts run on Redis's one thread
+            replies += self.runner.run(calls[start : start + WRITE_CHUNK])
+        for reply in replies:
             if isinstance(reply, rex.ResponseError):
                 if ServerErrors.matches(reply, ServerErrors.WRONGTYPE):
                     raise StoreCorrupted(

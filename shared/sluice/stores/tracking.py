@@ -17,13 +17,14 @@ Thread-safe; sync only (asyncio lookups go to Redis).
 from __future__ import annotations
 
 import logging
+import select
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Final, Generic, TypeVar
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from sluice.connection.translate import translate_errors
 
@@ -46,6 +47,7 @@ class TrackedReads(Generic[T]):
         self._entries: OrderedDict[str, tuple[T, float]] = OrderedDict()
         self._inflight: dict[str, object] = {}
         self._conn: Any = None
+        self._poller: Any = None  # poll object on the tracked socket: a cheap "anything to read?"
         self._lock = threading.RLock()
         self.invalidations = 0
         self.local_hits = 0
@@ -78,7 +80,11 @@ class TrackedReads(Generic[T]):
             try:
                 with translate_errors("read a tracked cache key"):
                     conn.send_packed_command(conn.pack_commands([("GET", key), ("PTTL", key)]))
-                    raw = conn.read_response()
+                    try:
+                        raw: Any = conn.read_response()
+                    except ResponseError as e:  # e.g. WRONGTYPE: not a value this cache can hold
+                        log.warning("tracked read of %s: %s; treated as a miss", key, e)
+                        raw = None
                     pttl = int(conn.read_response())
             except BaseException:
                 self._reset()
@@ -132,6 +138,18 @@ class TrackedReads(Generic[T]):
         conn._parser.set_invalidation_push_handler(self._on_invalidate)
         conn.send_command("CLIENT", "TRACKING", "ON")
         conn.read_response()
+        sock = getattr(conn, "_sock", None)
+        self._poller = None
+        if sock is not None and hasattr(select, "poll"):
+            self._poller = select.poll()
+            self._poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
+
+    def _readable(self, conn: Any) -> bool:
+        """Pending input, without a read attempt where possible (this runs on every local hit)."""
+        buffer = getattr(conn._parser, "_buffer", None)
+        if self._poller is None or buffer is None:
+            return bool(conn.can_read(timeout=0))  # e.g. the hiredis parser: let redis-py look
+        return bool(buffer.unread_bytes()) or bool(self._poller.poll(0))
 
     def _on_reconnect(self, conn: Any) -> None:
         # redis-py reconnected under us: the new connection tracks nothing we hold.
@@ -157,7 +175,7 @@ class TrackedReads(Generic[T]):
         if conn is None:
             return
         try:
-            while conn.can_read(timeout=0):
+            while self._readable(conn):
                 conn.read_response(push_request=True, disconnect_on_error=True)
         except (RedisError, OSError) as e:
             log.warning("tracked cache connection lost (%s); local entries dropped", e)
@@ -166,7 +184,7 @@ class TrackedReads(Generic[T]):
     def _reset(self) -> None:
         self._entries.clear()
         self._inflight.clear()
-        conn, self._conn = self._conn, None
+        conn, self._conn, self._poller = self._conn, None, None
         if conn is not None:
             conn.deregister_connect_callback(self._on_reconnect)
             conn.disconnect()

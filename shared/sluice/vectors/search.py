@@ -50,8 +50,8 @@ def schema_args(schema: IndexSchema) -> list[Any]:
     ]
     for f in schema.metadata:
         args += [f.name, f.type.upper()]
-        if f.type == "tag":
-            args += ["SEPARATOR", f.separator]
+        if f.type == "tag":  # case-sensitive, as Vector Sets compare strings
+            args += ["SEPARATOR", f.separator, "CASESENSITIVE"]
         if f.sortable:
             args.append("SORTABLE")
     v = schema.vector

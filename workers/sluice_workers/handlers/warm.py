@@ -14,13 +14,14 @@ are never stored under another's key.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.outputs import ChatGeneration, Generation
 
-from sluice.errors import ConfigError, PermanentJobError, RetryableJobError
+from sluice.errors import ConfigError, PermanentJobError, RedisUnavailable, RetryableJobError
 from sluice.jobs.codec import Job
 from sluice.jobs.models import CacheWarmPayload
 from sluice.models.prompts import cache_prompt, messages_of, text_of
@@ -110,8 +111,28 @@ class CacheWarmHandler:
                 )
             if failed:
                 failures[job.entry_id] = _failure(p.model, failed, len(p.prompts))
-        self._filler.apply(writes)
+        self._store(writes, failures)
         return failures
+
+    def _store(self, writes: list[CacheWrite], failures: dict[EntryId, BaseException]) -> None:
+        """Write the answers; if the batch write fails, find the jobs at fault without asking the model again."""
+        try:
+            self._filler.apply(writes)
+            return
+        except RedisUnavailable:
+            raise
+        except Exception:
+            log.warning("cache-warm: writing the batch failed; writing job by job", exc_info=True)
+        by_job: dict[EntryId, list[CacheWrite]] = defaultdict(list)
+        for w in writes:
+            by_job[EntryId(w.version or "")].append(w)
+        for entry_id, job_writes in by_job.items():
+            try:
+                self._filler.apply(job_writes)
+            except RedisUnavailable:
+                raise
+            except Exception as e:
+                failures.setdefault(entry_id, e)
 
     def _check_model(self, p: CacheWarmPayload) -> BaseChatModel:
         try:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from sluice.errors import PermanentJobError, RedisUnavailable
+from sluice.errors import PermanentJobError, RedisUnavailable, SluiceError
 from sluice.jobs.codec import Job
 from sluice.types import EntryId, KeyT
 from sluice_workers.handlers.base import Handler
@@ -94,6 +94,16 @@ class Consumer:
                     delay = min(5.0, 0.1 * 2 ** min(failures, 6))
                     log.warning("%s: Redis unavailable (%s); retrying in %.1fs", self.name, e, delay)
                     self.stop.wait(delay)
+                except SluiceError as e:
+                    # e.g. NOGROUP after the server lost its data: recreate the groups and go on.
+                    failures += 1
+                    self.summary.errors += 1
+                    log.exception("%s: %s; recreating consumer groups and continuing", self.name, e)
+                    self.stop.wait(min(5.0, 0.1 * 2 ** min(failures, 6)))
+                    try:
+                        self.transport.ensure_groups(self.streams)
+                    except SluiceError as again:
+                        log.warning("%s: could not recreate groups yet: %s", self.name, again)
         finally:
             log.info("consumer %s stopped: %s", self.name, self.summary.line())
         return self.summary
@@ -151,7 +161,7 @@ class Consumer:
     def _handle(self, kind: str, jobs: list[Job]) -> list[Ack]:
         started = time.perf_counter()
         handler = self.handlers.get(kind)
-        failures: dict[EntryId, BaseException]
+        failures: dict[tuple[str, EntryId], BaseException]
         by_stream: dict[str, list[str]] = defaultdict(list)
         for j in jobs:
             by_stream[j.stream].append(j.entry_id)
@@ -160,12 +170,14 @@ class Consumer:
                 held.enter_context(self.leases.hold(self.name, stream, ids))
             if handler is None:
                 err = PermanentJobError(f"this worker has no handler for kind {kind!r}")
-                failures = {j.entry_id: err for j in jobs}
+                failures = {(j.stream, j.entry_id): err for j in jobs}
             else:
-                failures = self._run_handler(handler, jobs)
+                failures = {}
+                for part in _unique_ids(jobs):
+                    failures.update(_by_stream(part, self._run_handler(handler, part)))
         acks: list[Ack] = []
         for job in jobs:
-            exc = failures.get(job.entry_id)
+            exc = failures.get((job.stream, job.entry_id))
             if exc is None:
                 acks.append(Ack(job.stream, job.entry_id, notify=job.envelope.notify))
                 self.summary.applied[kind] += 1
@@ -216,3 +228,22 @@ class Consumer:
         self.summary.dead[kind] += 1
         self._dead_now[kind] += 1
         self.metrics.dead.labels(kind).inc()
+
+
+def _unique_ids(jobs: list[Job]) -> list[list[Job]]:
+    """Split a batch so no handler call sees one entry id twice (ids are unique per stream only,
+    and handlers report failures by entry id)."""
+    parts: list[tuple[set[str], list[Job]]] = []
+    for job in jobs:
+        for ids, part in parts:
+            if job.entry_id not in ids:
+                ids.add(job.entry_id)
+                part.append(job)
+                break
+        else:
+            parts.append(({job.entry_id}, [job]))
+    return [part for _, part in parts]
+
+
+def _by_stream(jobs: list[Job], failures: Mapping[EntryId, BaseException]) -> dict[tuple[str, EntryId], BaseException]:
+    return {(j.stream, j.entry_id): failures[j.entry_id] for j in jobs if j.entry_id in failures}
