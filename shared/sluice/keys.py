@@ -5,6 +5,7 @@ Key schema (``ns`` = the namespace, default ``sluice``; ``{...}`` is a Cluster h
 | key | type | TTL | written by | read by |
 |---|---|---|---|---|
 | ``ns:jobs:{kind:p}`` | stream | - | producer (XADD via enqueue.lua) | workers (XREADGROUP), status |
+| ``ns:jobs:{kind:p}:enq:<bucket>`` | hash job id -> entry id | 2 x queue.dedupe_window | producer (enqueue.lua) | producer retries |
 | ``ns:jobs:{kind:p}:done:<id>`` | list | queue.signal_ttl | worker after XACK (jobs that asked) | ``wait()`` (BLPOP) |
 | ``ns:jobs:{kind:p}:dead:<id>`` | string | 7 days | worker when dead-lettering | ``wait()`` |
 | ``ns:dead`` | stream | capped | worker | ``sluice dlq`` |
@@ -76,6 +77,9 @@ class Keys:
 
     def stream_for(self, kind: JobKind, target_key: str) -> KeyT:
         return self.stream(kind, self.partition_of(target_key))
+
+    def enqueue_dedupe(self, stream: str, bucket: int) -> KeyT:
+        return KeyT(f"{stream}:enq:{bucket}")
 
     def done_signal(self, stream: str, entry_id: EntryId) -> KeyT:
         return KeyT(f"{stream}:done:{entry_id}")

@@ -66,6 +66,12 @@ class QueueSettings(BaseModel):
     )
     durability_timeout: float = Field(default=1.0, gt=0, description="seconds to wait for replica/fsync")
     wait_timeout: float = Field(default=10.0, gt=0, description="default read-your-writes wait, seconds")
+    dedupe_window: float = Field(
+        default=10.0, ge=0, description="seconds a job id is remembered, so a resent enqueue is not added twice (0 = off)"
+    )
+    enqueue_retries: int = Field(
+        default=3, ge=0, description="resends of an enqueue that failed in transit (safe: deduplicated by job id)"
+    )
     signal_ttl: float = Field(default=60.0, gt=0, description="seconds a job's applied-signal key lives")
 
 

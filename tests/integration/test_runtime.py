@@ -303,3 +303,41 @@ def test_a_redis_error_in_the_handler_does_not_kill_the_worker(client: Client) -
     with pytest.raises(Exception, match="wrong Redis type"):
         client.chat_history("wrongtype").messages
     assert isinstance(client.redis, redis_py.Redis)
+
+
+def test_a_resent_enqueue_adds_nothing_twice(client: Client) -> None:
+    # Given an enqueue call that reached Redis, but whose reply the producer never saw
+    from sluice.queue import plan as planning
+
+    q = client.settings.queue
+    batches, _ = planning.plan(client.keys, client.settings.limits, [append("dup", "a"), append("dup", "b")])
+    (call,) = list(planning.calls(client.keys, batches[0], q.max_backlog, q.dedupe_window))
+    first = client.producer._run(call)
+    # When the producer resends the very same call (same job ids)
+    again = client.producer._run(call)
+    # Then Redis answers with the first entry ids and holds each job once
+    assert again == first
+    assert client.redis.xlen(call.stream) == 2
+    with ThreadWorker(client.settings):
+        client.wait(planning.handles(call.stream, first), timeout=10)
+    assert contents(client, "dup") == ["a", "b"]
+
+
+def test_enqueue_resends_through_a_pause_longer_than_the_socket_timeout(redis_factory: Any, namespace: str) -> None:
+    # Given a server that stops answering (SIGSTOP) for longer than the client's socket timeout
+    server = redis_factory.redis(8)
+    settings = fast_settings(server.url, namespace, queue={"enqueue_retries": 6})
+    settings = settings.model_copy(
+        update={"redis": settings.redis.model_copy(update={"socket_timeout": 0.3, "retries": 0})}
+    )
+    client = Client(settings)
+    client.enqueue([append("pause", "before")])
+    server.pause()
+    threading.Timer(1.0, server.resume).start()
+    # When the app enqueues during the pause
+    handles = client.enqueue([append("pause", "during")])
+    # Then the resend after the pause is deduplicated: each job is in the stream once
+    assert client.redis.xlen(handles[0].stream) == 2
+    with ThreadWorker(settings):
+        client.wait(handles, timeout=10)
+    assert contents(client, "pause") == ["before", "during"]

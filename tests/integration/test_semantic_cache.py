@@ -18,6 +18,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, Generation
 
 from sluice.embeddings.hashing import HashingEmbeddings
+from sluice.errors import ConfigError
 from sluice.facade.client import Client
 from sluice.facade.semantic_cache import Labelled, SemanticCache, best_threshold
 from support.settings import fast_settings
@@ -183,3 +184,11 @@ async def test_async_lookup_update_and_clear(client: Client) -> None:
     assert hit is not None and 0 < hit.distance <= 0.2
     assert await cache.alookup("async prompt", "llm") is None
     await client.aclose()
+
+
+def test_embeddings_that_do_not_match_the_workers_embedder_are_refused(client: Client) -> None:
+    # Given app embeddings of another size than the settings embedder the workers use
+    cache = client.semantic_cache(HashingEmbeddings(dims=64), embedder="hashing")
+    # When the cache is first used, then the mismatch is named before anything is stored
+    with pytest.raises(ConfigError, match="disagree"):
+        cache.update("p", "llm", answer("x"))

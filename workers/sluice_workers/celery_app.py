@@ -173,6 +173,9 @@ def make_app(settings: Settings | None = None, refresh: RefreshSettings | None =
     app = Celery("sluice", broker=broker_url(settings, refresh.broker_url))
     app.conf.update(
         task_default_queue=f"{settings.namespace}.celery",
+        # Celery's own keys stay inside the namespace (ACL key patterns), and no pidbox pub/sub
+        broker_transport_options={"global_keyprefix": f"{settings.namespace}:celery:"},
+        worker_enable_remote_control=False,
         task_ignore_result=True,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,

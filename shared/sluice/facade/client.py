@@ -214,11 +214,13 @@ class Client:
         ef_runtime: int = 100,
         read_your_writes: bool = True,
         wait_timeout: float | None = None,
+        verify_embedder: bool = True,
     ) -> SemanticCache:
         """A LangChain `BaseCache` serving similar prompts (cosine distance <= `distance_threshold`).
 
         `embeddings` embeds lookups in the app; `embedder` names the settings embedder the workers
-        embed stored prompts with (the only one configured if omitted). Needs RediSearch or Redis 8.
+        embed stored prompts with (the only one configured if omitted); `verify_embedder` checks once
+        that both give the same vectors. Needs RediSearch or Redis 8.
         """
         from sluice.facade.semantic_cache import SemanticCache, resolve_embedder
         from sluice.vectors.backend import choose
@@ -237,6 +239,7 @@ class Client:
             ef_runtime=ef_runtime,
             read_your_writes=read_your_writes,
             wait_timeout=wait_timeout,
+            verify_embedder=verify_embedder,
         )
 
     def close(self) -> None:

@@ -17,6 +17,7 @@ belongs to an embedder: measure it with `evaluate` on a labelled sample.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.embeddings import Embeddings
 from langchain_core.outputs import Generation
 
+from sluice.embeddings.registry import EmbedderRegistry
 from sluice.errors import ConfigError
 from sluice.facade.llm_cache import Consistency, HitBuffer, clear_scope, member_of
 from sluice.jobs.models import CacheFillPayload
@@ -52,6 +54,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MAX_DISTANCE = 2.0
+PROBE = "sluice semantic cache: embedder check"
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    norm = math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+    return dot / norm if norm else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +122,7 @@ class SemanticCache(BaseCache):
         read_your_writes: bool = True,
         wait_timeout: float | None = None,
         record_hits: bool = True,
+        verify_embedder: bool = True,
     ) -> None:
         if not 0.0 <= distance_threshold <= MAX_DISTANCE:
             raise ValueError("distance_threshold is a cosine distance between 0 and 2")
@@ -129,6 +139,7 @@ class SemanticCache(BaseCache):
         self.backend: BackendChoice = backend
         self.algorithm: Algorithm = algorithm
         self.ef_runtime = ef_runtime
+        self.verify_embedder = verify_embedder
         self._consistency = Consistency(client, read_your_writes, wait_timeout)
         self._hits = HitBuffer(ttl, embedder) if record_hits else None
         self._session: IndexSession | None = None
@@ -142,9 +153,24 @@ class SemanticCache(BaseCache):
             self.client, self.index, schema=schema, backend=self.backend, embedder=self.embedder
         )
 
+    def _verify(self, probe: list[float]) -> None:
+        """Once: the app's embeddings must give the vectors the workers' named embedder gives."""
+        if not self.verify_embedder:
+            return
+        theirs = EmbedderRegistry(self.client.settings.embedders).get(self.embedder).embed_query(PROBE)
+        if len(theirs) != len(probe) or _cosine(probe, theirs) < 0.99:
+            raise ConfigError(
+                f"the semantic cache's embeddings and the settings embedder {self.embedder!r} (which the "
+                f"workers embed stored prompts with) disagree ({len(probe)} vs {len(theirs)} dimensions, or "
+                "other vectors for the same text); pass embeddings that match it, or name the right embedder"
+            )
+        self.verify_embedder = False
+
     def _open(self, dims: int | None = None) -> tuple[IndexSession, IndexMeta]:
         if self._session is None or self._session.meta is None:
-            size = dims or len(self.embeddings.embed_query("dimension probe"))
+            probe = self.embeddings.embed_query(PROBE)
+            self._verify(probe)
+            size = dims or len(probe)
             self._session = self._new_session(size)
             self._session.open(lambda: size)
         assert self._session.meta is not None
@@ -152,7 +178,9 @@ class SemanticCache(BaseCache):
 
     async def _aopen(self, dims: int | None = None) -> tuple[IndexSession, IndexMeta]:
         if self._session is None or self._session.meta is None:
-            size = dims or len(await self.embeddings.aembed_query("dimension probe"))
+            probe = await self.embeddings.aembed_query(PROBE)
+            self._verify(probe)
+            size = dims or len(probe)
             self._session = self._new_session(size)
 
             async def known() -> int:

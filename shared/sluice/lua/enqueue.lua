@@ -1,21 +1,39 @@
--- enqueue.lua: append jobs to one partition stream unless its backlog would exceed the limit.
+-- enqueue.lua: append jobs to one partition stream, at most once per job id, unless the
+-- stream's backlog would exceed the limit.
 --
--- KEYS[1]  job stream            ns:jobs:{kind:p}   (stream; entries deleted only after XACK)
--- ARGV[1]  max backlog           integer
--- ARGV[2]  field name            "job"
--- ARGV[3..] encoded jobs          one entry each, in order
+-- KEYS[1]  job stream                    ns:jobs:{kind:p}              stream
+-- KEYS[2]  dedupe bucket (now)           ns:jobs:{kind:p}:enq:<bucket>  hash job id -> entry id, TTL 2 windows
+-- KEYS[3]  dedupe bucket (previous)      ns:jobs:{kind:p}:enq:<bucket-1>
+-- ARGV[1]  max backlog
+-- ARGV[2]  field name ("job")
+-- ARGV[3]  dedupe window, ms ("0" = off)
+-- ARGV[4..] pairs: job id, encoded job
 --
--- Returns the new entry ids in order, or the error "QUEUEFULL <backlog> <limit>".
--- Acknowledged entries are deleted by the workers, so XLEN counts unprocessed jobs only:
--- refusing here bounds the backlog without ever trimming an unprocessed entry.
-local limit = tonumber(ARGV[1])
-local n = #ARGV - 2
+-- Returns the entry ids in order (the earlier id for a job id seen within the window, so a
+-- producer may resend after an ambiguous failure without adding the job twice), or the error
+-- "QUEUEFULL <backlog> <limit>". Workers delete acknowledged entries, so XLEN counts unprocessed
+-- jobs only: refusing here bounds the backlog without ever trimming an unprocessed entry.
+local limit, field, window = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local ids, fresh = {}, 0
+for i = 4, #ARGV, 2 do
+  local seen = false
+  if window > 0 then
+    seen = redis.call('HGET', KEYS[2], ARGV[i]) or redis.call('HGET', KEYS[3], ARGV[i])
+  end
+  ids[#ids + 1] = seen
+  if not seen then fresh = fresh + 1 end
+end
 local backlog = redis.call('XLEN', KEYS[1])
-if backlog + n > limit then
+if fresh > 0 and backlog + fresh > limit then
   return redis.error_reply('QUEUEFULL ' .. backlog .. ' ' .. limit)
 end
-local ids = {}
-for i = 3, #ARGV do
-  ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', ARGV[2], ARGV[i])
+local k = 0
+for i = 4, #ARGV, 2 do
+  k = k + 1
+  if not ids[k] then
+    ids[k] = redis.call('XADD', KEYS[1], '*', field, ARGV[i + 1])
+    if window > 0 then redis.call('HSET', KEYS[2], ARGV[i], ids[k]) end
+  end
 end
+if window > 0 and fresh > 0 then redis.call('PEXPIRE', KEYS[2], 2 * window) end
 return ids

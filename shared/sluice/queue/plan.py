@@ -5,11 +5,13 @@ Shared by the sync and asyncio producers so both refuse exactly the same input.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sluice.errors import PayloadTooLarge
-from sluice.jobs.codec import encode
+from sluice.jobs.codec import FIELD, encode
 from sluice.jobs.models import JobEnvelope, Payload
 from sluice.keys import Keys
 from sluice.settings import LimitSettings
@@ -26,6 +28,7 @@ class StreamBatch:
     stream: KeyT
     jobs: list[bytes] = field(default_factory=list)
     slots: list[int] = field(default_factory=list)
+    job_ids: list[str] = field(default_factory=list)
 
 
 def envelope(namespace: str, payload: Payload, *, notify: bool, trace: dict[str, str] | None) -> JobEnvelope:
@@ -95,13 +98,31 @@ def plan(
         batch = batches.setdefault(stream, StreamBatch(stream))
         batch.jobs.append(data)
         batch.slots.append(slot)
+        batch.job_ids.append(env.id)
         count += 1
     return list(batches.values()), count
 
 
-def chunks(batch: StreamBatch) -> Iterable[tuple[list[bytes], list[int]]]:
+@dataclass(frozen=True, slots=True)
+class ScriptCall:
+    """One enqueue.lua call: its keys and arguments, and where its results go."""
+
+    stream: KeyT
+    keys: list[str]
+    args: list[Any]
+    slots: list[int]
+
+
+def calls(keys: Keys, batch: StreamBatch, max_backlog: int, dedupe_window: float) -> Iterable[ScriptCall]:
+    """Script calls for a batch, CHUNK jobs each; the dedupe buckets come from this host's clock."""
+    window_ms = int(dedupe_window * 1000)
+    bucket = int(time.time() * 1000) // window_ms if window_ms else 0
+    bucket_keys = [keys.enqueue_dedupe(batch.stream, bucket), keys.enqueue_dedupe(batch.stream, bucket - 1)]
     for i in range(0, len(batch.jobs), CHUNK):
-        yield batch.jobs[i : i + CHUNK], batch.slots[i : i + CHUNK]
+        args: list[Any] = [max_backlog, FIELD, window_ms]
+        for job_id, data in zip(batch.job_ids[i : i + CHUNK], batch.jobs[i : i + CHUNK], strict=True):
+            args += [job_id, data]
+        yield ScriptCall(batch.stream, [batch.stream, *bucket_keys], args, batch.slots[i : i + CHUNK])
 
 
 def handles(stream: KeyT, ids: Iterable[bytes | str]) -> list[StreamEntryRef]:

@@ -1,8 +1,10 @@
 """Enqueueing jobs: the app-side write path (sync and asyncio shells over `plan`).
 
 One script call per partition stream and chunk appends the jobs atomically with the backlog
-check. With `durability` set, the same connection then runs WAIT / WAITAOF, so an accepted job
-is on a replica or fsynced to the AOF before enqueue returns.
+check. A call that fails in transit (timeout, dropped connection) is resent with the same job
+ids, and enqueue.lua returns the first entry ids for jobs it already holds: a job is never added
+twice. With `durability` set, the same connection then runs WAIT / WAITAOF, so an accepted job is
+on a replica or fsynced to the AOF before enqueue returns.
 """
 
 from __future__ import annotations
@@ -15,16 +17,13 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from sluice.connection.translate import translate_errors
-from sluice.errors import ConfigError, DurabilityNotReached, QueueFull
+from sluice.errors import ConfigError, DurabilityNotReached, QueueFull, RedisUnavailable
 from sluice.jobs.models import Payload
 from sluice.keys import Keys
 from sluice.queue import plan as planning
 from sluice.scripts import Scripts
 from sluice.settings import QueueSettings, Settings
-from sluice.types import KeyT, StreamEntryRef
-
-FIELD = "job"
-
+from sluice.types import StreamEntryRef
 
 
 def _durability_commands(queue: QueueSettings) -> list[tuple[Any, ...]]:
@@ -40,34 +39,51 @@ def _check_durability(queue: QueueSettings, reply: Any) -> None:
     if queue.durability == "replicated" and int(reply) < 1:
         raise DurabilityNotReached(
             f"jobs enqueued but no replica confirmed them within {queue.durability_timeout}s; "
-            "check replication (INFO replication) or lower SLUICE_QUEUE__DURABILITY"
+            "do not resend them: check replication (INFO replication) or lower SLUICE_QUEUE__DURABILITY"
         )
     if queue.durability == "fsync" and int(reply[0]) < 1:
         raise DurabilityNotReached(
             f"jobs enqueued but not fsynced within {queue.durability_timeout}s; "
-            "is appendonly enabled on the server? (CONFIG GET appendonly)"
+            "do not resend them: is appendonly enabled on the server? (CONFIG GET appendonly)"
         )
 
 
-class _Backoff:
-    """Waiting for room in a full stream with policy=wait."""
+class _Attempts:
+    """When to try a script call again: room in a full stream (policy=wait), or a resend after
+    a failure in transit (safe: deduplicated by job id)."""
 
     def __init__(self, queue: QueueSettings) -> None:
+        self.queue = queue
         self.deadline = time.monotonic() + queue.backlog_wait
-        self.delay = 0.005
-        self.policy = queue.backlog_policy
+        self.full_delay = 0.005
+        self.resends = 0
 
-    def next_delay(self, exc: QueueFull) -> float:
-        if self.policy != "wait" or time.monotonic() >= self.deadline:
-            raise exc
-        delay = min(self.delay, max(0.0, self.deadline - time.monotonic()))
-        self.delay = min(self.delay * 2, 0.5)
-        return delay
+    def after(self, exc: Exception) -> float:
+        """The pause before the next attempt, or re-raise `exc`."""
+        if isinstance(exc, QueueFull):
+            if self.queue.backlog_policy != "wait" or time.monotonic() >= self.deadline:
+                raise exc
+            delay = min(self.full_delay, max(0.0, self.deadline - time.monotonic()))
+            self.full_delay = min(self.full_delay * 2, 0.5)
+            return delay
+        can_resend = self.queue.dedupe_window > 0 and self.resends < self.queue.enqueue_retries
+        if isinstance(exc, RedisUnavailable) and can_resend:
+            self.resends += 1
+            return min(0.05 * 2**self.resends, 1.0)
+        raise exc
 
 
-def _full(stream: str, e: ResponseError) -> QueueFull | None:
+def _translate_full(stream: str, e: ResponseError) -> Exception:
     parsed = planning.queue_full(str(e))
-    return QueueFull(stream, parsed[0], parsed[1]) if parsed else None
+    return QueueFull(stream, parsed[0], parsed[1]) if parsed else e
+
+
+def _too_many(queue: QueueSettings, call: planning.ScriptCall) -> None:
+    if len(call.slots) > queue.max_backlog:
+        raise ConfigError(
+            f"{len(call.slots)} jobs for one stream exceed SLUICE_QUEUE__MAX_BACKLOG="
+            f"{queue.max_backlog}; enqueue in smaller batches"
+        )
 
 
 class Producer:
@@ -78,8 +94,7 @@ class Producer:
         self._settings = settings
         self._keys = Keys(settings.namespace, settings.queue.partitions)
         self._scripts = Scripts(redis)
-        # WAIT/WAITAOF must run on the connection that wrote: on a cluster, the stream's node.
-        self._cluster = cluster
+        self._cluster = cluster  # WAIT/WAITAOF must run on the node that wrote
 
     @property
     def keys(self) -> Keys:
@@ -93,55 +108,47 @@ class Producer:
     def enqueue_many(
         self, payloads: Sequence[Payload], *, notify: bool = False, trace: dict[str, str] | None = None
     ) -> list[StreamEntryRef]:
-        batches, count = planning.plan(
-            self._keys, self._settings.limits, payloads, notify=notify, trace=trace
-        )
+        q = self._settings.queue
+        batches, count = planning.plan(self._keys, self._settings.limits, payloads, notify=notify, trace=trace)
         out: list[StreamEntryRef | None] = [None] * count
         for batch in batches:
-            for jobs, slots in planning.chunks(batch):
-                for slot, handle in zip(slots, self._append(batch.stream, jobs), strict=True):
+            for call in planning.calls(self._keys, batch, q.max_backlog, q.dedupe_window):
+                _too_many(q, call)
+                ids = self._attempt(call)
+                for slot, handle in zip(call.slots, planning.handles(call.stream, ids), strict=True):
                     out[slot] = handle
         return [h for h in out if h is not None]
 
-    def _append(self, stream: KeyT, jobs: list[bytes]) -> list[StreamEntryRef]:
-        if len(jobs) > self._settings.queue.max_backlog:
-            raise ConfigError(
-                f"{len(jobs)} jobs for one stream exceed SLUICE_QUEUE__MAX_BACKLOG="
-                f"{self._settings.queue.max_backlog}; enqueue in smaller batches"
-            )
-        backoff = _Backoff(self._settings.queue)
+    def _attempt(self, call: planning.ScriptCall) -> list[bytes]:
+        attempts = _Attempts(self._settings.queue)
         while True:
             try:
                 with translate_errors("enqueue"):
-                    return planning.handles(stream, self._call(stream, jobs))
-            except QueueFull as exc:
-                time.sleep(backoff.next_delay(exc))
+                    return self._run(call)
+            except (QueueFull, RedisUnavailable) as exc:
+                time.sleep(attempts.after(exc))
 
-    def _call(self, stream: str, jobs: list[bytes]) -> list[bytes]:
-        args = [self._settings.queue.max_backlog, FIELD, *jobs]
+    def _run(self, call: planning.ScriptCall) -> list[bytes]:
         extra = _durability_commands(self._settings.queue)
         try:
             if not extra:
-                return list(self._scripts["enqueue"](keys=[stream], args=args))
+                return list(self._scripts["enqueue"](keys=call.keys, args=call.args))
             target = self._redis
             if self._cluster:
-                target = self._redis.get_node_from_key(stream).redis_connection
+                target = self._redis.get_node_from_key(call.stream).redis_connection
             pipe = target.pipeline(transaction=False)
-            Scripts(target)["enqueue"](keys=[stream], args=args, client=pipe)
+            Scripts(target)["enqueue"](keys=call.keys, args=call.args, client=pipe)
             for cmd in extra:
                 pipe.execute_command(*cmd)
             ids, ack = pipe.execute()
         except ResponseError as e:
-            full = _full(stream, e)
-            if full is not None:
-                raise full from None
-            raise
+            raise _translate_full(call.stream, e) from None
         _check_durability(self._settings.queue, ack)
         return list(ids)
 
 
 class AsyncProducer:
-    """asyncio producer over `redis.asyncio`; same routing, limits and errors as `Producer`."""
+    """asyncio producer over `redis.asyncio`; same routing, limits, dedupe and errors as `Producer`."""
 
     def __init__(self, redis: Any, settings: Settings) -> None:
         self._redis = redis
@@ -152,38 +159,37 @@ class AsyncProducer:
     async def enqueue_many(
         self, payloads: Sequence[Payload], *, notify: bool = False, trace: dict[str, str] | None = None
     ) -> list[StreamEntryRef]:
-        batches, count = planning.plan(
-            self._keys, self._settings.limits, payloads, notify=notify, trace=trace
-        )
+        q = self._settings.queue
+        batches, count = planning.plan(self._keys, self._settings.limits, payloads, notify=notify, trace=trace)
         out: list[StreamEntryRef | None] = [None] * count
         for batch in batches:
-            for jobs, slots in planning.chunks(batch):
-                for slot, handle in zip(slots, await self._append(batch.stream, jobs), strict=True):
+            for call in planning.calls(self._keys, batch, q.max_backlog, q.dedupe_window):
+                _too_many(q, call)
+                ids = await self._attempt(call)
+                for slot, handle in zip(call.slots, planning.handles(call.stream, ids), strict=True):
                     out[slot] = handle
         return [h for h in out if h is not None]
 
-    async def _append(self, stream: KeyT, jobs: list[bytes]) -> list[StreamEntryRef]:
-        backoff = _Backoff(self._settings.queue)
-        args = [self._settings.queue.max_backlog, FIELD, *jobs]
-        extra = _durability_commands(self._settings.queue)
+    async def _attempt(self, call: planning.ScriptCall) -> list[bytes]:
+        attempts = _Attempts(self._settings.queue)
         while True:
             try:
                 with translate_errors("enqueue"):
-                    try:
-                        if not extra:
-                            ids = await self._scripts["enqueue"](keys=[stream], args=args)
-                        else:
-                            pipe = self._redis.pipeline(transaction=False)
-                            await self._scripts["enqueue"](keys=[stream], args=args, client=pipe)
-                            for cmd in extra:
-                                pipe.execute_command(*cmd)
-                            ids, ack = await pipe.execute()
-                            _check_durability(self._settings.queue, ack)
-                    except ResponseError as e:
-                        full = _full(stream, e)
-                        if full is not None:
-                            raise full from None
-                        raise
-                    return planning.handles(stream, ids)
-            except QueueFull as exc:
-                await asyncio.sleep(backoff.next_delay(exc))
+                    return await self._run(call)
+            except (QueueFull, RedisUnavailable) as exc:
+                await asyncio.sleep(attempts.after(exc))
+
+    async def _run(self, call: planning.ScriptCall) -> list[bytes]:
+        extra = _durability_commands(self._settings.queue)
+        try:
+            if not extra:
+                return list(await self._scripts["enqueue"](keys=call.keys, args=call.args))
+            pipe = self._redis.pipeline(transaction=False)
+            await self._scripts["enqueue"](keys=call.keys, args=call.args, client=pipe)
+            for cmd in extra:
+                pipe.execute_command(*cmd)
+            ids, ack = await pipe.execute()
+        except ResponseError as e:
+            raise _translate_full(call.stream, e) from None
+        _check_durability(self._settings.queue, ack)
+        return list(ids)
