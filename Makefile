@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(BIN)/sluice demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check shared workers tests benchmarks
-	$(BIN)/ruff format --check shared workers tests benchmarks
+	$(BIN)/ruff check shared workers tests benchmarks deploy tools
+	$(BIN)/ruff format --check shared workers tests benchmarks deploy tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python tools/check_imports.py

@@ -341,3 +341,25 @@ def test_enqueue_resends_through_a_pause_longer_than_the_socket_timeout(redis_fa
     with ThreadWorker(settings):
         client.wait(handles, timeout=10)
     assert contents(client, "pause") == ["before", "during"]
+
+
+def test_worker_exports_prometheus_metrics(client: Client) -> None:
+    import urllib.request
+
+    from sluice_workers.server.embedded import free_port
+
+    port = free_port()
+    url = client.settings.redis.url.get_secret_value()
+    settings = fast_settings(url, client.keys.namespace, metrics_port=port)
+    with ThreadWorker(settings):
+        client.wait(client.enqueue([append("metrics", "x")]), timeout=10)
+
+        def scraped() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                return str(r.read().decode())
+
+        wait_until(lambda: "sluice_stream_pending{" in scraped(), 10, "the stream gauges", interval=0.2)
+        text = scraped()
+    assert 'sluice_jobs_processed_total{kind="history-append"} 1.0' in text
+    assert "sluice_batch_seconds_bucket" in text
+    assert f'sluice_stream_lag{{stream="{client.keys.stream("history-append", 0)}"}}' in text

@@ -192,3 +192,27 @@ def test_embeddings_that_do_not_match_the_workers_embedder_are_refused(client: C
     # When the cache is first used, then the mismatch is named before anything is stored
     with pytest.raises(ConfigError, match="disagree"):
         cache.update("p", "llm", answer("x"))
+
+
+def test_vectors_of_expired_entries_are_swept_from_a_vector_set(client: Client) -> None:
+    from sluice.stores.semantic_cache import SemanticWriter
+
+    # Given a Vector Sets cache with two short-lived entries and one that lives on
+    cache = semantic(client, "vsets", name="swept", ttl=0.3)
+    lasting = semantic(client, "vsets", name="swept", ttl=60)
+    cache.update("first short prompt", "llm", answer("a"))
+    cache.update("second short prompt", "llm", answer("b"))
+    lasting.update("a lasting prompt", "llm", answer("c"))
+    cache.flush()
+    lasting.flush()
+    _, meta = cache._open()
+    vset = client.keys.vector_set(meta.index, meta.generation, meta.shards[0])
+    assert client.redis.execute_command("VCARD", vset) == 3
+    # When the entries have expired and a worker sweeps the set
+    time.sleep(0.4)
+    removed = SemanticWriter(client.redis, client.settings).sweep("swept", meta)
+    # Then only the dead vectors are gone, and the same prompt can be cached again
+    assert removed == 2 and client.redis.execute_command("VCARD", vset) == 1
+    assert lasting.lookup("a lasting prompt", "llm") == answer("c")
+    lasting.update("first short prompt", "llm", answer("again"))
+    assert lasting.lookup("first short prompt", "llm") == answer("again")

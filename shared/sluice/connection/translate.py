@@ -58,6 +58,7 @@ class ServerErrors:
     WRONGTYPE: Final = "WRONGTYPE"
     OOM: Final = "OOM"
     NOPERM: Final = "NOPERM"
+    ACL_IN_SCRIPT: Final = "ACL failure in script"  # a script hit a key or command the user lacks
     READONLY: Final = "READONLY"
     LOADING: Final = "LOADING"
     UNKNOWN_INDEX: Final = "unknown index name"  # RediSearch 2.x
@@ -111,7 +112,11 @@ def to_sluice_error(error: BaseException, what: str) -> SluiceError | None:
             f"{what}: Redis refused the credentials ({detail}); check the user and password "
             "(in the URL or SLUICE_REDIS__USERNAME / SLUICE_REDIS__PASSWORD)"
         )
-    if isinstance(error, rex.NoPermissionError) or ServerErrors.matches(error, ServerErrors.NOPERM):
+    if (
+        isinstance(error, rex.NoPermissionError)
+        or ServerErrors.matches(error, ServerErrors.NOPERM)
+        or ServerErrors.matches(error, ServerErrors.ACL_IN_SCRIPT)
+    ):
         return PermissionDenied(
             f"{what}: the Redis user lacks a permission ({detail}); grant it in the ACL "
             "(ACL SETUSER ...) or connect as a user that has it"

@@ -276,6 +276,10 @@ class SemanticCache(BaseCache):
         if self._hits is not None and llm_string is None:
             self._hits.drop()
 
+    def flush(self) -> None:
+        """Wait until every fill this object enqueued is applied (or reported failed)."""
+        self._consistency.settle(None)
+
     def flush_hits(self) -> None:
         if self._hits is not None:
             counts, sources = self._hits.take()

@@ -6,7 +6,11 @@ is ``<hl>:<hp>``, whose text is the cache prompt, whose vector embeds the prompt
 (`text_of`) and whose tag field ``llm`` is ``<hl>``. A lookup is a KNN / range query filtered by
 ``llm`` *inside* the query (another model's entries are never candidates), then one read of the
 candidates' exact entries: a candidate whose entry expired, was cleared or is corrupted is
-skipped, so an expired payload is never returned.
+skipped, so an expired payload is never returned. Vectors go with their entry: RediSearch
+documents get the entry's TTL; vector-set elements (which cannot expire) are swept by workers.
+The sweep also takes the vectors of entries removed by ``clear(llm_string=...)``; on RediSearch
+those stay until the next fill of the same prompt overwrites them (never returned meanwhile);
+a whole-cache clear drops the index.
 
 Distances are cosine distances ``1 - cos(a, b)`` in [0, 2] on both backends (RediSearch reports
 them so; Vector Sets' scores are converted), so a threshold means the same thing on both.
@@ -14,6 +18,7 @@ them so; Vector Sets' scores are converted), so a threshold means the same thing
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,12 +35,13 @@ from sluice.models.prompts import text_of
 from sluice.settings import Settings
 from sluice.stores.exact_cache import CacheWrite
 from sluice.stores.versions import padded
-from sluice.vectors.documents import DocumentError, DocWrite, Hit, check_vector
+from sluice.vectors.documents import VERSION_WIDTH, DocumentError, DocWrite, Hit, check_vector
 from sluice.vectors.filters import Filter, Tag
 from sluice.vectors.manager import make_backend
 from sluice.vectors.meta import IndexMeta
 from sluice.vectors.runner import Call, Runner
 from sluice.vectors.schema import Algorithm, IndexSchema, MetadataField, VectorField
+from sluice.vectors.vsets import VectorSetBackend
 
 INDEX_PREFIX: Final = "semcache."
 LLM_FIELD: Final = "llm"
@@ -44,6 +50,9 @@ CANDIDATES: Final = 4
 """Nearest entries read per lookup: the nearest may have expired or been cleared."""
 TOMBSTONE_TTL_MS: Final = 24 * 3600 * 1000
 WRITE_CHUNK: Final = 32
+SWEEP_INTERVAL: Final = 30.0
+"""Seconds between sweeps of one cache's vector set by one worker."""
+SWEEP_SAMPLE: Final = 64
 
 
 def index_name(cache: str) -> str:
@@ -113,6 +122,7 @@ class SemanticWriter:
         self.runner = Runner(redis, cluster=cluster)
         self.registry = registry or EmbedderRegistry(settings.embedders)
         self.embeddings = embeddings_cache or EmbeddingsCache(redis, self.keys)
+        self._next_sweep: dict[str, float] = {}
 
     def write(self, writes: Sequence[CacheWrite]) -> None:
         metas = self._metas({w.cache for w in writes})
@@ -138,17 +148,46 @@ class SemanticWriter:
             if w.ttl:
                 calls += touch_calls(self.keys, w.cache, meta, member, max(1, int(w.ttl * 1000)))[1:]
         replies: list[Any] = []
-        for start in range(
-            0, len(calls), WRITE_CHUNK
-        ):  # modest pipelines: HNSW inserts run on Redis's one thread
+        # modest pipelines: HNSW inserts run on Redis's one thread, beside the apps' lookups
+        for start in range(0, len(calls), WRITE_CHUNK):
             replies += self.runner.run(calls[start : start + WRITE_CHUNK])
-        for reply in replies:
-            if isinstance(reply, rex.ResponseError):
-                if ServerErrors.matches(reply, ServerErrors.WRONGTYPE):
-                    raise StoreCorrupted(
-                        f"a semantic cache key has the wrong Redis type ({reply}); delete it"
-                    )
-                raise RetryableJobError(f"semantic cache write failed: {reply}")
+        _raise_errors(replies)
+        for cache, meta in metas.items():
+            if time.monotonic() >= self._next_sweep.get(cache, 0.0):
+                self._next_sweep[cache] = time.monotonic() + SWEEP_INTERVAL
+                self.sweep(cache, meta)
+
+    def sweep(self, cache: str, meta: IndexMeta, sample: int = SWEEP_SAMPLE) -> int:
+        """Remove sampled vectors whose entry is gone (expired, cleared); returns how many.
+
+        RediSearch documents expire with their entry; a vector set's elements cannot expire, so
+        they are swept the way Redis expires keys: sample, delete the dead, again on later batches.
+        Each delete is versioned just above the document it removes, so any later fill applies.
+        """
+        if meta.backend != "vsets":
+            return 0
+        sets = [self.keys.vector_set(meta.index, meta.generation, t) for t in meta.shards]
+        sampled = self.runner.run([Call(("VRANDMEMBER", k, sample), route=k) for k in sets])
+        members = sorted({_text(m) for reply in sampled if isinstance(reply, list) for m in reply})
+        if not members:
+            return 0
+        backend = VectorSetBackend(self.keys)
+        docs = [
+            self.keys.vector_set_docs(meta.index, meta.generation, backend.shard_of(meta, m)) for m in members
+        ]
+        entries = [self.keys.cache_entry_of(cache, m) for m in members]
+        checks = [Call(("EXISTS", e), route=e) for e in entries]
+        checks += [Call(("HGET", d, m), route=d) for d, m in zip(docs, members, strict=True)]
+        replies = self.runner.run(checks)
+        exists, stored = replies[: len(members)], replies[len(members) :]
+        deletes = [
+            DocWrite(m, _successor(_text(doc)[:VERSION_WIDTH] if doc else ""), "delete")
+            for m, alive, doc in zip(members, exists, stored, strict=True)
+            if alive == 0
+        ]
+        calls = [c for g in meta.writing for c in backend.write_calls(meta, g, deletes, TOMBSTONE_TTL_MS)]
+        _raise_errors(self.runner.run(calls))
+        return len(deletes)
 
     def _metas(self, caches: set[str]) -> dict[str, IndexMeta]:
         names = sorted(caches)
@@ -194,3 +233,23 @@ class SemanticWriter:
             for i, vector in zip(positions, vectors, strict=True):
                 out[i] = vector
         return out
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _successor(version: str) -> str:
+    """The smallest version above `version` (the lowest version if there is none)."""
+    if len(version) != VERSION_WIDTH or "-" not in version:
+        return padded("0-1")
+    ms, seq = version.split("-")
+    return padded(f"{int(ms)}-{int(seq) + 1}")
+
+
+def _raise_errors(replies: Sequence[Any]) -> None:
+    for reply in replies:
+        if isinstance(reply, rex.ResponseError):
+            if ServerErrors.matches(reply, ServerErrors.WRONGTYPE):
+                raise StoreCorrupted(f"a semantic cache key has the wrong Redis type ({reply}); delete it")
+            raise RetryableJobError(f"semantic cache write failed: {reply}")

@@ -11,6 +11,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sluice.connection.translate import translate_errors
@@ -25,7 +26,16 @@ def worker_id(index: int = 0) -> str:
 
 
 class Heartbeat:
-    def __init__(self, redis: Any, keys: Keys, wid: str, interval: float, info: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        redis: Any,
+        keys: Keys,
+        wid: str,
+        interval: float,
+        info: dict[str, Any],
+        on_beat: Callable[[], None] | None = None,
+    ) -> None:
+        self._on_beat = on_beat
         self._redis = redis
         self._keys = keys
         self._id = wid
@@ -67,5 +77,7 @@ class Heartbeat:
         while not self._stop.wait(self._interval):
             try:
                 self.beat()
+                if self._on_beat is not None:
+                    self._on_beat()
             except SluiceError as e:
                 log.warning("heartbeat failed: %s", e)

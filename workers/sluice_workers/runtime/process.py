@@ -114,8 +114,20 @@ def run_process(
         metrics.serve(settings.worker.metrics_port + index)
     wid = worker_id(index)
     leases = Leases(transport, interval=settings.worker.visibility_timeout / 3)
+    def sample_streams() -> None:
+        for stream in streams:
+            lag, pending = transport.group_state(stream)
+            if lag is not None:
+                metrics.lag.labels(stream).set(lag)
+            metrics.pending.labels(stream).set(pending)
+
     heartbeat = Heartbeat(
-        redis, transport.keys, wid, settings.worker.heartbeat_interval, {"kinds": settings.worker.kinds}
+        redis,
+        transport.keys,
+        wid,
+        settings.worker.heartbeat_interval,
+        {"kinds": settings.worker.kinds},
+        on_beat=sample_streams if settings.worker.metrics_port is not None else None,
     )
     consumers = [
         Consumer(transport, handlers, streams, f"{wid}-c{i}", stop, leases, metrics, cluster=caps.cluster)

@@ -72,6 +72,15 @@ class StreamTransport:
                     if "BUSYGROUP" not in str(e):
                         raise
 
+    def group_state(self, stream: KeyT) -> tuple[int | None, int]:
+        """(lag, pending) of our group on one stream, for the metrics gauges."""
+        with translate_errors("read group state"):
+            for g in self.redis.xinfo_groups(stream):
+                if _text(g["name"]) == self.group:
+                    lag = g.get("lag")
+                    return (int(lag) if lag is not None else None), int(g["pending"])
+        return None, 0
+
     # --- reading -----------------------------------------------------------------------------
     def read(self, consumer: str, streams: Sequence[KeyT], count: int, block_ms: int | None) -> Delivery:
         with translate_errors("read jobs"):
