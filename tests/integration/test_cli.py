@@ -83,3 +83,34 @@ def test_dlq_list_show_retry_and_purge(redis8: Any, namespace: str) -> None:
     purged = sluice(settings, "dlq", "purge", "--all", "--kind", "history-append")
     assert "purged 3" in purged.stdout
     assert client.status().dead_letters == 0
+
+
+def test_server_starts_a_local_redis_with_aof_and_stops_on_ctrl_c(tmp_path: Any, redis8: Any) -> None:
+    import signal
+    import time
+
+    import redis as redis_py
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sluice_workers.cli.main", "server", "--dir", str(tmp_path / "data")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        url = ""
+        deadline = time.monotonic() + 30
+        assert proc.stdout is not None
+        while time.monotonic() < deadline and not url:
+            line = proc.stdout.readline()
+            if line.startswith("export SLUICE_REDIS__URL="):
+                url = line.split("=", 1)[1].strip()
+        assert url, "no URL printed"
+        client = redis_py.Redis.from_url(url)
+        assert client.config_get("appendonly")["appendonly"] == "yes"
+        assert client.execute_command("FT._LIST") == []  # RediSearch loaded
+        client.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=20)[0]
+    assert proc.returncode == 0
+    assert "stopped" in out
+    assert (tmp_path / "data" / "appendonlydir").exists()

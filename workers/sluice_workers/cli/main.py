@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from sluice.errors import SluiceError
 from sluice.settings import Settings
-from sluice_workers.cli import demo, dlq, status, warm, worker
+from sluice_workers.cli import demo, dlq, server, status, warm, worker
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_parser(sub)
     warm.add_parser(sub)
     demo.add_parser(sub)
+    server.add_parser(sub)
     return parser
 
 
