@@ -26,14 +26,11 @@ if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
     from sluice.facade.chat_history import ChatHistory
-    from langchain_core.embeddings import Embeddings
-
     from sluice.facade.llm_cache import LLMCache, WriteMode
     from sluice.facade.semantic_cache import SemanticCache
-    from sluice.vectors.backend import BackendChoice
-    from sluice.vectors.schema import Algorithm
     from sluice.facade.vectorstore import SluiceVectorStore
-    from sluice.vectors.schema import IndexSchema
+    from sluice.vectors.backend import BackendChoice
+    from sluice.vectors.schema import Algorithm, IndexSchema
 
 
 class Client:

@@ -27,7 +27,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.outputs import Generation
 
 from sluice.embeddings.registry import EmbedderRegistry
-from sluice.errors import ConfigError
+from sluice.errors import ConfigError, RedisUnavailable
 from sluice.facade.llm_cache import Consistency, HitBuffer, clear_scope, member_of
 from sluice.jobs.models import CacheFillPayload
 from sluice.models.prompts import text_of
@@ -36,10 +36,15 @@ from sluice.stores.exact_cache import AsyncExactCacheStore, ExactCacheStore, che
 from sluice.stores.semantic_cache import (
     CANDIDATES,
     Candidate,
+    Labelled,
+    SemanticHit,
+    ThresholdStats,
+    best_threshold,
     candidates,
     index_name,
     model_filter,
     semantic_schema,
+    threshold_stats,
     touch_calls,
 )
 from sluice.vectors.backend import BackendChoice, VectorQuery
@@ -61,46 +66,6 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
     dot = sum(x * y for x, y in zip(a, b, strict=True))
     norm = math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
     return dot / norm if norm else 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class SemanticHit:
-    """What a semantic lookup served: the generations, how far the stored prompt was, and which it was."""
-
-    generations: list[Generation]
-    distance: float
-    prompt: str
-
-
-@dataclass(frozen=True, slots=True)
-class Labelled:
-    """One labelled lookup: the prompt asked, the model, and the stored prompt it *should* hit (None: none)."""
-
-    query: str
-    llm_string: str
-    expected: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ThresholdStats:
-    """How one threshold does on a labelled sample.
-
-    `hit_rate` = right answers / lookups that should hit; `false_hit_rate` = wrong answers served
-    / all lookups (what users see as a wrong cached answer).
-    """
-
-    threshold: float
-    hits: int
-    false_hits: int
-    misses: int
-    hit_rate: float
-    false_hit_rate: float
-
-
-def best_threshold(stats: Sequence[ThresholdStats], max_false_hit_rate: float = 0.0) -> ThresholdStats | None:
-    """The threshold with the highest hit rate among those within the false-hit budget (largest on ties)."""
-    ok = [s for s in stats if s.false_hit_rate <= max_false_hit_rate]
-    return max(ok, key=lambda s: (s.hit_rate, s.threshold)) if ok else None
 
 
 class SemanticCache(BaseCache):
@@ -224,6 +189,9 @@ class SemanticCache(BaseCache):
         self, prompt: str, llm_string: str, *, threshold: float | None = None
     ) -> SemanticHit | None:
         """The nearest live entry of this model within `threshold` (default: the cache's), or None."""
+        return self._lookup(prompt, llm_string, threshold, effects=True)
+
+    def _lookup(self, prompt: str, llm_string: str, threshold: float | None, *, effects: bool) -> SemanticHit | None:
         limit = self.distance_threshold if threshold is None else threshold
         self._consistency.settle([self._pending_key(prompt, llm_string)])
         vector = self.embeddings.embed_query(text_of(prompt))
@@ -236,7 +204,7 @@ class SemanticCache(BaseCache):
         hit = self._pick(
             cands, store.lookup_keys([self.client.keys.cache_entry_of(self.name, c.member) for c in cands])
         )
-        if hit is not None:
+        if hit is not None and effects:
             self._after_hit(meta, hit, llm_string)
         return hit
 
@@ -281,18 +249,23 @@ class SemanticCache(BaseCache):
         self._consistency.settle(None)
 
     def flush_hits(self) -> None:
+        """Send the buffered hit counts now (refresh-ahead); a failure only loses counts."""
         if self._hits is not None:
             counts, sources = self._hits.take()
-            self._sync_store().record_hits(self.name, counts, sources)
+            try:
+                self._sync_store().record_hits(self.name, counts, sources)
+            except RedisUnavailable as e:
+                log.warning("semantic cache: hit counts dropped (%s)", e)
 
     def evaluate(
         self,
         sample: Sequence[Labelled],
         thresholds: Sequence[float] = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8),
     ) -> list[ThresholdStats]:
-        """Hit and false-hit rates of each threshold on a labelled sample, against the live cache."""
-        nearest = [self.lookup_with_score(s.query, s.llm_string, threshold=MAX_DISTANCE) for s in sample]
-        return [_stats(t, sample, nearest) for t in sorted(thresholds)]
+        """Hit and false-hit rates of each threshold on a labelled sample, against the live cache
+        (no refresh, no hit counts); pick one with `best_threshold`."""
+        nearest = [self._lookup(s.query, s.llm_string, MAX_DISTANCE, effects=False) for s in sample]
+        return [threshold_stats(t, sample, nearest) for t in sorted(thresholds)]
 
     # --- asyncio -------------------------------------------------------------------------------
     async def alookup_with_score(
@@ -316,7 +289,10 @@ class SemanticCache(BaseCache):
             await adrive(self._touch(meta, member), await session.arunner())
         if self._hits is not None and self._hits.add(member, llm_string, hit.prompt):
             counts, sources = self._hits.take()
-            await store.record_hits(self.name, counts, sources)
+            try:
+                await store.record_hits(self.name, counts, sources)
+            except RedisUnavailable as e:
+                log.warning("semantic cache: hit counts dropped (%s)", e)
         return hit
 
     async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
@@ -355,25 +331,6 @@ class SemanticCache(BaseCache):
             cache=self.name,
             embedder=self.embedder,
         )
-
-
-def _stats(
-    threshold: float, sample: Sequence[Labelled], nearest: Sequence[SemanticHit | None]
-) -> ThresholdStats:
-    hits = false_hits = misses = 0
-    for s, hit in zip(sample, nearest, strict=True):
-        if hit is None or hit.distance > threshold:
-            misses += 1
-        elif s.expected is not None and text_of(hit.prompt) == text_of(s.expected):
-            hits += 1
-        else:
-            false_hits += 1
-    positives = sum(1 for s in sample if s.expected is not None)
-    return ThresholdStats(
-        threshold, hits, false_hits, misses,
-        hit_rate=hits / positives if positives else 0.0,
-        false_hit_rate=false_hits / len(sample) if sample else 0.0,
-    )  # fmt: skip
 
 
 def resolve_embedder(names: Sequence[str], embedder: str | None) -> str:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import redis.exceptions as rex
+from langchain_core.outputs import Generation
 
 from sluice.connection.translate import ServerErrors
 from sluice.embeddings.cache import EmbeddingsCache
@@ -93,6 +94,74 @@ def candidates(hits: Sequence[Hit], llm_string: str, threshold: float | None) ->
         for h in hits
         if h.doc_id.startswith(prefix) and (threshold is None or h.distance <= threshold)
     ]
+
+
+# --- threshold measurement (no I/O) -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticHit:
+    """What a semantic lookup served: the generations, how far the stored prompt was, and which it was."""
+
+    generations: list[Generation]
+    distance: float
+    prompt: str
+
+
+@dataclass(frozen=True, slots=True)
+class Labelled:
+    """One labelled lookup: the prompt asked, the model, and the stored prompt it *should* hit (None: none)."""
+
+    query: str
+    llm_string: str
+    expected: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdStats:
+    """How one threshold does on a labelled sample.
+
+    `hit_rate` = right answers / lookups that should hit; `false_hit_rate` = wrong answers served
+    / all lookups (what users see as a wrong cached answer).
+    """
+
+    threshold: float
+    hits: int
+    false_hits: int
+    misses: int
+    hit_rate: float
+    false_hit_rate: float
+
+
+def best_threshold(stats: Sequence[ThresholdStats], max_false_hit_rate: float = 0.0) -> ThresholdStats | None:
+    """The threshold with the highest hit rate among those within the false-hit budget (largest on ties)."""
+    ok = [s for s in stats if s.false_hit_rate <= max_false_hit_rate]
+    return max(ok, key=lambda s: (s.hit_rate, s.threshold)) if ok else None
+
+
+def best_threshold(stats: Sequence[ThresholdStats], max_false_hit_rate: float = 0.0) -> ThresholdStats | None:
+    """The threshold with the highest hit rate among those within the false-hit budget (largest on ties)."""
+    ok = [s for s in stats if s.false_hit_rate <= max_false_hit_rate]
+    return max(ok, key=lambda s: (s.hit_rate, s.threshold)) if ok else None
+
+
+def threshold_stats(
+    threshold: float, sample: Sequence[Labelled], nearest: Sequence[SemanticHit | None]
+) -> ThresholdStats:
+    hits = false_hits = misses = 0
+    for s, hit in zip(sample, nearest, strict=True):
+        if hit is None or hit.distance > threshold:
+            misses += 1
+        elif s.expected is not None and text_of(hit.prompt) == text_of(s.expected):
+            hits += 1
+        else:
+            false_hits += 1
+    positives = sum(1 for s in sample if s.expected is not None)
+    return ThresholdStats(
+        threshold, hits, false_hits, misses,
+        hit_rate=hits / positives if positives else 0.0,
+        false_hit_rate=false_hits / len(sample) if sample else 0.0,
+    )  # fmt: skip
 
 
 def touch_calls(keys: Keys, cache: str, meta: IndexMeta, member: str, ttl_ms: int) -> list[Call]:

@@ -8,6 +8,7 @@ prints a summary, and stops everything it started (unless `--keep`).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import statistics
@@ -18,14 +19,19 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
 
 from sluice.connection.factory import connect
+from sluice.embeddings.registry import EmbedderRegistry
 from sluice.errors import SluiceError
 from sluice.facade.client import Client
+from sluice.jobs.models import IndexDocument
 from sluice.settings import Settings
+from sluice.types import StreamEntryRef
+from sluice.vectors import IndexSchema, MetadataField, Tag, VectorField, ingest
 
 from sluice_workers.server.embedded import EmbeddedRedis
 
@@ -49,7 +55,7 @@ class Step:
         lat = self.latencies_ms
         p50 = f"{statistics.median(lat):.2f}" if lat else "-"
         p99 = f"{sorted(lat)[max(0, int(len(lat) * 0.99) - 1)]:.2f}" if lat else "-"
-        return f"| {self.name:<34} | {self.jobs:>6} | {self.seconds:>7.2f} | {p50:>8} | {p99:>8} | {self.note}"
+        return f"| {self.name:<38} | {self.jobs:>6} | {self.seconds:>7.2f} | {p50:>8} | {p99:>8} | {self.note}"
 
 
 def progress(label: str, done: int, total: int) -> None:
@@ -140,6 +146,78 @@ def play_conversation(client: Client, turns: int) -> Step:
     return step
 
 
+def _corpus() -> list[dict[str, Any]]:
+    text = resources.files("sluice_workers.demo").joinpath("corpus.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _wait_with_progress(client: Client, handles: list[StreamEntryRef], label: str, timeout: float = 120) -> None:
+    """A progress bar of *applied* jobs (not merely enqueued ones)."""
+    deadline = time.monotonic() + timeout
+    left = client.waiter.remaining(handles)
+    while left:
+        progress(label, len(handles) - len(left), len(handles))
+        if time.monotonic() > deadline:
+            raise SluiceError(f"{len(left)} {label} jobs not applied after {timeout}s")
+        time.sleep(0.1)
+        left = client.waiter.remaining(left)
+    progress(label, len(handles), len(handles))
+
+
+def index_corpus(client: Client, embedder: str) -> tuple[Step, Any]:
+    step = Step("index corpus (index jobs)")
+    docs = _corpus()
+    dims = len(EmbedderRegistry(client.settings.embedders).get(embedder).embed_query("probe"))
+    schema = IndexSchema(
+        vector=VectorField(dims=dims),
+        metadata=(
+            MetadataField(name="topic", type="tag"),
+            MetadataField(name="lang", type="tag"),
+            MetadataField(name="year", type="numeric"),
+        ),
+    )
+    store = client.vectorstore("demo-docs", embedder, schema=schema)
+    store.add_texts(["warm-up"], ids=["warm-up"], wait=True)  # creates the index
+    started = time.perf_counter()
+    upserts = [IndexDocument(id=d["id"], text=d["text"], metadata=d["metadata"]) for d in docs]
+    payloads = ingest.payloads(
+        client.keys, client.settings.limits, "demo-docs", upserts=upserts, embedder=embedder, batch_size=25
+    )
+    handles = client.enqueue(payloads, notify=True)
+    _wait_with_progress(client, handles, "index jobs applied")
+    step.jobs = len(handles)
+    step.seconds = time.perf_counter() - started
+    step.note = f"{len(docs)} documents, embedder {embedder!r}"
+    return step, store
+
+
+def search_corpus(store: Any) -> Step:
+    step = Step("search: filtered + MMR (sync reads)")
+    queries = ["how do consumers recover messages", "bread needs a warm kitchen", "a galaxy far away",
+               "validate input with models", "pruning roses in winter"]
+    hits = 0
+    for q in queries:
+        t0 = time.perf_counter()
+        found = store.similarity_search(q, k=3, filter=Tag("lang") == "en")
+        step.latencies_ms.append((time.perf_counter() - t0) * 1000)
+        hits += bool(found)
+        t0 = time.perf_counter()
+        store.max_marginal_relevance_search(q, k=3, fetch_k=10)
+        step.latencies_ms.append((time.perf_counter() - t0) * 1000)
+        step.jobs += 0
+    first = store.similarity_search(queries[0], k=1, filter=Tag("topic") == "redis")
+    step.note = f"{hits}/{len(queries)} queries answered; top redis hit: {first[0].page_content if first else '-'}"
+    return step
+
+
+def _demo_embedder(client: Client) -> str:
+    from sluice.embeddings import minilm
+
+    if minilm.available() and "minilm" in client.settings.embedders:
+        return "minilm"
+    return "hashing"
+
+
 STEPS: list[Callable[[Client, argparse.Namespace], Step]] = [
     lambda client, args: play_conversation(client, args.turns),
 ]
@@ -157,6 +235,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         try:
             for make in STEPS:
                 steps.append(make(client, args))
+            if client.capabilities.vectors:
+                embedder = _demo_embedder(client)
+                lexical = " (lexical, not semantic)" if embedder == "hashing" else ""
+                print(f"embeddings: {embedder}{lexical}")
+                indexed, store = index_corpus(client, embedder)
+                steps.append(indexed)
+                steps.append(search_corpus(store))
+            else:
+                print("skipping vector steps: this Redis has neither RediSearch nor Vector Sets")
             status = client.status()
         except SluiceError:
             print(_explain(workers, logs), file=sys.stderr)
@@ -166,8 +253,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             if not args.keep:
                 _stop_workers(workers)
         print()
-        print(f"| {'step':<34} | {'jobs':>6} | {'time s':>7} | {'p50 ms':>8} | {'p99 ms':>8} | result")
-        print(f"|{'-' * 36}|{'-' * 8}|{'-' * 9}|{'-' * 10}|{'-' * 10}|-------")
+        print(f"| {'step':<38} | {'jobs':>6} | {'time s':>7} | {'p50 ms':>8} | {'p99 ms':>8} | result")
+        print(f"|{'-' * 40}|{'-' * 8}|{'-' * 9}|{'-' * 10}|{'-' * 10}|-------")
         for s in steps:
             print(s.row())
         t = status.totals()
