@@ -5,9 +5,15 @@ from __future__ import annotations
 import pytest
 
 from sluice.errors import ConfigError
-from sluice.facade.semantic_cache import Labelled, SemanticHit, ThresholdStats, _stats, best_threshold
 from sluice.keys import Keys, digest
 from sluice.stores.exact_cache import check_name
+from sluice.stores.semantic_cache import (
+    Labelled,
+    SemanticHit,
+    ThresholdStats,
+    best_threshold,
+    threshold_stats,
+)
 from sluice_workers.celery_app import broker_url
 from sluice_workers.handlers.warm import is_transient
 from support.settings import fast_settings
@@ -56,7 +62,7 @@ def test_model_failures_are_sorted_into_retry_or_dead_letter(error: Exception, t
 def test_threshold_stats_count_right_and_wrong_answers() -> None:
     sample = [Labelled("q1", "m", "p1"), Labelled("q2", "m", "p2"), Labelled("q3", "m", None)]
     nearest = [SemanticHit([], 0.1, "p1"), SemanticHit([], 0.3, "p9"), SemanticHit([], 0.5, "p1")]
-    low, mid, high = (_stats(t, sample, nearest) for t in (0.05, 0.2, 0.6))
+    low, mid, high = (threshold_stats(t, sample, nearest) for t in (0.05, 0.2, 0.6))
     assert (low.hits, low.false_hits, low.misses) == (0, 0, 3)
     assert (mid.hits, mid.false_hits, mid.misses) == (1, 0, 2)
     assert (high.hits, high.false_hits, high.misses) == (1, 2, 0)

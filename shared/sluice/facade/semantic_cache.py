@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
@@ -56,6 +55,8 @@ from sluice.vectors.session import IndexSession, check_dims
 
 if TYPE_CHECKING:
     from sluice.facade.client import Client
+
+__all__ = ["Labelled", "SemanticCache", "SemanticHit", "ThresholdStats", "best_threshold", "resolve_embedder"]
 
 log = logging.getLogger(__name__)
 MAX_DISTANCE = 2.0
@@ -191,7 +192,9 @@ class SemanticCache(BaseCache):
         """The nearest live entry of this model within `threshold` (default: the cache's), or None."""
         return self._lookup(prompt, llm_string, threshold, effects=True)
 
-    def _lookup(self, prompt: str, llm_string: str, threshold: float | None, *, effects: bool) -> SemanticHit | None:
+    def _lookup(
+        self, prompt: str, llm_string: str, threshold: float | None, *, effects: bool
+    ) -> SemanticHit | None:
         limit = self.distance_threshold if threshold is None else threshold
         self._consistency.settle([self._pending_key(prompt, llm_string)])
         vector = self.embeddings.embed_query(text_of(prompt))

@@ -139,12 +139,6 @@ def best_threshold(stats: Sequence[ThresholdStats], max_false_hit_rate: float = 
     return max(ok, key=lambda s: (s.hit_rate, s.threshold)) if ok else None
 
 
-def best_threshold(stats: Sequence[ThresholdStats], max_false_hit_rate: float = 0.0) -> ThresholdStats | None:
-    """The threshold with the highest hit rate among those within the false-hit budget (largest on ties)."""
-    ok = [s for s in stats if s.false_hit_rate <= max_false_hit_rate]
-    return max(ok, key=lambda s: (s.hit_rate, s.threshold)) if ok else None
-
-
 def threshold_stats(
     threshold: float, sample: Sequence[Labelled], nearest: Sequence[SemanticHit | None]
 ) -> ThresholdStats:
@@ -162,6 +156,9 @@ def threshold_stats(
         hit_rate=hits / positives if positives else 0.0,
         false_hit_rate=false_hits / len(sample) if sample else 0.0,
     )  # fmt: skip
+
+
+# --- refresh on hit, and the worker side ----------------------------------------------------------
 
 
 def touch_calls(keys: Keys, cache: str, meta: IndexMeta, member: str, ttl_ms: int) -> list[Call]:

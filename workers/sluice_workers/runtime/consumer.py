@@ -104,6 +104,13 @@ class Consumer:
                         self.transport.ensure_groups(self.streams)
                     except SluiceError as again:
                         log.warning("%s: could not recreate groups yet: %s", self.name, again)
+                except Exception:
+                    # A bug, not bad input (handlers' errors are sorted in _handle). Keep consuming:
+                    # entries in hand stay pending and are reclaimed.
+                    failures += 1
+                    self.summary.errors += 1
+                    log.exception("%s: unexpected error in the consumer loop; continuing", self.name)
+                    self.stop.wait(min(5.0, 0.1 * 2 ** min(failures, 6)))
         finally:
             log.info("consumer %s stopped: %s", self.name, self.summary.line())
         return self.summary

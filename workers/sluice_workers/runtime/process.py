@@ -17,7 +17,7 @@ from typing import Any
 
 from sluice.connection.capabilities import Capabilities, probe
 from sluice.connection.factory import connect
-from sluice.errors import RedisUnavailable
+from sluice.errors import ConfigError, RedisUnavailable
 from sluice.keys import Keys
 from sluice.settings import Settings
 from sluice.types import JOB_KINDS, JobKind, KeyT
@@ -97,9 +97,14 @@ def run_process(
     `handlers` replaces the ones built from settings (embedding a worker in another program).
     """
     stop = stop or threading.Event()
+    if settings.worker.block_ms / 1000 >= settings.redis.socket_timeout:
+        raise ConfigError(
+            f"SLUICE_WORKER__BLOCK_MS={settings.worker.block_ms} must be shorter than "
+            f"SLUICE_REDIS__SOCKET_TIMEOUT={settings.redis.socket_timeout}s, or every blocking read times out"
+        )
     unknown = sorted(set(settings.worker.kinds) - set(JOB_KINDS))
     if unknown:
-        raise SystemExit(f"unknown job kinds {unknown}; choose from {list(JOB_KINDS)}")
+        raise ConfigError(f"unknown job kinds {unknown}; choose from {list(JOB_KINDS)}")
     redis = connect(settings.redis)
     streams = streams_for(settings)
     started = _start(redis, settings, streams, stop)
