@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration venv bench clean
+.PHONY: demo test lint unit integration venv bench clean screenshot
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ unit: $(STAMP)
 
 integration: $(STAMP)
 	$(BIN)/pytest -q tests/integration
+
+# The dashboard under load, photographed by Debian's chromium (apt-get install chromium).
+screenshot: $(STAMP)
+	$(BIN)/python tools/dashboard_screenshot.py --out docs/dashboard.png
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

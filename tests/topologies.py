@@ -150,16 +150,18 @@ class SentinelTopology:
 
 
 class ClusterTopology:
-    """A Redis Cluster of `primaries` nodes, slots assigned from redis-py (no redis-cli needed)."""
+    """A Redis Cluster of `primaries` nodes, slots assigned from redis-py (no redis-cli needed);
+    `modules`: module libraries every node loads (e.g. `servers.stack_modules()` for RediSearch)."""
 
     SLOTS = 16384
 
-    def __init__(self, binary: str, *, primaries: int = 3) -> None:
+    def __init__(self, binary: str, *, primaries: int = 3, modules: tuple[str, ...] = ()) -> None:
         # the bus port defaults to port + 10000, which may be taken or above 65535: choose it
         self.bus_ports = [free_port() for _ in range(primaries)]
         self.nodes = [
             RedisServer(
                 binary,
+                modules=modules,
                 config=[
                     "cluster-enabled yes",
                     "cluster-config-file nodes.conf",

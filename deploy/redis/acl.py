@@ -118,6 +118,9 @@ KOMBU = (
 # The refresh-ahead task: read hit counters and entry TTLs, age the counters, claim a refresh.
 REFRESH_WRITES = ("set", "zunionstore", "zrem", "hdel")
 ENQUEUE = ("evalsha", "script|load", "script|exists", "xadd", "xlen")
+# enqueue.lua remembers job ids in `ns:jobs:{kind:p}:enq:<bucket>` (HGET/HSET/PEXPIRE) so that a
+# resent enqueue adds nothing twice; app and beat may write those keys and no others.
+ENQUEUE_DEDUPE = ("hget", "hset", "pexpire")
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,7 @@ def users(namespace: str) -> dict[str, User]:
             (
                 Grant((f"~{everything}",), READ_MODULES),
                 Grant((f"~{ns}:cache-meta:*:hits", f"~{ns}:cache-meta:*:src"), ("zincrby", "hset")),
+                Grant((f"~{streams_only}:enq:*",), ENQUEUE_DEDUPE),
             ),
         ),
         # Workers read and acknowledge streams, dead-letter, heartbeat, and write every store
@@ -194,7 +198,9 @@ def users(namespace: str) -> dict[str, User]:
             (
                 Grant((f"~{ns}:celery:*",), KOMBU),
                 Grant((f"~{ns}:cache-meta:*",), REFRESH_WRITES),
-                Grant((f"~{streams_only}",), ENQUEUE),
+                # EVALSHA of enqueue.lua declares the stream and its dedupe buckets: one selector
+                # must allow the script on all of them.
+                Grant((f"~{streams_only}", f"~{streams_only}:enq:*"), (*ENQUEUE, *ENQUEUE_DEDUPE)),
             ),
         ),
     }

@@ -12,9 +12,12 @@ Key schema (``ns`` = the namespace, default ``sluice``; ``{...}`` is a Cluster h
 | ``ns:workers`` | zset member=worker id, score=last beat ms | - | worker heartbeat | status, ``--check`` |
 | ``ns:worker:<id>`` | string (JSON) | 3 x heartbeat | worker heartbeat | status, ``--check`` |
 | ``ns:stats:<kind>:<minute>`` | hash processed/failed/dead | 2 h | worker | status |
-| ``ns:history:{<session>}`` | zset score 0, member ``<padded id>:<n>:<json>`` | history ttl | history handler | chat history |
-| ``ns:history:{<session>}:meta`` | hash cleared/ver/ttl | history ttl | history handler | chat history |
-| ``ns:history:sessions`` | zset member=session, score=last write ms | - | history handler | session listing |
+| ``ns:history:{<session>}`` | zset score 0, member ``<padded id>:<n>:<json>`` | history ttl | history handler (history_write.lua) | chat history |
+| ``ns:history:{<session>}:meta`` | hash cleared/deleted/floor (a delete's tombstone) | history ttl; tombstone 1 day | history handler | session listing |
+| ``ns:history:{<session>}:vdocs`` | hash ``<padded id>:<n>`` -> semantic index name | history ttl + 1 day | history handler | history handler, session pruner |
+| ``ns:sessions:{ns}:active`` | zset member=session, score=last write (entry id ms) | - | history handler (history_index.lua) | session listing, ops |
+| ``ns:sessions:{ns}:names`` | zset score 0, member=session (lexical: listing by prefix) | - | history handler | session listing |
+| ``ns:sessions:{ns}:expires`` | zset member=session, score=expiry ms (sessions with a TTL) | - | history handler | session pruner |
 | **vector indexes** (``<ix>`` = index name, ``g<n>`` = generation, ``{t}`` = a shard tag, empty standalone) | | | | |
 | ``ns:vindex:<ix>`` | string (JSON ``IndexMeta``: schema, backend, embedder, generations) | - | facade (create) | facade, index handler |
 | ``ns:vec:<ix>:g<n>:{<id>}`` | hash: text, vector, metadata fields, ``_id``, ``_meta``, ``_v`` | - | index handler (vector_hash_write.lua) | RediSearch index, facade |
@@ -31,6 +34,7 @@ Key schema (``ns`` = the namespace, default ``sluice``; ``{...}`` is a Cluster h
 | ``ns:cache-meta:<c>:hits`` | zset member ``<hl>:<hp>``, score = hits (decayed) | - | exact cache facade (buffered ZINCRBY) | refresh-ahead beat task |
 | ``ns:cache-meta:<c>:src`` | hash ``<hl>:<hp>`` -> JSON prompt, llm_string, ttl, embedder | - | exact cache facade (with hits) | refresh-ahead beat task |
 | ``ns:cache-meta:<c>:warming:<hl>:<hp>`` | string: claim of one refresh (idempotent enqueue) | refresh window | refresh-ahead beat task (SET NX) | refresh-ahead beat task |
+| ``ns:cache-meta:<c>:lookups:<minute>`` | hash hit/miss/sem_hit/sem_miss/``d<bucket>`` (nearest distance) | 2 h | cache facades (``sluice.ops.cachestats``) | dashboard |
 
 The job stream's hash tag is ``{kind:p}`` so partitions spread over Cluster slots while a stream
 and its signal keys stay in one slot. Per-session keys are tagged by session id so one Lua script
@@ -107,8 +111,18 @@ class Keys:
     def history_meta(self, session_id: str) -> KeyT:
         return KeyT(f"{self.namespace}:history:{{{session_id}}}:meta")
 
+    def history_vdocs(self, session_id: str) -> KeyT:
+        return KeyT(f"{self.namespace}:history:{{{session_id}}}:vdocs")
+
     def history_sessions(self) -> KeyT:
-        return KeyT(f"{self.namespace}:history:sessions")
+        """Sessions by last write; the session index keys share one hash tag (one Lua call updates all)."""
+        return KeyT(f"{self.namespace}:sessions:{{{self.namespace}}}:active")
+
+    def sessions_names(self) -> KeyT:
+        return KeyT(f"{self.namespace}:sessions:{{{self.namespace}}}:names")
+
+    def sessions_expires(self) -> KeyT:
+        return KeyT(f"{self.namespace}:sessions:{{{self.namespace}}}:expires")
 
     # --- vector indexes (sluice.vectors) ---------------------------------------------------------
     def vector_meta(self, index: str) -> KeyT:
@@ -166,6 +180,10 @@ class Keys:
 
     def cache_warming(self, cache: str, member: str) -> KeyT:
         return KeyT(f"{self.namespace}:cache-meta:{cache}:warming:{member}")
+
+    def cache_lookups(self, cache: str, minute: int) -> KeyT:
+        """Per-minute lookup counters of one cache (hit rate, semantic distance histogram)."""
+        return KeyT(f"{self.namespace}:cache-meta:{cache}:lookups:{minute}")
 
 
 def _id_tag(doc_id: str) -> str:

@@ -1,14 +1,20 @@
 """Lua scripts shipped with the package, loaded by name and registered on a client.
 
 Each `.lua` file opens with its key schema. redis-py's `Script` runs EVALSHA and reloads on
-NOSCRIPT, on standalone, Sentinel-managed and Cluster clients alike.
+NOSCRIPT, on standalone, Sentinel-managed and Cluster clients alike. A script whose first line
+is ``#!lua flags=no-writes`` runs with EVALSHA_RO instead: a user allowed only reads (and
+``+evalsha_ro``) may run it, and a replica can answer it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
+
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 
 @cache
@@ -17,8 +23,65 @@ def source(name: str) -> str:
     return resources.files("sluice").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
 
 
+@cache
+def read_only(name: str) -> bool:
+    """True if the script declares ``flags=no-writes`` in its shebang line (Redis >= 7)."""
+    first = source(name).split("\n", 1)[0]
+    return first.startswith("#!lua") and "no-writes" in first.partition("flags=")[2].split(",")
+
+
+def _in_pipeline(client: Any, script: Any) -> None:
+    """A pipeline loads its scripts (SCRIPT LOAD) before it runs them; register ours with it."""
+    scripts = getattr(client, "scripts", None)
+    if isinstance(scripts, set):
+        scripts.add(script)
+
+
+class ReadOnlyScript:
+    """A registered script run with EVALSHA_RO; called like redis-py's `Script`."""
+
+    def __init__(self, script: Any) -> None:
+        self.script = script
+
+    @property
+    def sha(self) -> str:
+        return str(self.script.sha)
+
+    def __call__(
+        self, keys: Sequence[Any] | None = None, args: Iterable[Any] | None = None, client: Any = None
+    ) -> Any:
+        keys, args = list(keys or []), list(args or [])
+        client = self.script.registered_client if client is None else client
+        _in_pipeline(client, self.script)
+        try:
+            return client.evalsha_ro(self.script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            self.script.sha = client.script_load(self.script.script)
+            return client.evalsha_ro(self.script.sha, len(keys), *keys, *args)
+
+
+class AsyncReadOnlyScript(ReadOnlyScript):
+    """The asyncio twin of `ReadOnlyScript`."""
+
+    async def __call__(
+        self, keys: Sequence[Any] | None = None, args: Iterable[Any] | None = None, client: Any = None
+    ) -> Any:
+        keys, args = list(keys or []), list(args or [])
+        client = self.script.registered_client if client is None else client
+        _in_pipeline(client, self.script)
+        try:
+            return await client.evalsha_ro(self.script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            self.script.sha = await client.script_load(self.script.script)
+            return await client.evalsha_ro(self.script.sha, len(keys), *keys, *args)
+
+
 class Scripts:
-    """The scripts registered on one client (sync or asyncio); build once per client."""
+    """The scripts registered on one client (sync or asyncio); build once per client.
+
+    `scripts[name]` is called like redis-py's `Script` (``keys=, args=, client=``) whatever the
+    flavour: EVALSHA, or EVALSHA_RO for a ``no-writes`` script.
+    """
 
     def __init__(self, client: Any) -> None:
         self._client = client
@@ -28,5 +91,8 @@ class Scripts:
         script = self._registered.get(name)
         if script is None:
             script = self._client.register_script(source(name))
+            if read_only(name):
+                ro = AsyncReadOnlyScript if isinstance(script, AsyncScript) else ReadOnlyScript
+                script = ro(script)
             self._registered[name] = script
         return script

@@ -115,6 +115,35 @@ class WorkerSettings(BaseModel):
     )
 
 
+class VectorSettings(BaseModel):
+    """Vector indexes (`sluice.vectors`): how long write-side markers live, how often readers re-check."""
+
+    tombstone_ttl: float = Field(
+        default=86_400.0,
+        ge=0,
+        description="seconds a delete's tombstone is kept, so an older upsert arriving late cannot bring the "
+        "document back (0 = keep forever)",
+    )
+    embeddings_cache_ttl: float = Field(
+        default=7 * 86_400.0,
+        ge=0,
+        description="seconds a computed embedding stays cached (re-indexing unchanged text within it makes "
+        "no embeddings call; 0 = never expire)",
+    )
+    meta_refresh: float = Field(
+        default=1.0,
+        gt=0,
+        description="seconds a vector store trusts the index metadata it read before reading it again "
+        "(how soon it follows a `sluice index migrate` switch)",
+    )
+    switch_grace: float = Field(
+        default=5.0,
+        gt=0,
+        description="seconds `sluice index migrate` keeps the old generation readable after the switch; "
+        "must exceed meta_refresh, so every vector store has moved on before it is dropped",
+    )
+
+
 class ComponentSpec(BaseModel):  # type: ignore[no-redef]  # pydantic-mypy: a field named kwargs
     """A model or embedder named in settings: import path plus keyword arguments.
 
@@ -131,6 +160,26 @@ class ComponentSpec(BaseModel):  # type: ignore[no-redef]  # pydantic-mypy: a fi
         if ":" not in value or value.startswith(":") or value.endswith(":"):
             raise ValueError("import_path must look like 'package.module:Name'")
         return value
+
+
+class DashboardSettings(BaseModel):
+    """`sluice dashboard`: the operators' web page. Loopback by default; actions need a CSRF token."""
+
+    host: str = Field(default="127.0.0.1", description="address to bind; keep loopback unless a token is set")
+    port: int = Field(default=8470, ge=0, le=65535, description="port to serve on (0 = a free one)")
+    read_only: bool = Field(default=False, description="refuse retry/purge of dead letters (server-side)")
+    token: SecretStr | None = Field(
+        default=None, description="required when set: `Authorization: Bearer <token>`, or basic auth password"
+    )
+    username: str = Field(default="sluice", min_length=1, description="basic-auth user name (with token)")
+    refresh_seconds: float = Field(default=5.0, ge=1, description="how often the page refreshes itself")
+    caches: list[str] = Field(default_factory=lambda: ["default"], description="LLM cache names to show")
+    indexes: list[str] = Field(
+        default_factory=list, description="vector index names to show besides those RediSearch lists"
+    )
+    metrics_urls: list[str] = Field(
+        default_factory=list, description="worker Prometheus endpoints to read latency from (optional)"
+    )
 
 
 def _default_embedders() -> dict[str, ComponentSpec]:
@@ -155,5 +204,7 @@ class Settings(BaseSettings):
     queue: QueueSettings = Field(default_factory=QueueSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    vectors: VectorSettings = Field(default_factory=VectorSettings)
     embedders: dict[str, ComponentSpec] = Field(default_factory=_default_embedders)
     models: dict[str, ComponentSpec] = Field(default_factory=_default_models)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)

@@ -298,13 +298,6 @@ def test_ops_creates_vector_indexes_and_semantic_caches(
         ops.close()
 
 
-# Open until sluice.vectors lets apps use existing indexes read-only (see deploy/README.md,
-# "Least privilege"): open_index sends SET NX + FT.CREATE + FT.ALIASUPDATE even for an index
-# that exists, and vector_set_search.lua (flags=no-writes) runs as EVALSHA, not EVALSHA_RO.
-VECTOR_GAP = "vector facades still write when opening an existing index (open_index) or search via EVALSHA"
-
-
-@pytest.mark.xfail(strict=True, raises=PermissionDenied, reason=VECTOR_GAP)
 @pytest.mark.parametrize("backend", ["search", "vsets"])
 def test_app_indexes_and_queries_vectors_in_an_index_ops_created(
     server: servers.RedisServer, app: Client, worker: ProcessWorker, backend: BackendChoice

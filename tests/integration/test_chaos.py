@@ -140,7 +140,9 @@ def test_sentinel_failover_loses_no_replicated_job(redis_factory: Any, namespace
     failover loses none of them. (With durability="none", jobs accepted in the last moments before
     the primary dies can be lost: that is what the option promises, and why it exists.)"""
     topology = redis_factory.sentinel()
-    settings = fast_settings(topology.url(), namespace, queue={"durability": "replicated"}, visibility_timeout=1.5)
+    settings = fast_settings(
+        topology.url(), namespace, queue={"durability": "replicated"}, visibility_timeout=1.5
+    )
     client = Client(settings)
     workers = [ProcessWorker(settings).start() for _ in range(2)]
     wait_until(lambda: len(client.status().workers) == 2, 20, "two workers to beat")
@@ -178,7 +180,10 @@ def test_sentinel_failover_loses_no_replicated_job(redis_factory: Any, namespace
         try:
             wait_until(lambda: drained(client), 60, "workers to drain after the failover", interval=0.2)
         except AssertionError:
-            print(client.status().totals(), [(s.stream, s.length, s.pending) for s in client.status().streams if s.length])
+            print(
+                client.status().totals(),
+                [(s.stream, s.length, s.pending) for s in client.status().streams if s.length],
+            )
             for w in workers:
                 print(w.output()[-4000:])
             raise

@@ -93,7 +93,9 @@ def test_server_starts_a_local_redis_with_aof_and_stops_on_ctrl_c(tmp_path: Any,
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "sluice_workers.cli.main", "server", "--dir", str(tmp_path / "data")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         url = ""

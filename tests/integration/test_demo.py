@@ -31,7 +31,11 @@ def test_demo_runs_end_to_end_on_an_embedded_redis_and_cleans_up(redis8: object)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
     out = subprocess.run(
         [sys.executable, "-m", "sluice_workers.cli.main", "demo", "--turns", "8"],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "embedded redis-server" in out.stdout

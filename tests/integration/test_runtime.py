@@ -323,7 +323,9 @@ def test_a_resent_enqueue_adds_nothing_twice(client: Client) -> None:
     assert contents(client, "dup") == ["a", "b"]
 
 
-def test_enqueue_resends_through_a_pause_longer_than_the_socket_timeout(redis_factory: Any, namespace: str) -> None:
+def test_enqueue_resends_through_a_pause_longer_than_the_socket_timeout(
+    redis_factory: Any, namespace: str
+) -> None:
     # Given a server that stops answering (SIGSTOP) for longer than the client's socket timeout
     server = redis_factory.redis(8)
     settings = fast_settings(server.url, namespace, queue={"enqueue_retries": 6})

@@ -10,23 +10,17 @@ import pytest
 
 import servers
 from servers import need
-from sluice.errors import RedisUnavailable
 from sluice.facade.client import Client
 from sluice.facade.vectorstore import SluiceVectorStore
 from sluice.vectors import IndexSchema, MetadataField, Num, Tag
+from sluice.vectors.backfill import scan_keys
+from sluice.vectors.migration import Migration
 from sluice.vectors.runner import Call
 from support.settings import fast_settings
 from support.workers import ThreadWorker
 from topologies import ClusterTopology
 
-pytestmark = [
-    pytest.mark.cluster,
-    # read-your-writes on a Cluster: sluice.queue.waiting pipelines MGET, which redis-py's
-    # ClusterPipeline refuses; passes once that is fixed (the answers themselves were checked equal)
-    pytest.mark.xfail(
-        raises=RedisUnavailable, reason="Waiter uses pipelined MGET on a Cluster", strict=False
-    ),
-]
+pytestmark = pytest.mark.cluster
 
 DIMS = 32
 SCHEMA = IndexSchema.for_dims(
@@ -41,10 +35,7 @@ QUERIES = ["redis stream", "vector shard merge", "worker cache doc7", "cluster i
 @pytest.fixture(scope="module")
 def search_cluster() -> Iterator[ClusterTopology]:
     """3 primaries with RediSearch loaded (the shared `cluster` fixture has no modules)."""
-    topology = ClusterTopology(need(servers.redis8_binary))
-    modules = need(servers.stack_modules)
-    for node in topology.nodes:
-        node.modules = tuple(modules)
+    topology = ClusterTopology(need(servers.redis8_binary), modules=tuple(need(servers.stack_modules)))
     try:
         yield topology.start()
     finally:
@@ -110,4 +101,28 @@ def test_each_primary_holds_a_shard(search_cluster: ClusterTopology, namespace: 
             fields = dict(zip(info[::2], info[1::2], strict=True))
             per_node.append(int(fields[b"num_docs"]))
         assert sum(per_node) == len(TEXTS) and all(n > 0 for n in per_node)
+    client.close()
+
+
+@pytest.mark.parametrize("backend", ["search", "vsets"])
+def test_a_migration_on_a_cluster_keeps_every_document(
+    search_cluster: ClusterTopology, namespace: str, backend: str
+) -> None:
+    client = _client(search_cluster.url, namespace)
+    with ThreadWorker(client.settings):
+        vs = client.vectorstore("docs", "hashing", schema=SCHEMA, backend=backend)  # type: ignore[arg-type]
+        vs.add_texts(TEXTS, METAS, ids=[f"d{i}" for i in range(len(TEXTS))], wait=True)
+        before = [d.id for d in vs.similarity_search(QUERIES[1], k=6)]
+        m = Migration(client, "docs")
+        wider = SCHEMA.model_copy(
+            update={"metadata": (*SCHEMA.metadata, MetadataField(name="kind", type="tag"))}
+        )
+        result = m.run(m.plan(wider), grace=0.2, timeout=60)
+        assert result is not None and result.source_docs == result.target_docs == len(TEXTS)
+        after = client.vectorstore("docs", "hashing")
+        assert after.session.open(lambda: DIMS).generation == 2
+        assert [d.id for d in after.similarity_search(QUERIES[1], k=6)] == before
+        assert after.session.count() == len(TEXTS)
+        old = client.keys.vector_doc_prefix("docs", 1) + "*"
+        assert sum(len(c) for c in scan_keys(client.redis, True, old)) == 0
     client.close()

@@ -177,7 +177,6 @@ def make_app(settings: Settings | None = None, refresh: RefreshSettings | None =
         broker_transport_options={"global_keyprefix": f"{settings.namespace}:celery:"},
         worker_enable_remote_control=False,
         task_ignore_result=True,
-        worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
         beat_schedule={
             "sluice-refresh-ahead": {

@@ -2,7 +2,7 @@
 
 The index worker embeds through it: texts seen before (re-indexing unchanged documents) cost one
 pipelined read and no embeddings call; the rest go to the embedder in ONE call per batch.
-Vectors are stored as float32 bytes with a TTL.
+Vectors are stored as float32 bytes with a TTL (`settings.vectors.embeddings_cache_ttl`).
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from langchain_core.embeddings import Embeddings
 
 from sluice.connection.translate import translate_errors
 from sluice.keys import Keys
-
-DEFAULT_TTL = 7 * 24 * 3600.0
+from sluice.settings import VectorSettings
 
 
 class EmbeddingsCache:
     """Use `embed(fingerprint, embedder, texts)` instead of `embedder.embed_documents(texts)`."""
 
-    def __init__(self, redis: Any, keys: Keys, *, ttl: float | None = DEFAULT_TTL) -> None:
+    def __init__(self, redis: Any, keys: Keys, settings: VectorSettings | None = None) -> None:
         self._redis = redis
         self._keys = keys
+        ttl = (settings or VectorSettings()).embeddings_cache_ttl
         self._ttl_ms = int(ttl * 1000) if ttl else None
         self.calls = 0  # embeddings calls made (a metric for tests and logs)
 

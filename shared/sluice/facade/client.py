@@ -27,8 +27,10 @@ if TYPE_CHECKING:
 
     from sluice.facade.chat_history import ChatHistory
     from sluice.facade.llm_cache import LLMCache, WriteMode
+    from sluice.facade.memory import MemoryRetriever
     from sluice.facade.semantic_cache import SemanticCache
     from sluice.facade.vectorstore import SluiceVectorStore
+    from sluice.stores.sessions import SessionPage
     from sluice.vectors.backend import BackendChoice
     from sluice.vectors.schema import Algorithm, IndexSchema
 
@@ -141,10 +143,21 @@ class Client:
         max_messages: int | None = None,
         read_your_writes: bool = True,
         wait_timeout: float | None = None,
+        embedder: str | None = None,
+        semantic: bool = False,
     ) -> ChatHistory:
-        """A LangChain `BaseChatMessageHistory` whose appends go through the workers."""
-        from sluice.facade.chat_history import ChatHistory
+        """A LangChain `BaseChatMessageHistory` whose appends go through the workers.
 
+        `embedder` (a settings name) or `semantic=True` (the only settings embedder) also indexes
+        each message for `history.relevant(query, k)`; that needs RediSearch or Redis 8.
+        """
+        from sluice.facade.chat_history import ChatHistory
+        from sluice.facade.memory import FEATURE, resolve_embedder
+        from sluice.vectors.backend import choose
+
+        name = resolve_embedder(self, embedder, semantic)
+        if name is not None:
+            choose(self.capabilities, "auto", FEATURE)
         return ChatHistory(
             self,
             session_id,
@@ -152,7 +165,49 @@ class Client:
             max_messages=max_messages,
             read_your_writes=read_your_writes,
             wait_timeout=wait_timeout,
+            embedder=name,
         )
+
+    def memory_retriever(
+        self,
+        *,
+        session_id: str | Sequence[str] | None = None,
+        embedder: str | None = None,
+        k: int = 4,
+        distance_threshold: float | None = None,
+    ) -> MemoryRetriever:
+        """A LangChain `BaseRetriever` over past messages of one session, several, or all (None)."""
+        from sluice.facade.memory import FEATURE, MemoryRetriever, Recall, resolve_embedder
+        from sluice.vectors.backend import choose
+
+        name = resolve_embedder(self, embedder, True)
+        assert name is not None
+        choose(self.capabilities, "auto", FEATURE)
+        sessions = [session_id] if isinstance(session_id, str) else session_id
+        return MemoryRetriever(
+            recall=Recall(self, name),
+            sessions=list(sessions) if sessions is not None else None,
+            k=k,
+            distance_threshold=distance_threshold,
+        )
+
+    def sessions(self, prefix: str = "", *, cursor: str | None = None, count: int = 100) -> SessionPage:
+        """One page of conversations (id, last activity, message count) whose id starts with `prefix`.
+
+        Pass `page.cursor` back for the next page; None means the listing is complete. Never KEYS/SCAN.
+        """
+        from sluice.stores.sessions import list_sessions
+        from sluice.vectors.runner import Runner, drive
+
+        runner = Runner(self.redis, cluster=self.capabilities.cluster)
+        return drive(list_sessions(self.keys, prefix, cursor, count), runner)
+
+    async def asessions(self, prefix: str = "", *, cursor: str | None = None, count: int = 100) -> SessionPage:
+        from sluice.stores.sessions import list_sessions
+        from sluice.vectors.runner import AsyncRunner, adrive
+
+        runner = AsyncRunner(self.async_redis, cluster=(await self.acapabilities()).cluster)
+        return await adrive(list_sessions(self.keys, prefix, cursor, count), runner)
 
     def llm_cache(
         self,

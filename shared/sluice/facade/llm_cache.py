@@ -8,7 +8,10 @@ fill that was dead-lettered or did not land in time is logged and reads as a mis
 never fails the app's call for that.
 
 `local_cache=N` keeps up to N hot entries in process (sync lookups), invalidated by the server
-(see `sluice.stores.tracking`): a repeated hit costs no round trip. Hits are counted in memory
+(see `sluice.stores.tracking`): a repeated hit costs no round trip, an entry's TTL is enforced
+locally, and a change by another client is seen as soon as its invalidation arrives (like every
+Redis client-side cache, that is asynchronous: well under a millisecond on a LAN). Leave it off
+where one process must see another's write the instant that write returns. Hits are counted in memory
 and flushed to Redis about once a second, so the refresh-ahead beat task can re-warm hot
 entries before they expire.
 """

@@ -56,6 +56,11 @@ class IndexDocument(_Model):
     text: str
     metadata: dict[str, Any] = Field(default_factory=dict)
     vector: list[float] | None = Field(default=None, description="precomputed embedding; skips the embedder")
+    version: str | None = Field(
+        default=None,
+        pattern=r"^\d{18}-\d{10}$",
+        description="a migration's copy: the source document's padded version, written instead of the job's",
+    )
 
 
 class IndexPayload(_Model):
@@ -66,6 +71,9 @@ class IndexPayload(_Model):
     upserts: list[IndexDocument] = Field(default_factory=list)
     deletes: list[str] = Field(default_factory=list)
     embedder: str | None = None
+    generation: int | None = Field(
+        default=None, ge=1, description="write only this generation (a migration's backfill); None = all written"
+    )
 
     def target_key(self) -> str:
         first = self.upserts[0].id if self.upserts else (self.deletes[0] if self.deletes else "")
@@ -73,11 +81,11 @@ class IndexPayload(_Model):
 
 
 class HistoryAppendPayload(_Model):
-    """Messages to append to one session (in order), or a clear of that session."""
+    """Messages to append to one session (in order), or a clear or delete of that session."""
 
     kind: Literal["history-append"] = "history-append"
     session_id: str = Field(min_length=1)
-    op: Literal["append", "clear"] = "append"
+    op: Literal["append", "clear", "delete"] = "append"
     messages: list[dict[str, Any]] = Field(default_factory=list, description="LangChain message dicts")
     ttl: float | None = Field(default=None, gt=0, description="seconds; refreshed on every write")
     max_messages: int | None = Field(default=None, ge=1)

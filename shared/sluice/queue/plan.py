@@ -5,12 +5,15 @@ Shared by the sync and asyncio producers so both refuse exactly the same input.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sluice.errors import PayloadTooLarge
+from pydantic_core import PydanticSerializationError
+
+from sluice.errors import ConfigError, PayloadTooLarge
 from sluice.jobs.codec import FIELD, encode
 from sluice.jobs.models import JobEnvelope, Payload
 from sluice.keys import Keys
@@ -35,6 +38,21 @@ def envelope(namespace: str, payload: Payload, *, notify: bool, trace: dict[str,
     return JobEnvelope(namespace=namespace, payload=payload, notify=notify, trace=trace)
 
 
+def json_size(value: Any, what: str) -> int:
+    """Bytes of `value` as compact JSON. NaN and infinity are refused: JSON has neither, and the
+    job encoder would silently turn them into null."""
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str)
+    except ValueError:
+        raise ConfigError(
+            f"{what} holds NaN or infinity, which JSON cannot carry (it would arrive as null); "
+            "replace it with null or a finite number"
+        ) from None
+    except RecursionError:
+        raise ConfigError(f"{what} is nested too deeply to encode; flatten it") from None
+    return len(text.encode(errors="surrogatepass"))
+
+
 def check_payload(payload: Payload, limits: LimitSettings) -> None:
     """Per-kind limits that name the setting to raise."""
     if payload.kind == "index":
@@ -46,6 +64,15 @@ def check_payload(payload: Payload, limits: LimitSettings) -> None:
                 limits.max_documents_per_job,
                 "SLUICE_LIMITS__MAX_DOCUMENTS_PER_JOB",
             )
+        for doc in payload.upserts:
+            size = json_size(doc.metadata, f"metadata of document {doc.id[:60]!r}")
+            if size > limits.max_metadata_bytes:
+                raise PayloadTooLarge(
+                    f"metadata of document {doc.id[:60]!r} (bytes)",
+                    size,
+                    limits.max_metadata_bytes,
+                    "SLUICE_LIMITS__MAX_METADATA_BYTES",
+                )
     elif payload.kind == "history-append":
         if len(payload.messages) > limits.max_messages_per_job:
             raise PayloadTooLarge(
@@ -54,6 +81,7 @@ def check_payload(payload: Payload, limits: LimitSettings) -> None:
                 limits.max_messages_per_job,
                 "SLUICE_LIMITS__MAX_MESSAGES_PER_JOB",
             )
+        json_size(payload.messages, f"a message of session {payload.session_id[:60]!r}")
     elif payload.kind in ("cache-fill", "cache-warm"):
         prompts = [payload.prompt] if payload.kind == "cache-fill" else payload.prompts
         longest = max((len(p) for p in prompts), default=0)
@@ -64,6 +92,8 @@ def check_payload(payload: Payload, limits: LimitSettings) -> None:
                 limits.max_prompt_chars,
                 "SLUICE_LIMITS__MAX_PROMPT_CHARS",
             )
+        if payload.kind == "cache-fill":
+            json_size(payload.generations, "the generations of a cache fill")
 
 
 def plan(
@@ -85,7 +115,13 @@ def plan(
     for slot, payload in enumerate(items):
         check_payload(payload, limits)
         env = envelope(keys.namespace, payload, notify=notify, trace=trace)
-        data = encode(env)
+        try:
+            data = encode(env)
+        except PydanticSerializationError as e:
+            raise ConfigError(
+                f"this {payload.kind} job cannot be encoded as JSON ({str(e)[:200]}); pass only JSON values "
+                "(str, numbers, bool, None, lists, dicts) and text without lone surrogates"
+            ) from None
         if len(data) > limits.max_payload_bytes:
             raise PayloadTooLarge(
                 f"encoded {payload.kind} job (bytes)",

@@ -109,7 +109,9 @@ class Producer:
         self, payloads: Sequence[Payload], *, notify: bool = False, trace: dict[str, str] | None = None
     ) -> list[StreamEntryRef]:
         q = self._settings.queue
-        batches, count = planning.plan(self._keys, self._settings.limits, payloads, notify=notify, trace=trace)
+        batches, count = planning.plan(
+            self._keys, self._settings.limits, payloads, notify=notify, trace=trace
+        )
         out: list[StreamEntryRef | None] = [None] * count
         for batch in batches:
             for call in planning.calls(self._keys, batch, q.max_backlog, q.dedupe_window):
@@ -160,7 +162,9 @@ class AsyncProducer:
         self, payloads: Sequence[Payload], *, notify: bool = False, trace: dict[str, str] | None = None
     ) -> list[StreamEntryRef]:
         q = self._settings.queue
-        batches, count = planning.plan(self._keys, self._settings.limits, payloads, notify=notify, trace=trace)
+        batches, count = planning.plan(
+            self._keys, self._settings.limits, payloads, notify=notify, trace=trace
+        )
         out: list[StreamEntryRef | None] = [None] * count
         for batch in batches:
             for call in planning.calls(self._keys, batch, q.max_backlog, q.dedupe_window):

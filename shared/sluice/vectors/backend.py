@@ -46,6 +46,10 @@ class Backend(Protocol):
     def create(self, meta: IndexMeta, generation: int) -> Plan[None]:
         """Create what a generation needs (idempotent); point readers at it if it is `meta.generation`."""
 
+    def ensure(self, meta: IndexMeta, generation: int) -> Plan[None]:
+        """Check that a generation's structures exist and create only what is missing: read-only when
+        the index is whole (an app user without FT.CREATE can open it), a repair after a crash."""
+
     def point_alias(self, meta: IndexMeta, generation: int) -> Plan[None]:
         """Make queries read `generation` (the atomic switch of a migration)."""
 
@@ -55,7 +59,7 @@ class Backend(Protocol):
     def write_calls(
         self, meta: IndexMeta, generation: int, writes: Sequence[DocWrite], tombstone_ttl_ms: int
     ) -> list[Call]:
-        """Versioned upserts and deletes, one Lua call each."""
+        """Versioned upserts and deletes of `generation` (under `meta.at(generation)`), one Lua call each."""
 
     def search(self, meta: IndexMeta, query: VectorQuery) -> Plan[list[Hit]]: ...
 

@@ -81,8 +81,10 @@ def payloads(
     deletes: Sequence[str] = (),
     embedder: str | None = None,
     batch_size: int | None = None,
+    generation: int | None = None,
 ) -> list[IndexPayload]:
-    """Jobs holding documents of one partition each, within the document and byte limits."""
+    """Jobs holding documents of one partition each, within the document and byte limits
+    (`generation`: for that generation only, as a migration's backfill)."""
     max_count = min(batch_size or limits.max_documents_per_job, limits.max_documents_per_job)
     max_bytes = int(limits.max_payload_bytes * 0.8)
     up: dict[int, list[IndexDocument]] = defaultdict(list)
@@ -94,8 +96,8 @@ def payloads(
     out: list[IndexPayload] = []
     for part in sorted(down):
         for chunk in _chunks(dict.fromkeys(down[part]), lambda d: len(d) + 8, max_count, max_bytes):
-            out.append(IndexPayload(index=index, deletes=chunk, embedder=embedder))
+            out.append(IndexPayload(index=index, deletes=chunk, embedder=embedder, generation=generation))
     for part in sorted(up):
         for chunk in _chunks(up[part], _size, max_count, max_bytes):
-            out.append(IndexPayload(index=index, upserts=chunk, embedder=embedder))
+            out.append(IndexPayload(index=index, upserts=chunk, embedder=embedder, generation=generation))
     return out

@@ -1,10 +1,12 @@
 """Creating, opening and dropping indexes: the metadata record plus the backend's structures.
 
-`open_index` is what a vector store runs once before its first read or write: it adopts an
-existing index (refusing a different schema, naming each difference) or creates one. It claims
-the metadata key with ``SET NX`` *before* building structures, so two processes creating the same
-index at once agree on one schema, and a crash half-way is repaired by the next open (creation
-is idempotent). The same plans serve `sluice index create|info|drop|migrate`.
+`open_index` is what a vector store runs once before its first read or write. An index whose
+metadata exists is *adopted* (a different schema is refused, naming each difference) with reads
+only: its structures are probed and only missing ones created, so a least-privilege app user
+(no SET on the metadata, no FT.CREATE) can open an index ops created. A new index is claimed
+with ``SET NX`` *before* its structures are built, so two processes creating it at once agree
+on one schema, and a crash half-way is repaired by the next open (creation is idempotent). The
+same plans serve `sluice index create|info|drop`; migrations live in `sluice.vectors.migration`.
 """
 
 from __future__ import annotations
@@ -76,19 +78,23 @@ def open_index(
     """Adopt or create the index `wanted` describes; returns the stored metadata."""
     key = keys.vector_meta(wanted.index)
     make_backend(wanted.backend, keys, tags).validate(wanted.index_schema)
-    [raw, created] = yield [
-        Call(("GET", key), route=key),
-        Call(("SET", key, wanted.encode(), "NX"), route=key),
-    ]
-    raw = check(raw, f"read the metadata of index {wanted.index!r}")
-    check(created, f"create index {wanted.index!r}")
-    meta = wanted
-    if raw:
-        meta = IndexMeta.decode(raw, key)
-        _adopt(meta, wanted, schema_given, backend_given)
-    backend = make_backend(meta.backend, keys, tags)
-    for generation in sorted({meta.generation, *meta.writing}):
-        yield from backend.create(meta, generation)
+    meta = yield from read_meta(keys, wanted.index)
+    if meta is None:
+        [created, raw] = yield [
+            Call(("SET", key, wanted.encode(), "NX"), route=key),
+            Call(("GET", key), route=key),
+        ]
+        check(created, f"create index {wanted.index!r}")
+        raw = check(raw, f"read the metadata of index {wanted.index!r}")
+        if created:
+            yield from make_backend(wanted.backend, keys, tags).create(wanted, wanted.generation)
+            return wanted
+        if not raw:  # dropped again in between: the caller may simply retry
+            raise ConfigError(f"index {wanted.index!r} was dropped while being opened; open it again")
+        meta = IndexMeta.decode(raw, key)  # another process created it first
+    _adopt(meta, wanted, schema_given, backend_given)
+    # the generation queries read; a migration's other generation is its own business
+    yield from make_backend(meta.backend, keys, tags).ensure(meta, meta.generation)
     return meta
 
 
@@ -97,9 +103,8 @@ def drop_index(keys: Keys, index: str, tags: Sequence[str]) -> Plan[bool]:
     meta = yield from read_meta(keys, index)
     if meta is None:
         return False
-    backend = make_backend(meta.backend, keys, tags)
     for generation in sorted({meta.generation, *meta.writing}):
-        yield from backend.drop(meta, generation)
+        yield from make_backend(meta.at(generation).backend, keys, tags).drop(meta, generation)
     key = keys.vector_meta(index)
     [reply] = yield [Call(("DEL", key), route=key)]
     check(reply, f"drop index {index!r}")

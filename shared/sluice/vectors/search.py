@@ -2,8 +2,10 @@
 
 Documents live at ``ns:vec:<ix>:g<n>:{<id>}`` and are indexed by ``FT.CREATE ... PREFIX``. On a
 Cluster an FT index sees only its own shard's keys, so there is one index per primary (hash
-tags that land on each primary) and queries fan out and merge top-k. Queries read the alias
-``ns:vidx:<ix>[:{t}]``; a migration builds generation n+1 and switches the alias atomically.
+tags that land on each primary) and queries fan out and merge top-k. Queries name the index of
+the generation the metadata says (``ns:vidx:<ix>:g<n>[:{t}]``), so a query always matches the
+schema it was built for (a migration may change the dtype); the alias ``ns:vidx:<ix>[:{t}]``
+points at the same index for other tools and is switched atomically by `sluice index migrate`.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def schema_args(schema: IndexSchema) -> list[Any]:
     return [*args, v.name, "VECTOR", v.algorithm.upper(), len(attrs), *attrs]
 
 
-def query_args(alias: str, schema: IndexSchema, q: VectorQuery) -> tuple[Any, ...]:
+def query_args(index: str, schema: IndexSchema, q: VectorQuery) -> tuple[Any, ...]:
     """FT.SEARCH arguments for a KNN or range query (DIALECT 2)."""
     v = schema.vector
     flt = to_search(q.filter, schema)
@@ -79,7 +81,7 @@ def query_args(alias: str, schema: IndexSchema, q: VectorQuery) -> tuple[Any, ..
         text = f"({flt})=>[KNN {q.k} @{v.name} $vec{ef} AS {DIST}]"
     fields = ["_id", schema.text_field, "_meta", DIST]
     return (
-        "FT.SEARCH", alias, text, "PARAMS", len(params), *params, "SORTBY", DIST, "ASC",
+        "FT.SEARCH", index, text, "PARAMS", len(params), *params, "SORTBY", DIST, "ASC",
         "RETURN", len(fields), *fields, "LIMIT", 0, q.k, "DIALECT", 2,
     )  # fmt: skip
 
@@ -121,20 +123,42 @@ class SearchBackend:
             )
 
     def create(self, meta: IndexMeta, generation: int) -> Plan[None]:
+        yield from self._create(meta, generation, self.tags)
+        if generation == meta.generation:
+            yield from self.point_alias(meta, generation, self.tags)
+
+    def _create(self, meta: IndexMeta, generation: int, tags: Sequence[str]) -> Plan[None]:
         ix = meta.index
         prefix = self.keys.vector_doc_prefix(ix, generation)
+        schema = schema_args(meta.at(generation).index_schema)
         calls = []
-        for tag in self.tags:
+        for tag in tags:
             name = self.keys.vector_index(ix, generation, tag)
             args = ("FT.CREATE", name, "ON", "HASH", "PREFIX", 1, prefix, "STOPWORDS", 0, "SCHEMA")
-            calls.append(Call((*args, *schema_args(meta.index_schema)), route=name))
+            calls.append(Call((*args, *schema), route=name))
         for reply in (yield calls):
             if not (isinstance(reply, rex.ResponseError) and any(w in str(reply).lower() for w in _EXISTS)):
                 check(reply, f"create the RediSearch index for {ix!r}")
-        if generation == meta.generation:
-            yield from self.point_alias(meta, generation)
 
-    def point_alias(self, meta: IndexMeta, generation: int) -> Plan[None]:
+    def ensure(self, meta: IndexMeta, generation: int) -> Plan[None]:
+        names = [self.keys.vector_index(meta.index, generation, t) for t in self.tags]
+        aliases = [self.keys.vector_alias(meta.index, t) for t in self.tags]
+        current = generation == meta.generation
+        probes = [Call(("FT.INFO", n), route=n) for n in names]
+        probes += [Call(("FT.INFO", a), route=a) for a in aliases] if current else []
+        replies = yield probes
+        for reply in replies:
+            if not _missing_index(reply):
+                check(reply, f"read FT.INFO of index {meta.index!r}")
+        missing = [t for t, r in zip(self.tags, replies[: len(names)], strict=True) if _missing_index(r)]
+        if missing:
+            yield from self._create(meta, generation, missing)
+        # only a *missing* alias is repaired: one pointing elsewhere is a migration's switch
+        unaliased = [t for t, r in zip(self.tags, replies[len(names) :], strict=True) if _missing_index(r)]
+        if unaliased:
+            yield from self.point_alias(meta, generation, unaliased)
+
+    def point_alias(self, meta: IndexMeta, generation: int, tags: Sequence[str] = ()) -> Plan[None]:
         calls = [
             Call(
                 (
@@ -144,7 +168,7 @@ class SearchBackend:
                 ),
                 route=self.keys.vector_alias(meta.index, tag),
             )
-            for tag in self.tags
+            for tag in (tags or self.tags)
         ]
         for reply in (yield calls):
             check(reply, f"point the alias of index {meta.index!r} at generation {generation}")
@@ -176,7 +200,7 @@ class SearchBackend:
     def write_calls(
         self, meta: IndexMeta, generation: int, writes: Sequence[DocWrite], tombstone_ttl_ms: int
     ) -> list[Call]:
-        schema = meta.index_schema
+        schema = meta.at(generation).index_schema
         calls = []
         for w in writes:
             doc = self.keys.vector_doc(meta.index, generation, w.doc_id)
@@ -191,13 +215,13 @@ class SearchBackend:
 
     def search(self, meta: IndexMeta, query: VectorQuery) -> Plan[list[Hit]]:
         schema = meta.index_schema
-        aliases = [self.keys.vector_alias(meta.index, t) for t in self.tags]
-        replies = yield [Call(query_args(a, schema, query), route=a) for a in aliases]
+        names = [self.keys.vector_index(meta.index, meta.generation, t) for t in self.tags]
+        replies = yield [Call(query_args(n, schema, query), route=n) for n in names]
         per_shard = []
-        for alias, reply in zip(aliases, replies, strict=True):
+        for name, reply in zip(names, replies, strict=True):
             if _missing_index(reply):
                 raise SluiceError(
-                    f"index {meta.index!r} has no RediSearch index behind {alias}; it was dropped or a "
+                    f"index {meta.index!r} has no RediSearch index {name}; it was dropped or a "
                     "Cluster primary was added: open the vector store again to create it"
                 )
             per_shard.append(parse_reply(check(reply, f"search index {meta.index!r}"), schema))
@@ -237,13 +261,17 @@ class SearchBackend:
         return out
 
     def count(self, meta: IndexMeta) -> Plan[int]:
-        aliases = [self.keys.vector_alias(meta.index, t) for t in self.tags]
+        names = [self.keys.vector_index(meta.index, meta.generation, t) for t in self.tags]
         total = 0
-        for reply in (yield [Call(("FT.INFO", a), route=a) for a in aliases]):
-            info = check(reply, f"read FT.INFO of index {meta.index!r}")
-            fields = {
-                (k.decode() if isinstance(k, bytes) else str(k)): v
-                for k, v in zip(info[::2], info[1::2], strict=False)
-            }
-            total += int(fields.get("num_docs", 0))
+        for reply in (yield [Call(("FT.INFO", n), route=n) for n in names]):
+            total += num_docs(check(reply, f"read FT.INFO of index {meta.index!r}"))
         return total
+
+
+def num_docs(info: Sequence[Any]) -> int:
+    """`num_docs` of an FT.INFO reply (RESP2: a flat list of names and values)."""
+    fields = {
+        (k.decode() if isinstance(k, bytes) else str(k)): v
+        for k, v in zip(info[::2], info[1::2], strict=False)
+    }
+    return int(fields.get("num_docs", 0))

@@ -2,16 +2,20 @@
 
 Opening probes the server (which backend exists), reads the Cluster topology (one shard tag per
 primary), and adopts or creates the index (`manager.open_index`). Everything after is a plan
-from the backend, driven by the sync or the asyncio runner: the logic exists once.
+from the backend, driven by the sync or the asyncio runner: the logic exists once. The metadata
+is re-read when it is older than `settings.vectors.meta_refresh` seconds (one GET), so a
+session follows the switch of a `sluice index migrate` (new generation, schema or backend).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from sluice.errors import ConfigError
 from sluice.vectors.backend import Backend, BackendChoice, VectorQuery, choose
+from sluice.vectors.backfill import purge_generation
 from sluice.vectors.documents import Hit
 from sluice.vectors.manager import default_schema, drop_index, make_backend, open_index, read_meta
 from sluice.vectors.meta import IndexMeta
@@ -40,6 +44,8 @@ class IndexSession:
         self.embedder = embedder
         self.meta: IndexMeta | None = None
         self._backend: Backend | None = None
+        self._tags: list[str] = [""]
+        self._read_at = 0.0
         self._runner: Runner | None = None
         self._arunner: AsyncRunner | None = None
 
@@ -56,9 +62,22 @@ class IndexSession:
         )  # fmt: skip
 
     def _opened(self, meta: IndexMeta, tags: Sequence[str]) -> IndexMeta:
+        if self._backend is None or self.meta is None or self.meta.backend != meta.backend:
+            self._backend = make_backend(meta.backend, self.client.keys, tags)
         self.meta = meta
-        self._backend = make_backend(meta.backend, self.client.keys, tags)
+        self._tags = list(tags)
+        self._read_at = time.monotonic()
         return meta
+
+    def _stale(self) -> bool:
+        return time.monotonic() - self._read_at > self.client.settings.vectors.meta_refresh
+
+    def _refreshed(self, meta: IndexMeta | None) -> None:
+        """Follow a migration; a vanished index keeps the old view (its reads then say what is wrong)."""
+        if meta is not None:
+            self._opened(meta, self._tags)
+        else:
+            self._read_at = time.monotonic()
 
     def _flags(self) -> dict[str, bool]:
         return {"schema_given": self.schema is not None, "backend_given": self.backend_choice != "auto"}
@@ -84,21 +103,34 @@ class IndexSession:
             drive(open_index(self.client.keys, wanted, tags, **self._flags()), self.runner), tags
         )
 
-    def search(self, query: VectorQuery) -> list[Hit]:
+    def fresh(self) -> tuple[Backend, IndexMeta]:
+        """The backend and metadata to read with, re-read if older than `meta_refresh`."""
         assert self.meta is not None and self._backend is not None, "open() first"
-        return drive(self._backend.search(self.meta, query), self.runner)
+        if self._stale():
+            self._refreshed(drive(read_meta(self.client.keys, self.index), self.runner))
+        return self._backend, self.meta
+
+    def search(self, query: VectorQuery) -> list[Hit]:
+        backend, meta = self.fresh()
+        return drive(backend.search(meta, query), self.runner)
 
     def get(self, ids: Sequence[str]) -> list[Hit | None]:
-        assert self.meta is not None and self._backend is not None, "open() first"
-        return drive(self._backend.get(self.meta, ids), self.runner)
+        backend, meta = self.fresh()
+        return drive(backend.get(meta, ids), self.runner)
 
     def count(self) -> int:
-        assert self.meta is not None and self._backend is not None, "open() first"
-        return drive(self._backend.count(self.meta), self.runner)
+        backend, meta = self.fresh()
+        return drive(backend.count(meta), self.runner)
 
     def drop(self) -> bool:
         """Drop the index, its documents and its metadata."""
-        dropped = drive(drop_index(self.client.keys, self.index, self.runner.shard_tags()), self.runner)
+        keys = self.client.keys
+        meta = drive(read_meta(keys, self.index), self.runner)
+        dropped = drive(drop_index(keys, self.index, self.runner.shard_tags()), self.runner)
+        # FT.DROPINDEX DD deletes only its own slot's documents on a Cluster: the rest by SCAN
+        for generation in sorted({meta.generation, *meta.writing}) if meta and self.runner.cluster else []:
+            if meta.at(generation).backend == "search":
+                purge_generation(self.client.redis, self.runner, keys, self.index, generation)
         self.meta = None
         return dropped
 
@@ -123,13 +155,19 @@ class IndexSession:
             await adrive(open_index(self.client.keys, wanted, tags, **self._flags()), runner), tags
         )
 
-    async def asearch(self, query: VectorQuery) -> list[Hit]:
+    async def afresh(self) -> tuple[Backend, IndexMeta]:
         assert self.meta is not None and self._backend is not None, "aopen() first"
-        return await adrive(self._backend.search(self.meta, query), await self.arunner())
+        if self._stale():
+            self._refreshed(await adrive(read_meta(self.client.keys, self.index), await self.arunner()))
+        return self._backend, self.meta
+
+    async def asearch(self, query: VectorQuery) -> list[Hit]:
+        backend, meta = await self.afresh()
+        return await adrive(backend.search(meta, query), await self.arunner())
 
     async def aget(self, ids: Sequence[str]) -> list[Hit | None]:
-        assert self.meta is not None and self._backend is not None, "aopen() first"
-        return await adrive(self._backend.get(self.meta, ids), await self.arunner())
+        backend, meta = await self.afresh()
+        return await adrive(backend.get(meta, ids), await self.arunner())
 
 
 def check_dims(vector: Sequence[float], meta: IndexMeta, what: str) -> None:

@@ -68,6 +68,10 @@ class VectorSetBackend:
         return None
         yield []
 
+    def ensure(self, meta: IndexMeta, generation: int) -> Plan[None]:
+        return None
+        yield []
+
     def point_alias(self, meta: IndexMeta, generation: int) -> Plan[None]:
         # readers follow IndexMeta.generation; the metadata write is the switch
         return None
@@ -75,7 +79,7 @@ class VectorSetBackend:
 
     def drop(self, meta: IndexMeta, generation: int) -> Plan[None]:
         calls = []
-        for tag in meta.shards:
+        for tag in meta.at(generation).shards:
             keys = (
                 self.keys.vector_set(meta.index, generation, tag),
                 self.keys.vector_set_docs(meta.index, generation, tag),
@@ -88,11 +92,12 @@ class VectorSetBackend:
     def write_calls(
         self, meta: IndexMeta, generation: int, writes: Sequence[DocWrite], tombstone_ttl_ms: int
     ) -> list[Call]:
-        schema = meta.index_schema
+        view = meta.at(generation)
+        schema = view.index_schema
         v = schema.vector
         calls = []
         for w in writes:
-            tag = self.shard_of(meta, w.doc_id)
+            tag = self.shard_of(view, w.doc_id)
             keys = (
                 self.keys.vector_set(meta.index, generation, tag),
                 self.keys.vector_set_docs(meta.index, generation, tag),

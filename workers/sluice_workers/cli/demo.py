@@ -32,7 +32,6 @@ from sluice.jobs.models import IndexDocument
 from sluice.settings import Settings
 from sluice.types import StreamEntryRef
 from sluice.vectors import IndexSchema, MetadataField, Tag, VectorField, ingest
-
 from sluice_workers.server.embedded import EmbeddedRedis
 
 
@@ -55,7 +54,9 @@ class Step:
         lat = self.latencies_ms
         p50 = f"{statistics.median(lat):.2f}" if lat else "-"
         p99 = f"{sorted(lat)[max(0, int(len(lat) * 0.99) - 1)]:.2f}" if lat else "-"
-        return f"| {self.name:<38} | {self.jobs:>6} | {self.seconds:>7.2f} | {p50:>8} | {p99:>8} | {self.note}"
+        return (
+            f"| {self.name:<38} | {self.jobs:>6} | {self.seconds:>7.2f} | {p50:>8} | {p99:>8} | {self.note}"
+        )
 
 
 def progress(label: str, done: int, total: int) -> None:
@@ -151,7 +152,9 @@ def _corpus() -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def _wait_with_progress(client: Client, handles: list[StreamEntryRef], label: str, timeout: float = 120) -> None:
+def _wait_with_progress(
+    client: Client, handles: list[StreamEntryRef], label: str, timeout: float = 120
+) -> None:
     """A progress bar of *applied* jobs (not merely enqueued ones)."""
     deadline = time.monotonic() + timeout
     left = client.waiter.remaining(handles)
@@ -193,8 +196,13 @@ def index_corpus(client: Client, embedder: str) -> tuple[Step, Any]:
 
 def search_corpus(store: Any) -> Step:
     step = Step("search: filtered + MMR (sync reads)")
-    queries = ["how do consumers recover messages", "bread needs a warm kitchen", "a galaxy far away",
-               "validate input with models", "pruning roses in winter"]
+    queries = [
+        "how do consumers recover messages",
+        "bread needs a warm kitchen",
+        "a galaxy far away",
+        "validate input with models",
+        "pruning roses in winter",
+    ]
     hits = 0
     for q in queries:
         t0 = time.perf_counter()
@@ -206,7 +214,9 @@ def search_corpus(store: Any) -> Step:
         step.latencies_ms.append((time.perf_counter() - t0) * 1000)
         step.jobs += 0
     first = store.similarity_search(queries[0], k=1, filter=Tag("topic") == "redis")
-    step.note = f"{hits}/{len(queries)} queries answered; top redis hit: {first[0].page_content if first else '-'}"
+    step.note = (
+        f"{hits}/{len(queries)} queries answered; top redis hit: {first[0].page_content if first else '-'}"
+    )
     return step
 
 

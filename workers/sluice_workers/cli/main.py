@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from sluice.errors import SluiceError
 from sluice.settings import Settings
-from sluice_workers.cli import demo, dlq, server, status, warm, worker
+from sluice_workers.cli import dashboard, demo, dlq, index, server, status, warm, worker
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     warm.add_parser(sub)
     demo.add_parser(sub)
     server.add_parser(sub)
+    dashboard.add_parser(sub)
+    index.add_parser(sub)
     return parser
 
 

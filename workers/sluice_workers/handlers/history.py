@@ -1,27 +1,68 @@
-"""history-append: apply appends and clears to conversation stores, versioned by entry id."""
+"""history-append: apply appends, clears and deletes to conversation stores, versioned by entry id.
+
+Per batch: one pipeline of history_write.lua calls (one per job) and one session index update;
+then, for jobs that asked for semantic recall, the kept messages are embedded (one embeddings
+call per index) and their vectors written, and the vectors of messages that trims, clears and
+deletes removed are deleted. Every few seconds the batch also sweeps the session index: sessions
+that expired or were deleted leave it, with their vectors.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
+from typing import Any, Final
 
-from sluice.errors import PermanentJobError
+from sluice.errors import PermanentJobError, SluiceError
 from sluice.jobs.codec import Job
 from sluice.jobs.models import HistoryAppendPayload
-from sluice.stores.history import HistoryStore, HistoryWrite
+from sluice.keys import Keys
+from sluice.settings import Settings
+from sluice.stores.history import HistoryStore, HistoryWrite, WriteResult, message_ref
+from sluice.stores.history_vectors import GoneMessage, HistoryVectors, NewMessage, index_name, message_text
 from sluice.stores.messages import check_message
+from sluice.stores.sessions import drop_call, expiry_call, sweep
+from sluice.stores.versions import padded
 from sluice.types import EntryId
+from sluice.vectors.backend import check
+from sluice.vectors.runner import Call, drive
 from sluice_workers.handlers.base import Failures
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL: Final = 5.0
+"""Seconds between sweeps of the session index by one handler."""
+SWEEP_SIZE: Final = 200
 
 
 class HistoryHandler:
     kind = "history-append"
 
-    def __init__(self, store: HistoryStore, *, pipeline: bool = True) -> None:
+    def __init__(
+        self,
+        store: HistoryStore,
+        vectors: HistoryVectors | None = None,
+        *,
+        pipeline: bool = True,
+        sweep_interval: float = SWEEP_INTERVAL,
+    ) -> None:
         self._store = store
+        self._vectors = vectors
         self._pipeline = pipeline
+        self._sweep_interval = sweep_interval
+        self._next_sweep = time.monotonic() + sweep_interval
+        self._walk: str | None = None
+
+    @classmethod
+    def build(cls, redis: Any, settings: Settings, *, cluster: bool) -> HistoryHandler:
+        keys = Keys(settings.namespace, settings.queue.partitions)
+        store = HistoryStore(redis, keys, cluster=cluster)
+        return cls(store, HistoryVectors(redis, settings, cluster=cluster))
 
     def handle(self, jobs: Sequence[Job]) -> Failures:
         writes: list[HistoryWrite] = []
+        owners: list[Job] = []
         failures: dict[EntryId, BaseException] = {}
         for job in jobs:
             p = job.envelope.payload
@@ -32,6 +73,88 @@ class HistoryHandler:
             if problem:
                 failures[job.entry_id] = PermanentJobError(f"session {p.session_id!r}: {problem}")
                 continue
-            writes.append(HistoryWrite(p.session_id, job.entry_id, p.op, p.messages, p.ttl, p.max_messages))
-        self._store.write(writes, pipeline=self._pipeline)
+            index = index_name(p.embedder) if p.embedder and p.op == "append" else None
+            writes.append(
+                HistoryWrite(p.session_id, job.entry_id, p.op, p.messages, p.ttl, p.max_messages, index)
+            )
+            owners.append(job)
+        results = self._store.write(writes, pipeline=self._pipeline)
+        for i, error in self._semantic(writes, results).items():
+            failures.setdefault(owners[i].entry_id, error)
+        if time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + self._sweep_interval
+            try:
+                self.sweep()
+            except SluiceError as e:  # housekeeping: never fails the batch
+                log.warning("session index sweep failed: %s", e)
         return failures
+
+    def _semantic(
+        self, writes: Sequence[HistoryWrite], results: Sequence[WriteResult]
+    ) -> dict[int, BaseException]:
+        new: list[NewMessage] = []
+        gone: list[GoneMessage] = []
+        for i, (w, r) in enumerate(zip(writes, results, strict=True)):
+            version = padded(w.version)
+            gone += [GoneMessage(ix, w.session_id, ref, version, i) for ix, ref in r.removed]
+            if w.index is None:
+                continue
+            for pos, m in enumerate(w.messages):
+                ref = message_ref(w.version, pos)
+                text = message_text(m)
+                if text and r.kept(ref):
+                    new.append(NewMessage(w.index, w.session_id, ref, version, text, str(m.get("type")), i))
+        if not new and not gone:
+            return {}
+        if self._vectors is None:
+            owners = {m.owner for m in new}
+            return dict.fromkeys(
+                owners, PermanentJobError("this worker cannot index messages (no vector layer)")
+            )
+        return self._vectors.apply(new, gone)
+
+    def sweep(self, now_ms: int | None = None) -> int:
+        """Remove dead sessions from the index (and their vectors); returns how many."""
+        keys = self._store.keys
+        found = drive(
+            sweep(
+                keys,
+                now_ms or int(time.time() * 1000),
+                expired=SWEEP_SIZE,
+                walk=SWEEP_SIZE,
+                cursor=self._walk,
+            ),
+            self._store.runner,
+        )
+        self._walk = found.cursor
+        gone = [
+            GoneMessage(index, d.session_id, ref, _successor(ref[:29]))
+            for d in found.dead
+            for ref, index in d.vectors.items()
+        ]
+        if gone and self._vectors is not None:
+            self._vectors.apply([], gone)
+        calls: list[Call] = [
+            Call(
+                ("HDEL", keys.history_vdocs(d.session_id), *d.vectors), route=keys.history_vdocs(d.session_id)
+            )
+            for d in found.dead
+            if d.vectors
+        ]
+        calls += [
+            c
+            for c in (
+                drop_call(keys, [(d.session_id, d.seen) for d in found.dead], prune=True),
+                expiry_call(keys, found.expiry),
+            )
+            if c
+        ]
+        for reply in self._store.runner.run(calls):
+            check(reply, "sweep the session index")
+        return len(found.dead)
+
+
+def _successor(version: str) -> str:
+    """The smallest version above a padded one: deletes a vector written at `version`."""
+    ms, _, seq = version.partition("-")
+    return padded(f"{int(ms)}-{int(seq) + 1}")

@@ -5,6 +5,12 @@ embeddings cache with ONE embeddings call per embedder (re-indexing unchanged te
 call); writes run as versioned Lua calls in pipelines sized so that one pipeline takes about
 `worker.write_budget_ms` of server time (HNSW inserts are CPU-heavy on Redis's one thread, and
 the app's reads must not starve). A bad document fails its job (dead letter), not the batch.
+
+During a migration a job is written to both generations, each under its own schema and
+embedder (`IndexMeta.at`). A job's vectors come from the embedder it names, else from the read
+generation's; they serve the generations of that embedder (an unnamed one takes any), the
+others embed the text. A backfill job targets one generation and carries each document's
+source version, so a live write of the same document always wins over the copy.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from sluice.embeddings.cache import EmbeddingsCache
 from sluice.embeddings.registry import EmbedderRegistry
 from sluice.errors import ConfigError, PermanentJobError, RetryableJobError, StoreCorrupted
 from sluice.jobs.codec import Job
-from sluice.jobs.models import IndexPayload
+from sluice.jobs.models import IndexDocument, IndexPayload
 from sluice.keys import Keys
 from sluice.settings import Settings
 from sluice.stores.versions import padded
@@ -31,7 +37,6 @@ from sluice.vectors.meta import IndexMeta
 from sluice.vectors.runner import Call, Runner
 from sluice_workers.handlers.base import Failures
 
-TOMBSTONE_TTL = 24 * 3600.0
 MIN_CHUNK, MAX_CHUNK, FIRST_CHUNK = 8, 2_000, 64
 
 
@@ -46,14 +51,13 @@ class IndexHandler:
         cluster: bool = False,
         registry: EmbedderRegistry | None = None,
         cache: EmbeddingsCache | None = None,
-        tombstone_ttl: float = TOMBSTONE_TTL,
     ) -> None:
         self.keys = Keys(settings.namespace, settings.queue.partitions)
         self.runner = Runner(redis, cluster=cluster)
         self.registry = registry or EmbedderRegistry(settings.embedders)
-        self.cache = cache or EmbeddingsCache(redis, self.keys)
+        self.cache = cache or EmbeddingsCache(redis, self.keys, settings.vectors)
         self.budget_ms = settings.worker.write_budget_ms
-        self.tombstone_ttl_ms = int(tombstone_ttl * 1000)
+        self.tombstone_ttl_ms = int(settings.vectors.tombstone_ttl * 1000)
         self.chunk = FIRST_CHUNK
 
     def handle(self, jobs: Sequence[Job]) -> Failures:
@@ -61,26 +65,30 @@ class IndexHandler:
         failures: dict[int, BaseException] = {}
         payloads = [_payload(j) for j in jobs]
         metas = self._metas({p.index for p in payloads})
+        views: dict[int, list[IndexMeta]] = {}
         for i, p in enumerate(payloads):
-            if metas.get(p.index) is None:
+            meta = metas.get(p.index)
+            if meta is None:
                 failures[i] = PermanentJobError(
                     f"index {p.index!r} does not exist (dropped?); create it first"
                 )
-        vectors = self._embed(payloads, metas, failures)
+            else:  # a backfill for a generation no longer written is obsolete: nothing to do
+                gens = meta.writing if p.generation is None else (p.generation,)
+                views[i] = [meta.at(g) for g in gens if g in meta.writing]
+                # vectors without a name come from the embedder of the generation the app reads
+                payloads[i] = p.model_copy(update={"embedder": p.embedder or meta.embedder})
+        vectors = self._embed(payloads, views, failures)
         calls: list[Call] = []
         owners: list[int] = []
         for i, (job, p) in enumerate(zip(jobs, payloads, strict=True)):
-            meta = metas.get(p.index)
-            if i in failures or meta is None:
-                continue
-            try:
-                writes = _writes(job, p, meta, vectors)
-            except DocumentError as e:
-                failures[i] = PermanentJobError(f"index {p.index!r}: {e}")
-                continue
-            backend = make_backend(meta.backend, self.keys, [""])
-            for generation in meta.writing:
-                new = backend.write_calls(meta, generation, writes, self.tombstone_ttl_ms)
+            for view in views.get(i, []) if i not in failures else []:
+                try:
+                    writes = _writes(job, p, view, vectors)
+                except DocumentError as e:
+                    failures[i] = PermanentJobError(f"index {p.index!r}: {e}")
+                    break
+                backend = make_backend(view.backend, self.keys, [""])
+                new = backend.write_calls(view, view.generation, writes, self.tombstone_ttl_ms)
                 calls += new
                 owners += [i] * len(new)
         self._write(calls, owners, failures)
@@ -100,25 +108,25 @@ class IndexHandler:
     def _embed(
         self,
         payloads: Sequence[IndexPayload],
-        metas: dict[str, IndexMeta | None],
+        views: dict[int, list[IndexMeta]],
         failures: dict[int, BaseException],
     ) -> dict[tuple[str, str], list[float]]:
         """(embedder, text) -> vector, with one embeddings call per embedder for the whole batch."""
         wanted: dict[str, list[str]] = defaultdict(list)
         users: dict[str, list[int]] = defaultdict(list)
         for i, p in enumerate(payloads):
-            meta = metas.get(p.index)
-            texts = [d.text for d in p.upserts if d.vector is None]
-            if i in failures or not texts:
-                continue
-            name = (meta.embedder if meta else None) or p.embedder
-            if name is None:
-                failures[i] = PermanentJobError(
-                    f"index {p.index!r} has no embedder and the job carries documents without vectors"
-                )
-                continue
-            wanted[name] += texts
-            users[name].append(i)
+            for view in views.get(i, []) if i not in failures else []:
+                texts = [d.text for d in p.upserts if not _usable(d, view, p)]
+                if not texts:
+                    continue
+                name = view.embedder or p.embedder
+                if name is None:
+                    failures[i] = PermanentJobError(
+                        f"index {p.index!r} has no embedder and the job carries documents without vectors"
+                    )
+                    break
+                wanted[name] += texts
+                users[name].append(i)
         out: dict[tuple[str, str], list[float]] = {}
         for name, texts in wanted.items():
             try:
@@ -161,21 +169,28 @@ def _payload(job: Job) -> IndexPayload:
     return p
 
 
+def _usable(doc: IndexDocument, view: IndexMeta, p: IndexPayload) -> bool:
+    """A job's vector serves a generation of the embedder that made it (`p.embedder`), or of none."""
+    return doc.vector is not None and view.embedder in (None, p.embedder)
+
+
 def _writes(
-    job: Job, p: IndexPayload, meta: IndexMeta, vectors: dict[tuple[str, str], list[float]]
+    job: Job, p: IndexPayload, view: IndexMeta, vectors: dict[tuple[str, str], list[float]]
 ) -> list[DocWrite]:
-    """Deletes first, then upserts (the last of duplicate ids wins), all at the job's version."""
+    """Deletes first, then upserts (the last of duplicate ids wins), at the job's version (a copy:
+    at its source's, never above the job's)."""
     version = padded(job.entry_id)
-    schema = meta.index_schema
-    name = meta.embedder or p.embedder or ""
+    schema = view.index_schema
+    name = view.embedder or p.embedder or ""
     writes = [DocWrite(doc_id, version, "delete") for doc_id in dict.fromkeys(p.deletes)]
     last = {d.id: d for d in p.upserts}
     for doc in last.values():
-        vector = doc.vector if doc.vector is not None else vectors[(name, doc.text)]
+        vector = doc.vector if _usable(doc, view, p) and doc.vector is not None else vectors[(name, doc.text)]
         check_vector(vector, schema)
         metadata_json(doc.metadata)
         indexed_fields(schema, doc.metadata)
-        writes.append(DocWrite(doc.id, version, "upsert", doc.text, doc.metadata, vector))
+        at = min(doc.version, version) if doc.version else version
+        writes.append(DocWrite(doc.id, at, "upsert", doc.text, doc.metadata, vector))
     return writes
 
 

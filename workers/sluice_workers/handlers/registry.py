@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sluice.keys import Keys
 from sluice.settings import Settings
-from sluice.stores.history import HistoryStore
 from sluice_workers.handlers.base import Handler
 from sluice_workers.handlers.cache import CacheFillHandler
 from sluice_workers.handlers.history import HistoryHandler
@@ -15,9 +13,8 @@ from sluice_workers.handlers.warm import CacheWarmHandler
 
 
 def build_handlers(redis: Any, settings: Settings, *, cluster: bool) -> dict[str, Handler]:
-    keys = Keys(settings.namespace, settings.queue.partitions)
     handlers: dict[str, Handler] = {
-        "history-append": HistoryHandler(HistoryStore(redis, keys), pipeline=not cluster),
+        "history-append": HistoryHandler.build(redis, settings, cluster=cluster),
         "index": IndexHandler(redis, settings, cluster=cluster),
         "cache-fill": CacheFillHandler.build(redis, settings, cluster=cluster),
         "cache-warm": CacheWarmHandler.build(redis, settings, cluster=cluster),

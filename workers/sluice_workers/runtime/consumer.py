@@ -252,5 +252,7 @@ def _unique_ids(jobs: list[Job]) -> list[list[Job]]:
     return [part for _, part in parts]
 
 
-def _by_stream(jobs: list[Job], failures: Mapping[EntryId, BaseException]) -> dict[tuple[str, EntryId], BaseException]:
+def _by_stream(
+    jobs: list[Job], failures: Mapping[EntryId, BaseException]
+) -> dict[tuple[str, EntryId], BaseException]:
     return {(j.stream, j.entry_id): failures[j.entry_id] for j in jobs if j.entry_id in failures}

@@ -119,6 +119,7 @@ def run_process(
         metrics.serve(settings.worker.metrics_port + index)
     wid = worker_id(index)
     leases = Leases(transport, interval=settings.worker.visibility_timeout / 3)
+
     def sample_streams() -> None:
         for stream in streams:
             lag, pending = transport.group_state(stream)
