@@ -56,19 +56,19 @@ class Redelivery:
             self.known += jobs
 
     def steal(self) -> None:
-        streams = dict.fromkeys(self.client.keys.streams("history-append"), ">")
+        group = self.client.settings.queue.group
+        streams = self.client.keys.streams("history-append")
         while not self.stop.wait(0.03):
-            try:
-                reply = self.raw.xreadgroup(self.client.settings.queue.group, "thief", streams, count=2)
-            except redis_py.ResponseError as e:
-                print("THIEF", e)
-                continue  # the group does not exist yet
-            for stream, entries in reply or []:
-                name = stream.decode()
-                for eid, fields in entries:
-                    self.stolen += 1
-                    with self.lock:
-                        self.known.append(codec.decode(name, eid.decode(), fields))
+            for name in streams:
+                try:
+                    reply = self.raw.xreadgroup(group, "thief", {name: ">"}, count=2, block=20)
+                except redis_py.ResponseError:
+                    continue  # no stream or group there (yet)
+                for _, entries in reply or []:
+                    for eid, fields in entries:
+                        self.stolen += 1
+                        with self.lock:
+                            self.known.append(codec.decode(name, eid.decode(), fields))
 
     def reapply(self) -> None:
         while not self.stop.wait(0.02):
@@ -92,6 +92,7 @@ def test_concurrent_sessions_keep_exact_order_and_count_under_redelivery(redis8:
     client = Client(settings)
     chaos = Redelivery(client, redis8.url)
     workers = [ProcessWorker(settings).start() for _ in range(3)]
+    wait_until(lambda: len(client.status().workers) == 3, 30, "three workers to beat")
     threads = [threading.Thread(target=chaos.steal), threading.Thread(target=chaos.reapply)]
     for t in threads:
         t.start()
@@ -113,6 +114,7 @@ def test_concurrent_sessions_keep_exact_order_and_count_under_redelivery(redis8:
                 )
                 chaos.remember(client.enqueue([payload]), [payload])
             i += n
+            time.sleep(0.005)  # spread appends over the workers' run
 
     producers = [threading.Thread(target=produce, args=(s,)) for s in range(SESSIONS)]
     try:
@@ -121,7 +123,7 @@ def test_concurrent_sessions_keep_exact_order_and_count_under_redelivery(redis8:
             t.start()
         for t in producers:
             t.join(120)
-        time.sleep(0.5)
+        time.sleep(1.0)
         chaos.stop.set()  # stop stealing; the last stolen entries are reclaimed by the workers
         for t in threads:
             t.join(10)
@@ -142,6 +144,7 @@ def test_concurrent_sessions_keep_exact_order_and_count_under_redelivery(redis8:
     reclaimed = sum(int(n) for out in outputs for n in re.findall(r"reclaimed=(\d+)", out))
     assert chaos.stolen > 0 and reclaimed >= chaos.stolen, (chaos.stolen, reclaimed)
     assert chaos.reapplied > 100
+    print("STATS", chaos.stolen, reclaimed, chaos.reapplied)
     listed = client.sessions("load", count=100).sessions
     assert [(x.session_id, x.messages) for x in listed] == [
         (f"load{s}", PER_SESSION) for s in range(SESSIONS)

@@ -22,17 +22,23 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from langchain_core.globals import set_llm_cache
 from langchain_core.messages import AIMessage, HumanMessage
 
 from sluice.connection.factory import connect
 from sluice.embeddings.registry import EmbedderRegistry
 from sluice.errors import SluiceError
 from sluice.facade.client import Client
-from sluice.jobs.models import IndexDocument
+from sluice.jobs.models import CacheWarmPayload, IndexDocument
+from sluice.models.prompts import cache_prompt
+from sluice.models.registry import ModelRegistry
 from sluice.settings import Settings
 from sluice.types import StreamEntryRef
 from sluice.vectors import IndexSchema, MetadataField, Tag, VectorField, ingest
 from sluice_workers.server.embedded import EmbeddedRedis
+
+DEMO_MODEL = "fake"
+DEMO_CACHE = "demo"
 
 
 def add_parser(sub: Any) -> None:
@@ -52,6 +58,8 @@ class Step:
 
     def row(self) -> str:
         lat = self.latencies_ms
+        if not self.jobs and lat:  # a read step: count reads, time spent reading
+            self.jobs, self.seconds = len(lat), sum(lat) / 1000
         p50 = f"{statistics.median(lat):.2f}" if lat else "-"
         p99 = f"{sorted(lat)[max(0, int(len(lat) * 0.99) - 1)]:.2f}" if lat else "-"
         return (
@@ -220,6 +228,88 @@ def search_corpus(store: Any) -> Step:
     return step
 
 
+PROMPTS = [
+    "How do I reset my password?",
+    "What is the capital of France?",
+    "How long should sourdough proof?",
+    "Which planet has the tallest volcano?",
+    "When should roses be pruned?",
+    "What does XAUTOCLAIM do?",
+    "How do I make a vinaigrette?",
+    "Why is the Moon always showing the same face?",
+]
+PARAPHRASES = [
+    "how do i reset my password",
+    "What's the capital of France?",
+    "how long to proof sourdough?",
+    "what planet has the tallest volcano",
+]
+
+
+def warm_caches(client: Client, embedder: str | None) -> tuple[Step, str]:
+    step = Step("warm LLM caches (cache-warm jobs)")
+    llm_string = ModelRegistry(client.settings.models).llm_string(DEMO_MODEL)
+    if embedder is not None:  # the app creates the semantic index on first use; workers fill it
+        _semantic(client, embedder).lookup(cache_prompt("warm-up"), llm_string)
+    payloads = [
+        CacheWarmPayload(
+            model=DEMO_MODEL,
+            llm_string=llm_string,
+            prompts=[cache_prompt(p)],
+            cache=DEMO_CACHE,
+            embedder=embedder,
+        )
+        for p in PROMPTS
+    ]
+    started = time.perf_counter()
+    handles = client.enqueue(payloads, notify=True)
+    _wait_with_progress(client, handles, "prompts warmed")
+    step.jobs = len(handles)
+    step.seconds = time.perf_counter() - started
+    step.note = f"model {DEMO_MODEL!r} (deterministic, offline); one job per prompt"
+    return step, llm_string
+
+
+def exact_lookups(client: Client, llm_string: str) -> Step:
+    step = Step("exact cache: LangChain calls (sync)")
+    cache = client.llm_cache(name=DEMO_CACHE)
+    model = ModelRegistry(client.settings.models).get(DEMO_MODEL)
+    set_llm_cache(cache)
+    try:
+        hits = 0
+        for p in PROMPTS:
+            t0 = time.perf_counter()
+            found = cache.lookup(cache_prompt(p), llm_string)
+            step.latencies_ms.append((time.perf_counter() - t0) * 1000)
+            hits += found is not None
+            model.invoke(p)  # served from the cache: the model is not called again
+    finally:
+        set_llm_cache(None)
+        cache.close()
+    step.note = f"hit rate {hits}/{len(PROMPTS)}"
+    return step
+
+
+def _semantic(client: Client, embedder: str) -> Any:
+    embeddings = EmbedderRegistry(client.settings.embedders).get(embedder)
+    return client.semantic_cache(embeddings, embedder=embedder, name=DEMO_CACHE, distance_threshold=0.45)
+
+
+def semantic_lookups(client: Client, llm_string: str, embedder: str) -> Step:
+    step = Step("semantic cache: paraphrases (sync)")
+    cache = _semantic(client, embedder)
+    scores = []
+    for p in PARAPHRASES:
+        t0 = time.perf_counter()
+        hit = cache.lookup_with_score(cache_prompt(p), llm_string)
+        step.latencies_ms.append((time.perf_counter() - t0) * 1000)
+        if hit is not None:
+            scores.append(hit.distance)
+    shown = ", ".join(f"{d:.2f}" for d in scores)
+    step.note = f"hit rate {len(scores)}/{len(PARAPHRASES)}; distances {shown or '-'}"
+    return step
+
+
 def _demo_embedder(client: Client) -> str:
     from sluice.embeddings import minilm
 
@@ -253,7 +343,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 steps.append(indexed)
                 steps.append(search_corpus(store))
             else:
+                embedder = None
                 print("skipping vector steps: this Redis has neither RediSearch nor Vector Sets")
+            warmed, llm_string = warm_caches(client, embedder)
+            steps.append(warmed)
+            steps.append(exact_lookups(client, llm_string))
+            if embedder is not None:
+                steps.append(semantic_lookups(client, llm_string, embedder))
             status = client.status()
         except SluiceError:
             print(_explain(workers, logs), file=sys.stderr)
@@ -263,7 +359,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             if not args.keep:
                 _stop_workers(workers)
         print()
-        print(f"| {'step':<38} | {'jobs':>6} | {'time s':>7} | {'p50 ms':>8} | {'p99 ms':>8} | result")
+        print(f"| {'step':<38} | {'n':>6} | {'time s':>7} | {'p50 ms':>8} | {'p99 ms':>8} | result")
         print(f"|{'-' * 40}|{'-' * 8}|{'-' * 9}|{'-' * 10}|{'-' * 10}|-------")
         for s in steps:
             print(s.row())
