@@ -144,7 +144,6 @@ def test_concurrent_sessions_keep_exact_order_and_count_under_redelivery(redis8:
     reclaimed = sum(int(n) for out in outputs for n in re.findall(r"reclaimed=(\d+)", out))
     assert chaos.stolen > 0 and reclaimed >= chaos.stolen, (chaos.stolen, reclaimed)
     assert chaos.reapplied > 100
-    print("STATS", chaos.stolen, reclaimed, chaos.reapplied)
     listed = client.sessions("load", count=100).sessions
     assert [(x.session_id, x.messages) for x in listed] == [
         (f"load{s}", PER_SESSION) for s in range(SESSIONS)

@@ -69,7 +69,7 @@ class _Attempts:
         can_resend = self.queue.dedupe_window > 0 and self.resends < self.queue.enqueue_retries
         if isinstance(exc, RedisUnavailable) and can_resend:
             self.resends += 1
-            return min(0.05 * 2**self.resends, 1.0)
+            return min(0.05 * float(2**self.resends), 1.0)
         raise exc
 
 

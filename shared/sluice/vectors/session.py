@@ -128,9 +128,10 @@ class IndexSession:
         meta = drive(read_meta(keys, self.index), self.runner)
         dropped = drive(drop_index(keys, self.index, self.runner.shard_tags()), self.runner)
         # FT.DROPINDEX DD deletes only its own slot's documents on a Cluster: the rest by SCAN
-        for generation in sorted({meta.generation, *meta.writing}) if meta and self.runner.cluster else []:
-            if meta.at(generation).backend == "search":
-                purge_generation(self.client.redis, self.runner, keys, self.index, generation)
+        if meta is not None and self.runner.cluster:
+            for generation in sorted({meta.generation, *meta.writing}):
+                if meta.at(generation).backend == "search":
+                    purge_generation(self.client.redis, self.runner, keys, self.index, generation)
         self.meta = None
         return dropped
 

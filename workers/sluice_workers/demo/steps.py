@@ -1,0 +1,258 @@
+"""The demo's steps: each pushes work through the streams, reads it back, and returns a `Step`
+row for the summary table. `sluice demo` (cli/demo.py) runs them in order.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from langchain_core.globals import set_llm_cache
+from langchain_core.messages import AIMessage, HumanMessage
+
+from sluice.embeddings.registry import EmbedderRegistry
+from sluice.errors import SluiceError
+from sluice.facade.client import Client
+from sluice.jobs.models import CacheWarmPayload, IndexDocument
+from sluice.models.prompts import cache_prompt
+from sluice.models.registry import ModelRegistry
+from sluice.types import StreamEntryRef
+from sluice.vectors import IndexSchema, MetadataField, Tag, VectorField, ingest
+
+DEMO_MODEL = "fake"
+DEMO_CACHE = "demo"
+
+
+@dataclass
+class Step:
+    name: str
+    jobs: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    note: str = ""
+
+    def row(self) -> str:
+        lat = self.latencies_ms
+        if not self.jobs and lat:  # a read step: count reads, time spent reading
+            self.jobs, self.seconds = len(lat), sum(lat) / 1000
+        p50 = f"{statistics.median(lat):.2f}" if lat else "-"
+        p99 = f"{sorted(lat)[max(0, int(len(lat) * 0.99) - 1)]:.2f}" if lat else "-"
+        return (
+            f"| {self.name:<38} | {self.jobs:>6} | {self.seconds:>7.2f} | {p50:>8} | {p99:>8} | {self.note}"
+        )
+
+
+def progress(label: str, done: int, total: int) -> None:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    sys.stderr.write(f"\r  {label:<28} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+    if done >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def play_conversation(client: Client, turns: int) -> Step:
+    step = Step("conversation (history-append)")
+    history = client.chat_history("demo-session")
+    history.clear()
+    started = time.perf_counter()
+    for i in range(turns):
+        history.add_messages([HumanMessage(f"question {i}"), AIMessage(f"answer {i}")])
+        step.jobs += 1
+        t0 = time.perf_counter()
+        read = history.messages  # waits for this object's own appends, then one ZRANGE
+        step.latencies_ms.append((time.perf_counter() - t0) * 1000)
+        progress("conversation turns", i + 1, turns)
+        expected = [x for k in range(i + 1) for x in (f"question {k}", f"answer {k}")]
+        if [m.content for m in read] != expected:
+            raise SluiceError(f"conversation read back out of order after turn {i}")
+    step.seconds = time.perf_counter() - started
+    step.note = f"{len(history.messages)} messages read back in order"
+    return step
+
+
+def _corpus() -> list[dict[str, Any]]:
+    text = resources.files("sluice_workers.demo").joinpath("corpus.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _wait_with_progress(
+    client: Client, handles: list[StreamEntryRef], label: str, timeout: float = 120
+) -> None:
+    """A progress bar of *applied* jobs (not merely enqueued ones)."""
+    deadline = time.monotonic() + timeout
+    left = client.waiter.remaining(handles)
+    while left:
+        progress(label, len(handles) - len(left), len(handles))
+        if time.monotonic() > deadline:
+            raise SluiceError(f"{len(left)} {label} jobs not applied after {timeout}s")
+        time.sleep(0.1)
+        left = client.waiter.remaining(left)
+    progress(label, len(handles), len(handles))
+
+
+def index_corpus(client: Client, embedder: str) -> tuple[Step, Any]:
+    step = Step("index corpus (index jobs)")
+    docs = _corpus()
+    dims = len(EmbedderRegistry(client.settings.embedders).get(embedder).embed_query("probe"))
+    schema = IndexSchema(
+        vector=VectorField(dims=dims),
+        metadata=(
+            MetadataField(name="topic", type="tag"),
+            MetadataField(name="lang", type="tag"),
+            MetadataField(name="year", type="numeric"),
+        ),
+    )
+    store = client.vectorstore("demo-docs", embedder, schema=schema)
+    store.add_texts(["warm-up"], ids=["warm-up"], wait=True)  # creates the index
+    started = time.perf_counter()
+    upserts = [IndexDocument(id=d["id"], text=d["text"], metadata=d["metadata"]) for d in docs]
+    payloads = ingest.payloads(
+        client.keys, client.settings.limits, "demo-docs", upserts=upserts, embedder=embedder, batch_size=25
+    )
+    handles = client.enqueue(payloads, notify=True)
+    _wait_with_progress(client, handles, "index jobs applied")
+    step.jobs = len(handles)
+    step.seconds = time.perf_counter() - started
+    step.note = f"{len(docs)} documents, embedder {embedder!r}"
+    return step, store
+
+
+def search_corpus(store: Any) -> Step:
+    step = Step("search: filtered + MMR (sync reads)")
+    queries = [
+        "how do consumers recover messages",
+        "bread needs a warm kitchen",
+        "a galaxy far away",
+        "validate input with models",
+        "pruning roses in winter",
+    ]
+    hits = 0
+    for q in queries:
+        t0 = time.perf_counter()
+        found = store.similarity_search(q, k=3, filter=Tag("lang") == "en")
+        step.latencies_ms.append((time.perf_counter() - t0) * 1000)
+        hits += bool(found)
+        t0 = time.perf_counter()
+        store.max_marginal_relevance_search(q, k=3, fetch_k=10)
+        step.latencies_ms.append((time.perf_counter() - t0) * 1000)
+        step.jobs += 0
+    first = store.similarity_search(queries[0], k=1, filter=Tag("topic") == "redis")
+    step.note = (
+        f"{hits}/{len(queries)} queries answered; top redis hit: {first[0].page_content if first else '-'}"
+    )
+    return step
+
+
+PROMPTS = [
+    "How do I reset my password?",
+    "What is the capital of France?",
+    "How long should sourdough proof?",
+    "Which planet has the tallest volcano?",
+    "When should roses be pruned?",
+    "What does XAUTOCLAIM do?",
+    "How do I make a vinaigrette?",
+    "Why is the Moon always showing the same face?",
+]
+PARAPHRASES = [
+    "how do i reset my password",
+    "What's the capital of France?",
+    "how long to proof sourdough?",
+    "what planet has the tallest volcano",
+]
+
+
+def warm_caches(client: Client, embedder: str | None) -> tuple[Step, str]:
+    step = Step("warm LLM caches (cache-warm jobs)")
+    llm_string = ModelRegistry(client.settings.models).llm_string(DEMO_MODEL)
+    if embedder is not None:  # the app creates the semantic index on first use; workers fill it
+        _semantic(client, embedder).lookup(cache_prompt("warm-up"), llm_string)
+    payloads = [
+        CacheWarmPayload(
+            model=DEMO_MODEL,
+            llm_string=llm_string,
+            prompts=[cache_prompt(p)],
+            cache=DEMO_CACHE,
+            embedder=embedder,
+        )
+        for p in PROMPTS
+    ]
+    started = time.perf_counter()
+    handles = client.enqueue(payloads, notify=True)
+    _wait_with_progress(client, handles, "prompts warmed")
+    step.jobs = len(handles)
+    step.seconds = time.perf_counter() - started
+    step.note = f"model {DEMO_MODEL!r} (deterministic, offline); one job per prompt"
+    return step, llm_string
+
+
+def exact_lookups(client: Client, llm_string: str) -> Step:
+    step = Step("exact cache: LangChain calls (sync)")
+    cache = client.llm_cache(name=DEMO_CACHE)
+    model = ModelRegistry(client.settings.models).get(DEMO_MODEL)
+    set_llm_cache(cache)
+    try:
+        hits = 0
+        for p in PROMPTS:
+            t0 = time.perf_counter()
+            found = cache.lookup(cache_prompt(p), llm_string)
+            step.latencies_ms.append((time.perf_counter() - t0) * 1000)
+            hits += found is not None
+            model.invoke(p)  # served from the cache: the model is not called again
+    finally:
+        set_llm_cache(None)
+        cache.close()
+    step.note = f"hit rate {hits}/{len(PROMPTS)}"
+    return step
+
+
+def _semantic(client: Client, embedder: str) -> Any:
+    embeddings = EmbedderRegistry(client.settings.embedders).get(embedder)
+    return client.semantic_cache(embeddings, embedder=embedder, name=DEMO_CACHE, distance_threshold=0.45)
+
+
+def semantic_lookups(client: Client, llm_string: str, embedder: str) -> Step:
+    step = Step("semantic cache: paraphrases (sync)")
+    cache = _semantic(client, embedder)
+    scores = []
+    for p in PARAPHRASES:
+        t0 = time.perf_counter()
+        hit = cache.lookup_with_score(cache_prompt(p), llm_string)
+        step.latencies_ms.append((time.perf_counter() - t0) * 1000)
+        if hit is not None:
+            scores.append(hit.distance)
+    shown = ", ".join(f"{d:.2f}" for d in scores)
+    step.note = f"hit rate {len(scores)}/{len(PARAPHRASES)}; distances {shown or '-'}"
+    return step
+
+
+def _demo_embedder(client: Client) -> str:
+    from sluice.embeddings import minilm
+
+    if minilm.available() and "minilm" in client.settings.embedders:
+        return "minilm"
+    return "hashing"
+
+
+def run_steps(client: Client, turns: int) -> list[Step]:
+    """Every step the Redis at hand supports, in order (vectors need RediSearch or Vector Sets)."""
+    steps = [play_conversation(client, turns)]
+    embedder: str | None = None
+    if client.capabilities.vectors:
+        embedder = _demo_embedder(client)
+        lexical = " (lexical, not semantic)" if embedder == "hashing" else ""
+        print(f"embeddings: {embedder}{lexical}")
+        indexed, store = index_corpus(client, embedder)
+        steps += [indexed, search_corpus(store)]
+    else:
+        print("skipping vector steps: this Redis has neither RediSearch nor Vector Sets")
+    warmed, llm_string = warm_caches(client, embedder)
+    steps += [warmed, exact_lookups(client, llm_string)]
+    if embedder is not None:
+        steps.append(semantic_lookups(client, llm_string, embedder))
+    return steps
