@@ -25,7 +25,7 @@ from benchmarks import peers
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-SUITES = {"runtime": "benchmarks.runtime"}
+SUITES = {"runtime": "benchmarks.runtime", "history": "benchmarks.history", "vectors": "benchmarks.vectors"}
 
 
 def _clean(obj: Any) -> Any:

@@ -10,16 +10,18 @@ takes a full-page screenshot while the queues still hold work. Needs the dev ext
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import socket
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.outputs import Generation
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import BrowserContext, sync_playwright
 from pydantic import SecretStr
 
 from sluice.embeddings.hashing import HashingEmbeddings
@@ -52,6 +54,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def notes(topic: str, n: int, count: int) -> list[IndexDocument]:
+    return [IndexDocument(id=f"d{n}-{i}", text=f"{topic} note {n}.{i}") for i in range(count)]
+
+
 def load(client: Client, stop: threading.Event, burst: threading.Event) -> None:
     """A steady mix of traffic; `burst` queues a batch of index work faster than workers drain it."""
     rng = random.Random(7)
@@ -81,16 +87,19 @@ def load(client: Client, stop: threading.Event, burst: threading.Event) -> None:
                 semantic.update(asked, "model=fake", [Generation(text=f"{topic}, briefly")])
         history = client.chat_history(f"user-{rng.randint(1, 30)}", read_your_writes=False)
         history.add_messages([HumanMessage(prompt), AIMessage(f"About {topic}.")])
-        if n % 3 == 0 or burst.is_set():
-            docs = [IndexDocument(id=f"d{n}-{i}", text=f"{topic} note {n}.{i}") for i in range(20)]
-            client.enqueue(
-                [IndexPayload(index="docs", upserts=docs, embedder="hashing")]
-                * (150 if burst.is_set() else 1)
-            )
+        if n % 3 == 0:
+            client.enqueue([IndexPayload(index="docs", upserts=notes(topic, n, 20), embedder="hashing")])
+        if burst.is_set():  # a bulk import: more than the workers index in the next minute
+            bulk = [
+                IndexPayload(index="docs", upserts=notes(topic, -b, 20), embedder="hashing")
+                for b in range(600)
+            ]
+            client.enqueue(bulk)
             burst.clear()
-        if n % 150 == 0:  # a job no worker can apply: it lands in the dead letters
+        if n % 400 == 0:  # jobs no worker can apply: they land in the dead letters
             bad = {"type": "alien", "data": {"content": "<b>not a LangChain message</b>"}}
             client.enqueue([HistoryAppendPayload(session_id=f"user-{n}", messages=[bad])])
+            client.enqueue([IndexPayload(index="archive", upserts=notes(topic, n, 1), embedder="hashing")])
         if n % 10 == 0:
             for name, c in counts.items():
                 cachestats.record(client.redis, client.keys, name, c.take())
@@ -123,12 +132,18 @@ def main() -> int:
         burst = threading.Event()
         loader = threading.Thread(target=load, args=(client, stop, burst), daemon=True)
         loader.start()
-        with DashboardServer(base) as dashboard:
+        with DashboardServer(base) as dashboard, browser() as context:
             print(f"dashboard at {dashboard.url}/ ; load for {args.seconds:.0f}s")
+            page = context.new_page()
+            page.goto(f"{dashboard.url}/")  # open all along, as an operator would: it samples latency
             time.sleep(args.seconds)
             burst.set()
-            time.sleep(1.0)
-            shoot(f"{dashboard.url}/", Path(args.out))
+            time.sleep(3)
+            page.reload()
+            page.wait_for_selector("#totals")
+            out = Path(args.out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(out), full_page=True)
             stop.set()
         loader.join(10)
         for w in workers:
@@ -138,8 +153,9 @@ def main() -> int:
     return 0
 
 
-def shoot(url: str, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
+@contextlib.contextmanager
+def browser() -> Iterator[BrowserContext]:
+    """Debian's Chromium with a fresh profile (never a downloaded browser)."""
     with tempfile.TemporaryDirectory(prefix="sluice-chromium-") as profile, sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             profile,
@@ -148,11 +164,10 @@ def shoot(url: str, out: Path) -> None:
             args=FLAGS,
             viewport={"width": 1360, "height": 900},
         )
-        page = context.new_page()
-        page.goto(url)
-        page.wait_for_selector("#totals")
-        page.screenshot(path=str(out), full_page=True)
-        context.close()
+        try:
+            yield context
+        finally:
+            context.close()
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ WORKER_MODULE_WRITES = (
     "json.set", "json.mset", "json.merge", "json.del",
 )  # fmt: skip
 OPS_SEARCH_ADMIN = ("ft.create", "ft.alter", "ft.dropindex", "ft.aliasadd", "ft.aliasupdate", "ft.aliasdel")
-OPS_DIAGNOSTICS = ("slowlog|get", "latency|latest", "memory|usage", "memory|stats")
+OPS_DIAGNOSTICS = ("slowlog|get", "latency|latest", "memory|usage", "memory|stats", "zcount")
 
 # The app's own commands: COMMAND INFO/DOCS and HELLO stand in for INFO and MODULE LIST in the
 # probe; CLIENT TRACKING for the client-side cache; WAIT/WAITAOF for durable enqueues.
@@ -162,6 +162,8 @@ def users(namespace: str) -> dict[str, User]:
             (
                 Grant((f"~{everything}",), READ_MODULES),
                 Grant((f"~{ns}:cache-meta:*:hits", f"~{ns}:cache-meta:*:src"), ("zincrby", "hset")),
+                # lookup counters per minute (hit rates on the dashboard)
+                Grant((f"~{ns}:cache-meta:*:lookups:*",), ("hincrby", "expire")),
                 Grant((f"~{streams_only}:enq:*",), ENQUEUE_DEDUPE),
             ),
         ),

@@ -499,6 +499,8 @@ def test_acl_rules_are_least_privilege() -> None:
         patterns = [r for r in selector if "~" in r]
         if commands & writers and commands == {"hget", "hset", "pexpire"}:  # enqueue dedupe buckets
             assert patterns == [f"~{namespace}:jobs:{{*}}:enq:*"]
+        elif commands == {"hincrby", "expire"}:  # per-minute lookup counters (hit rates)
+            assert patterns == [f"~{namespace}:cache-meta:*:lookups:*"]
         elif commands & writers:  # only the hit counters of the exact cache
             assert commands == {"zincrby", "hset"}, selector
             assert patterns == [f"~{namespace}:cache-meta:*:hits", f"~{namespace}:cache-meta:*:src"]

@@ -140,6 +140,11 @@ def parse_url(url: str) -> ConnectionSpec:
         path_text = ""
     else:
         authority, slash, tail = body.partition("/")
+        if "@" in tail:  # credentials holding a raw '/': the rest of them would pass for a path
+            raise guard.error(
+                "path",
+                "'@' after the first '/'; percent-encode '/' as %2F and '@' as %40 in a user or password",
+            )
         userinfo, at, hostlist = authority.rpartition("@")
         userinfo = userinfo if at else ""
         hosts = _parse_hosts(hostlist, scheme, guard)

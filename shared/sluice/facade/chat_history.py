@@ -26,7 +26,7 @@ from sluice.facade.memory import Recall
 from sluice.facade.pending import PendingWrites
 from sluice.jobs.models import HistoryAppendPayload
 from sluice.stores.history import AsyncHistoryStore, HistoryOp, HistoryStore
-from sluice.stores.messages import to_dicts
+from sluice.stores.messages import to_compact_dicts
 
 if TYPE_CHECKING:
     from sluice.facade.client import Client
@@ -80,7 +80,7 @@ class ChatHistory(BaseChatMessageHistory):
         return HistoryAppendPayload(
             session_id=self.session_id,
             op=op,
-            messages=to_dicts(messages),
+            messages=to_compact_dicts(messages),
             ttl=self.ttl,
             max_messages=self.max_messages,
             embedder=self.embedder,

@@ -30,10 +30,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.outputs import Generation
 
-from sluice.errors import JobFailed, RedisUnavailable, WaitTimeout
+from sluice.errors import JobFailed, PermissionDenied, RedisUnavailable, WaitTimeout
 from sluice.facade.pending import PendingWrites
 from sluice.jobs.models import CacheFillPayload
 from sluice.keys import digest
+from sluice.ops import cachestats
+from sluice.ops.cachestats import LookupCounts
 from sluice.stores import generations as codec
 from sluice.stores.exact_cache import (
     AsyncExactCacheStore,
@@ -124,6 +126,10 @@ class HitBuffer:
         self._sent: set[str] = set()
         self._last = time.monotonic()
         self._lock = threading.Lock()
+        self.lookups = LookupCounts()  # hits and misses per minute, for the dashboard's hit rates
+
+    def due(self) -> bool:
+        return time.monotonic() - self._last >= HIT_FLUSH_SECONDS
 
     def add(self, member: str, llm_string: str, prompt: str) -> bool:
         """Count a hit; True when a flush is due."""
@@ -220,8 +226,10 @@ class LLMCache(BaseCache):
         self._consistency.settle([self._pending_key(member)])
         key = self.client.keys.cache_entry_of(self.name, member)
         found = self._read(key)
-        if found is not None and self._hits is not None and self._hits.add(member, llm_string, prompt):
-            self.flush_hits()
+        if self._hits is not None:
+            self._hits.lookups.exact(found is not None)
+            if self._hits.add(member, llm_string, prompt) if found is not None else self._hits.due():
+                self.flush_hits()
         return found
 
     def _read(self, key: str) -> list[Generation] | None:
@@ -274,8 +282,10 @@ class LLMCache(BaseCache):
             return
         counts, sources = self._hits.take()
         try:
-            self._sync_store().record_hits(self.name, counts, sources)
-        except RedisUnavailable as e:
+            if counts:
+                self._sync_store().record_hits(self.name, counts, sources)
+            cachestats.record(self.client.redis, self.client.keys, self.name, self._hits.lookups.take())
+        except (RedisUnavailable, PermissionDenied) as e:  # counting must never break a lookup
             log.warning("LLM cache: hit counts dropped (%s)", e)
 
     def close(self) -> None:
@@ -289,12 +299,18 @@ class LLMCache(BaseCache):
         await self._consistency.asettle([self._pending_key(member)])
         store = await self._async_store()
         found = await store.lookup_key(self.client.keys.cache_entry_of(self.name, member))
-        if found is not None and self._hits is not None and self._hits.add(member, llm_string, prompt):
-            counts, sources = self._hits.take()
-            try:
-                await store.record_hits(self.name, counts, sources)
-            except RedisUnavailable as e:
-                log.warning("LLM cache: hit counts dropped (%s)", e)
+        if self._hits is not None:
+            self._hits.lookups.exact(found is not None)
+            if self._hits.add(member, llm_string, prompt) if found is not None else self._hits.due():
+                counts, sources = self._hits.take()
+                try:
+                    if counts:
+                        await store.record_hits(self.name, counts, sources)
+                    await cachestats.arecord(
+                        self.client.async_redis, self.client.keys, self.name, self._hits.lookups.take()
+                    )
+                except (RedisUnavailable, PermissionDenied) as e:
+                    log.warning("LLM cache: hit counts dropped (%s)", e)
         return found
 
     async def aupdate(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:

@@ -26,10 +26,11 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.outputs import Generation
 
 from sluice.embeddings.registry import EmbedderRegistry
-from sluice.errors import ConfigError, RedisUnavailable
+from sluice.errors import ConfigError, PermissionDenied, RedisUnavailable
 from sluice.facade.llm_cache import Consistency, HitBuffer, clear_scope, member_of
 from sluice.jobs.models import CacheFillPayload
 from sluice.models.prompts import text_of
+from sluice.ops import cachestats
 from sluice.stores import generations as codec
 from sluice.stores.exact_cache import AsyncExactCacheStore, ExactCacheStore, check_name
 from sluice.stores.semantic_cache import (
@@ -201,15 +202,21 @@ class SemanticCache(BaseCache):
         session, meta = self._open(len(vector))
         check_dims(vector, meta, "the semantic cache's embeddings")
         cands = candidates(session.search(self._query(vector, llm_string, limit)), llm_string, limit)
-        if not cands:
-            return None
-        store = self._sync_store()
-        hit = self._pick(
-            cands, store.lookup_keys([self.client.keys.cache_entry_of(self.name, c.member) for c in cands])
-        )
-        if hit is not None and effects:
-            self._after_hit(meta, hit, llm_string)
+        hit = None
+        if cands:
+            keys = [self.client.keys.cache_entry_of(self.name, c.member) for c in cands]
+            hit = self._pick(cands, self._sync_store().lookup_keys(keys))
+        if effects:
+            self._count(hit)
+            if hit is not None:
+                self._after_hit(meta, hit, llm_string)
+            elif self._hits is not None and self._hits.due():
+                self.flush_hits()
         return hit
+
+    def _count(self, hit: SemanticHit | None) -> None:
+        if self._hits is not None:
+            self._hits.lookups.semantic(hit is not None, hit.distance if hit is not None else None)
 
     def _after_hit(self, meta: IndexMeta, hit: SemanticHit, llm_string: str) -> None:
         member = member_of(llm_string, hit.prompt)
@@ -256,8 +263,10 @@ class SemanticCache(BaseCache):
         if self._hits is not None:
             counts, sources = self._hits.take()
             try:
-                self._sync_store().record_hits(self.name, counts, sources)
-            except RedisUnavailable as e:
+                if counts:
+                    self._sync_store().record_hits(self.name, counts, sources)
+                cachestats.record(self.client.redis, self.client.keys, self.name, self._hits.lookups.take())
+            except (RedisUnavailable, PermissionDenied) as e:  # counting must never break a lookup
                 log.warning("semantic cache: hit counts dropped (%s)", e)
 
     def evaluate(
@@ -280,11 +289,12 @@ class SemanticCache(BaseCache):
         session, meta = await self._aopen(len(vector))
         check_dims(vector, meta, "the semantic cache's embeddings")
         cands = candidates(await session.asearch(self._query(vector, llm_string, limit)), llm_string, limit)
-        if not cands:
-            return None
         store = await self._async_store()
-        keys = [self.client.keys.cache_entry_of(self.name, c.member) for c in cands]
-        hit = self._pick(cands, await store.lookup_keys(keys))
+        hit = None
+        if cands:
+            keys = [self.client.keys.cache_entry_of(self.name, c.member) for c in cands]
+            hit = self._pick(cands, await store.lookup_keys(keys))
+        self._count(hit)
         if hit is None:
             return None
         member = member_of(llm_string, hit.prompt)
@@ -294,7 +304,10 @@ class SemanticCache(BaseCache):
             counts, sources = self._hits.take()
             try:
                 await store.record_hits(self.name, counts, sources)
-            except RedisUnavailable as e:
+                await cachestats.arecord(
+                    self.client.async_redis, self.client.keys, self.name, self._hits.lookups.take()
+                )
+            except (RedisUnavailable, PermissionDenied) as e:
                 log.warning("semantic cache: hit counts dropped (%s)", e)
         return hit
 

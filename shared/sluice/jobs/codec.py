@@ -34,7 +34,8 @@ def encode(envelope: JobEnvelope) -> bytes:
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors(include_url=False)[0]
     where = ".".join(str(p) for p in err.get("loc", ())) or "job"
-    return f"{where}: {err.get('msg', 'invalid')}"
+    text = f"{where}: {err.get('msg', 'invalid')}"
+    return text if len(text) <= 300 else text[:297] + "..."  # pydantic may quote the whole bad value
 
 
 def decode(stream: str, entry_id: str, fields: dict[bytes, bytes] | None) -> Job:

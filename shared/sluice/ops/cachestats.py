@@ -71,6 +71,19 @@ def record(redis: Any, keys: Keys, cache: str, counts: dict[str, int], minute: i
         pipe.execute()
 
 
+async def arecord(redis: Any, keys: Keys, cache: str, counts: dict[str, int]) -> None:
+    """`record` on a redis.asyncio client."""
+    if not counts:
+        return
+    key = keys.cache_lookups(cache, int(time.time() // 60))
+    pipe = redis.pipeline(transaction=False)
+    for name, n in counts.items():
+        pipe.hincrby(key, name, n)
+    pipe.expire(key, KEEP_SECONDS)
+    with translate_errors("record cache lookups"):
+        await pipe.execute()
+
+
 @dataclass(frozen=True, slots=True)
 class LookupStats:
     """Lookups of one cache over the last `minutes` (oldest first per minute)."""

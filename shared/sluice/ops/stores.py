@@ -19,7 +19,7 @@ from typing import Any, Final
 import redis.exceptions as rex
 
 from sluice.connection.translate import translate_errors
-from sluice.errors import JobDecodeError, SluiceError
+from sluice.errors import JobDecodeError, PermissionDenied, SluiceError
 from sluice.jobs import codec
 from sluice.keys import Keys
 from sluice.ops import cachestats
@@ -75,8 +75,8 @@ class SessionActivity:
 @dataclass(frozen=True, slots=True)
 class ConversationSummary:
     sessions: int
-    active_last_hour: int
-    active_last_day: int
+    active_last_hour: int | None
+    active_last_day: int | None
     recent: list[SessionActivity]
 
 
@@ -120,6 +120,8 @@ def listed_indexes(redis: Any, keys: Keys) -> list[str]:
     try:
         with translate_errors("list RediSearch indexes"):
             names = redis.execute_command("FT._LIST")
+    except PermissionDenied:
+        return []
     except SluiceError as e:
         if "unknown command" in str(e).lower():
             return []
@@ -205,8 +207,11 @@ def conversations(redis: Any, keys: Keys, recent: int = RECENT_SESSIONS) -> Conv
         pipe.zcard(index)
         pipe.zcount(index, now_ms - 3_600_000, "+inf")
         pipe.zcount(index, now_ms - 86_400_000, "+inf")
-        pipe.zrevrange(index, 0, recent - 1, withscores=True)
-        total, hour, day, latest = pipe.execute()
+        pipe.zrange(index, 0, recent - 1, desc=True, withscores=True)
+        total, hour, day, latest = pipe.execute(raise_on_error=False)
+        for needed in (total, latest):
+            if isinstance(needed, Exception):
+                raise needed
         sessions = [(_t(member), int(score)) for member, score in latest]
         pipe = redis.pipeline(transaction=False)
         for session, _ in sessions:
@@ -216,7 +221,12 @@ def conversations(redis: Any, keys: Keys, recent: int = RECENT_SESSIONS) -> Conv
         SessionActivity(s, at, n if isinstance(n, int) else 0)
         for (s, at), n in zip(sessions, sizes, strict=True)
     ]
-    return ConversationSummary(int(total), int(hour), int(day), activity)
+    return ConversationSummary(int(total), _optional(hour), _optional(day), activity)
+
+
+def _optional(reply: Any) -> int | None:
+    """A count the user may lack the right for (ZCOUNT is not in every ops ACL): None then."""
+    return None if isinstance(reply, Exception) else int(reply)
 
 
 def _server_memory(redis: Any) -> tuple[int | None, int | None]:

@@ -50,7 +50,10 @@ def json_size(value: Any, what: str) -> int:
         ) from None
     except RecursionError:
         raise ConfigError(f"{what} is nested too deeply to encode; flatten it") from None
-    return len(text.encode(errors="surrogatepass"))
+    try:
+        return len(text.encode())
+    except UnicodeEncodeError:  # a lone surrogate, which the encoder would alter or refuse
+        raise ConfigError(f"{what} holds text that is not valid Unicode (a lone surrogate); fix the text") from None
 
 
 def check_payload(payload: Payload, limits: LimitSettings) -> None:

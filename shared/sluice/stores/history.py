@@ -64,11 +64,13 @@ def message_ref(version: str, position: int) -> str:
     return f"{padded(version)}:{position:06d}"
 
 
-def _member_text(member: bytes | str) -> str:
-    text = member.decode() if isinstance(member, bytes) else member
-    if len(text) <= REF_WIDTH or text[REF_WIDTH] != ":":
+def _member_body(member: bytes | str) -> bytes | str:
+    """The message JSON of a stored member ``<ref>:<json>`` (bytes stay bytes: no decoding copy)."""
+    sep = member[REF_WIDTH : REF_WIDTH + 1]
+    if sep not in (b":", ":"):
+        text = member.decode(errors="replace") if isinstance(member, bytes) else member
         raise StoreCorrupted(f"history member {text[:60]!r} is not in sluice's format")
-    return text[REF_WIDTH + 1 :]
+    return member[REF_WIDTH + 1 :]
 
 
 def _wrong_type(key: str) -> StoreCorrupted:
@@ -76,7 +78,7 @@ def _wrong_type(key: str) -> StoreCorrupted:
 
 
 def parse(reply: Sequence[bytes | str], key: str) -> list[BaseMessage]:
-    return codec.decode_many([_member_text(m) for m in reply], key)
+    return codec.decode_many([_member_body(m) for m in reply], key)
 
 
 def find_call(keys: Keys, session_id: str, ref: str) -> Call:

@@ -1,0 +1,337 @@
+"""History suite: sluice's chat history vs langchain-redis and redisvl, on one server, in one run.
+
+Cases (each system gets the same messages, the same server, the same client process):
+- ``append``: what one chat turn costs the app: ``add_messages([human, ai])`` per call, timed per
+  call. sluice enqueues one job (a worker process applies it meanwhile, off the app's path);
+  langchain-redis ``RedisChatMessageHistory`` writes JSON documents; redisvl ``MessageHistory``
+  writes hashes (both indexed by RediSearch in the request path).
+- ``read``: reading a 100-message session back: sluice ``history.messages`` (one ``ZRANGE``,
+  decoded into LangChain messages), langchain-redis ``.messages`` (``FT.SEARCH`` sorted by time),
+  redisvl ``.messages`` (``FT.SEARCH``, plain dicts). ``raw ZRANGE`` (the 100 stored members,
+  undecoded) is the floor.
+
+Peers need RediSearch and RedisJSON: the runner's embedded Redis 8.2 loads them from the
+``server`` extra. Install the peers with ``pip install -e '.[bench]'``.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import redis as redis_py
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from pydantic import SecretStr
+
+from benchmarks.common import Check, Report, fmt, markdown_table, median, percentile
+
+NAMESPACE = "benchhist"
+KIND = "history-append"
+SYSTEM_LABELS = {
+    "sluice": "sluice chat_history",
+    "langchain-redis": "langchain-redis RedisChatMessageHistory",
+    "redisvl": "redisvl MessageHistory",
+    "raw": "raw ZRANGE (floor, undecoded)",
+}
+PEERS = ("langchain-redis", "redisvl")
+
+
+@dataclass
+class Options:
+    n: int = 400  # timed appends (turns of 2 messages) per system and round
+    reads: int = 300  # timed reads of the 100-message session per system and round
+    session_messages: int = 100
+    sessions: int = 10  # appends go round-robin over this many sessions
+    warmup: int = 30
+    repeat: int = 3
+    latency_seconds: float = 0.0  # unused; accepted because the runner may set it
+    systems: tuple[str, ...] = ("sluice", "langchain-redis", "redisvl", "raw")
+
+    @classmethod
+    def quick(cls) -> Options:
+        return cls(n=100, reads=60, warmup=10, repeat=1)
+
+
+def turn(i: int) -> list[BaseMessage]:
+    """One chat turn, ~300 bytes of text, the same for every system."""
+    question = f"Question {i}: what should I pack for a week of hiking in the Alps in July, day {i % 7}?"
+    answer = (
+        f"Answer {i}: sturdy boots, a rain jacket, layers, sunscreen and a map; check huts on day {i % 7}."
+    )
+    return [HumanMessage(question), AIMessage(answer)]
+
+
+# --- the systems ---------------------------------------------------------------------------------
+class System:
+    """One system under test: build per-session histories, append a turn, read a session."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def append(self, session: str, messages: list[BaseMessage]) -> None:
+        raise NotImplementedError
+
+    def read(self, session: str) -> Any:
+        raise NotImplementedError
+
+    def settle(self) -> None:
+        """Wait until every append is readable (sluice: applied by the worker)."""
+
+    def close(self) -> None:
+        pass
+
+
+def sluice_worker(url: str, stop: Any) -> None:
+    from sluice.settings import RedisSettings, Settings, WorkerSettings
+    from sluice_workers.runtime.process import run_process
+
+    settings = Settings(
+        namespace=NAMESPACE,
+        redis=RedisSettings(url=SecretStr(url)),
+        worker=WorkerSettings(kinds=[KIND], block_ms=100, batch_size=256),
+    )
+    run_process(settings, 0, stop)
+
+
+class Sluice(System):
+    def __init__(self, url: str) -> None:
+        from sluice.facade.client import Client
+
+        super().__init__(url)
+        ctx = mp.get_context("spawn")
+        self.stop = ctx.Event()
+        self.proc = ctx.Process(target=sluice_worker, args=(url, self.stop))
+        self.proc.start()
+        self.client = Client.from_url(url, namespace=NAMESPACE)
+        self.histories: dict[str, Any] = {}
+
+    def history(self, session: str) -> Any:
+        if session not in self.histories:
+            self.histories[session] = self.client.chat_history(session)
+        return self.histories[session]
+
+    def append(self, session: str, messages: list[BaseMessage]) -> None:
+        self.history(session).add_messages(messages)
+
+    def settle(self) -> None:
+        for h in self.histories.values():
+            h.flush(timeout=120)
+
+    def read(self, session: str) -> Any:
+        # a fresh object with nothing pending: the read is the ZRANGE and decoding
+        return self.client.chat_history(session).messages
+
+    def close(self) -> None:
+        self.client.close()
+        self.stop.set()
+        self.proc.join(30)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(10)
+
+
+class LangchainRedis(System):
+    def __init__(self, url: str) -> None:
+        import warnings
+
+        from langchain_redis import RedisChatMessageHistory
+
+        super().__init__(url)
+        warnings.filterwarnings("ignore", message=".*RedisChatMessageHistory.*")
+        # One instance, its session switched per call: constructing a second one fails on
+        # redis-py 8 (langchain-redis 0.2.6 reads FT.INFO as a list), and the calls timed are the same.
+        self.history = RedisChatMessageHistory("s0", redis_client=redis_py.Redis.from_url(url))
+
+    def append(self, session: str, messages: list[BaseMessage]) -> None:
+        self.history.session_id = session
+        self.history.add_messages(messages)
+
+    def read(self, session: str) -> Any:
+        self.history.session_id = session
+        return self.history.messages
+
+
+class RedisVL(System):
+    def __init__(self, url: str) -> None:
+        from redisvl.extensions.message_history import MessageHistory
+
+        super().__init__(url)
+        self.redis = redis_py.Redis.from_url(url)
+        self.cls = MessageHistory
+        self.histories: dict[str, Any] = {}
+
+    def history(self, session: str) -> Any:
+        if session not in self.histories:
+            self.histories[session] = self.cls("bench_history", session_tag=session, redis_client=self.redis)
+        return self.histories[session]
+
+    def append(self, session: str, messages: list[BaseMessage]) -> None:
+        role = {"human": "user", "ai": "llm"}
+        self.history(session).add_messages(
+            [{"role": role[m.type], "content": str(m.content)} for m in messages]
+        )
+
+    def read(self, session: str) -> Any:
+        return self.history(session).messages
+
+
+class RawZrange(System):
+    """The floor: the sluice session's members, one ZRANGE, no decoding (reads only)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.redis = redis_py.Redis.from_url(url)
+        self.key_of: Callable[[str], str] = lambda s: f"{NAMESPACE}:history:{{{s}}}"
+
+    def append(self, session: str, messages: list[BaseMessage]) -> None:
+        raise RuntimeError("raw ZRANGE is a read floor only")
+
+    def read(self, session: str) -> Any:
+        return self.redis.zrange(self.key_of(session), 0, -1)
+
+
+FACTORIES: dict[str, Callable[[str], System]] = {
+    "sluice": Sluice,
+    "langchain-redis": LangchainRedis,
+    "redisvl": RedisVL,
+}
+
+
+# --- measuring -----------------------------------------------------------------------------------
+@dataclass
+class Measurement:
+    case: str
+    system: str
+    round: int
+    n: int = 0
+    p50_ms: float = math.nan
+    p90_ms: float = math.nan
+    p99_ms: float = math.nan
+    mean_ms: float = math.nan
+    error: str | None = None
+    samples_ms: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.n > 0
+
+    def fill(self, samples: list[float]) -> None:
+        self.samples_ms = [s * 1000 for s in samples]
+        self.n = len(samples)
+        self.p50_ms, self.p90_ms = percentile(self.samples_ms, 50), percentile(self.samples_ms, 90)
+        self.p99_ms = percentile(self.samples_ms, 99)
+        self.mean_ms = sum(self.samples_ms) / len(self.samples_ms) if self.samples_ms else math.nan
+
+
+def timed(calls: int, fn: Callable[[int], Any]) -> list[float]:
+    out = []
+    for i in range(calls):
+        t0 = time.perf_counter()
+        fn(i)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def run_system(url: str, system: str, rnd: int, opts: Options) -> list[Measurement]:
+    """Both cases for one system, on a freshly flushed server."""
+    redis_py.Redis.from_url(url).flushall()
+    append = Measurement("append", system, rnd)
+    read = Measurement("read", "raw" if system == "raw" else system, rnd)
+    writer = FACTORIES["sluice" if system == "raw" else system](url)
+    try:
+        sessions = [f"s{i}" for i in range(opts.sessions)]
+        timed(opts.warmup, lambda i: writer.append(sessions[i % len(sessions)], turn(i)))
+        if system != "raw":
+            samples = timed(opts.n, lambda i: writer.append(sessions[i % len(sessions)], turn(i)))
+            append.fill(samples)
+        # a 100-message session: 50 turns
+        for i in range(opts.session_messages // 2):
+            writer.append("reader", turn(i))
+        writer.settle()
+        reader = RawZrange(url) if system == "raw" else writer
+        got = reader.read("reader")
+        if len(got) != opts.session_messages:
+            raise RuntimeError(f"read {len(got)} messages, expected {opts.session_messages}")
+        timed(opts.warmup, lambda i: reader.read("reader"))
+        read.fill(timed(opts.reads, lambda i: reader.read("reader")))
+    except Exception as e:  # one failing system must not lose the others' numbers
+        append.error = read.error = f"{type(e).__name__}: {e}"[:1000]
+    finally:
+        writer.close()
+    return [read] if system == "raw" else [append, read]
+
+
+def run(url: str, opts: Options, log: Any = None) -> Report:
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    report = Report("history")
+    systems = list(opts.systems)
+    results: list[Measurement] = []
+    for rnd in range(opts.repeat):
+        order = systems[rnd % len(systems) :] + systems[: rnd % len(systems)]
+        for system in order:
+            log(f"# history round {rnd + 1}/{opts.repeat}: {system} ...")
+            for m in run_system(url, system, rnd, opts):
+                log(f"#   {m.case}: p50 {fmt(m.p50_ms, 3)} ms mean {fmt(m.mean_ms, 3)} ms {m.error or ''}")
+                results.append(m)
+    _summarize(report, results, opts)
+    return report
+
+
+def _median_of(results: list[Measurement], case: str, system: str, attr: str) -> float:
+    return median([getattr(m, attr) for m in results if m.case == case and m.system == system and m.ok])
+
+
+def _summarize(report: Report, results: list[Measurement], opts: Options) -> None:
+    summary: dict[str, dict[str, dict[str, float]]] = {}
+    rows = []
+    for case in ("append", "read"):
+        summary[case] = {}
+        systems = [s for s in SYSTEM_LABELS if any(m.case == case and m.system == s for m in results)]
+        base = _median_of(results, case, "sluice", "p50_ms")
+        for s in systems:
+            p50, mean = _median_of(results, case, s, "p50_ms"), _median_of(results, case, s, "mean_ms")
+            p99 = _median_of(results, case, s, "p99_ms")
+            ratio = p50 / base if base and not math.isnan(base) else math.nan
+            summary[case][s] = {"p50_ms": p50, "p99_ms": p99, "mean_ms": mean, "ratio_vs_sluice": ratio}
+            errors = sorted({m.error for m in results if m.case == case and m.system == s and m.error})
+            rows.append(
+                [
+                    case,
+                    SYSTEM_LABELS[s],
+                    fmt(p50, 3),
+                    fmt(mean, 3),
+                    fmt(p99, 3),
+                    fmt(ratio, 1),
+                    "; ".join(errors) or "ok",
+                ]
+            )
+            if s in PEERS and not math.isnan(ratio):
+                target = 3.0 if case == "append" else 5.0
+                label = f"{case}: {SYSTEM_LABELS[s]} p50 / sluice p50"
+                report.checks.append(Check(label, ratio, f">= {target:g}", ratio >= target))
+    report.tables.append(
+        markdown_table(["case", "system", "p50 ms", "mean ms", "p99 ms", "× sluice (p50)", "status"], rows)
+    )
+    report.notes += [
+        f"append = one `add_messages([human, ai])` call (a chat turn), timed in the app, {opts.n} per round "
+        f"over {opts.sessions} sessions; sluice only enqueues (a worker process applies the job meanwhile), "
+        "the peers write and index in the request path.",
+        f"read = all {opts.session_messages} messages of one session, {opts.reads} reads per round; sluice and "
+        "langchain-redis return LangChain messages, redisvl returns its own dicts, raw ZRANGE is the undecoded floor.",
+        f"{opts.repeat} round(s), systems interleaved (order rotated), medians reported; ratios are peer ÷ sluice "
+        "(how many times faster sluice is). Shared machine: compare ratios of one run.",
+        "Fidelity is not timed here: langchain-redis drops tool calls and message ids, redisvl keeps role and "
+        "content only; sluice round-trips every field (tests/integration/test_history.py).",
+    ]
+    report.data = {
+        "options": asdict(opts),
+        "summary": summary,
+        "measurements": [
+            {k: v for k, v in asdict(m).items() if k != "samples_ms"} | {"ok": m.ok} for m in results
+        ],
+    }

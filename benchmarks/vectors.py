@@ -1,0 +1,303 @@
+"""Vector suite: sluice's background indexing and queries vs langchain-redis, redisvl and raw Redis.
+
+Cases (one server, one run, the same deterministic embedder and data for every system):
+- ``ingest``: N documents (384-dim clustered vectors) into an HNSW index. sluice: `add_texts`
+  through 2 worker processes until applied; langchain-redis `add_texts`; redisvl
+  `SearchIndex.load`; raw: pipelined HSETs of precomputed vectors (the server's limit). Also the
+  app-side cost of sluice's `add_texts` (enqueue) against langchain-redis's synchronous one.
+- ``query``: k=10 over the indexes just built, with and without a 10% tag filter, at the same
+  EF_RUNTIME; median/p99 latency and recall@10 against exact answers, per system; raw FT.SEARCH
+  on sluice's own index is the floor.
+- ``memory``: `INFO memory` delta per vector, per sluice backend and dtype.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import redis as redis_py
+
+from benchmarks import vector_systems as vs
+from benchmarks.common import Check, Report, fmt, markdown_table, percentile
+from benchmarks.vectordata import (
+    CATEGORIES,
+    FILTER_CATEGORY,
+    ClusteredEmbeddings,
+    category,
+    doc_text,
+    exact_top_k,
+    query_text,
+    recall,
+)
+
+LABELS = {
+    "raw": "raw Redis (pipelined HSET / FT.SEARCH)",
+    "sluice": "sluice",
+    "redisvl": "redisvl",
+    "redisvl-ef10": "redisvl, EF_RUNTIME 10 (its default)",
+    "langchain": "langchain-redis",
+}
+MEMORY_LAYOUTS = (("search", "float32"), ("search", "float16"), ("vsets", "float32"), ("vsets", "q8"))
+
+
+@dataclass
+class Options:
+    n: int = 20_000  # documents
+    dims: int = 384
+    centres: int = 200
+    spread: float = 0.6
+    queries: int = 300
+    k: int = 10
+    ef: int = 100  # EF_RUNTIME of every index and query
+    workers: int = 2
+    worker_batch: int = 8  # entries per XREADGROUP in sluice's workers (index jobs are large)
+    job_docs: int = 100  # documents per index job (sluice's batch_size)
+    chunk: int = 1_000  # documents per add_texts / load call
+    memory_n: int = 5_000
+    repeat: int = 1  # accepted for the runner; the suite runs once
+    latency_seconds: float = 0.0  # accepted for the runner; unused
+    systems: tuple[str, ...] = ("sluice", "raw", "redisvl", "langchain")
+
+    @classmethod
+    def quick(cls) -> Options:
+        return cls(n=1_500, queries=60, memory_n=400, chunk=500)
+
+
+def make_data(opts: Options) -> vs.Data:
+    emb = ClusteredEmbeddings(**vs.embedder_kwargs(opts))
+    texts = [doc_text(i) for i in range(opts.n)]
+    metas: list[dict[str, Any]] = [{"category": category(i)} for i in range(opts.n)]
+    return vs.Data([f"d{i}" for i in range(opts.n)], texts, metas, emb.matrix(texts))
+
+
+def _guard(report: Report, what: str, fn: Callable[[], Any]) -> Any:
+    """One failing system must not lose the others' numbers."""
+    try:
+        return fn()
+    except Exception as e:
+        report.notes.append(f"{what} failed: {type(e).__name__}: {str(e)[:300]}")
+        return None
+
+
+def run(url: str, opts: Options, log: Any = None) -> Report:
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    report = Report("vectors")
+    r = redis_py.Redis.from_url(url)
+    r.flushall()
+    data = make_data(opts)
+    ingest: dict[str, dict[str, float]] = {}
+    systems: dict[str, Any] = {}
+
+    def measure(name: str, system: Any) -> bool:
+        before = used_memory_settled(r)
+        log(f"# vectors/ingest: {name} ...")
+        app, total = system.ingest(data, opts.chunk)
+        per_vector = (used_memory_settled(r) - before) / opts.n
+        ingest[name] = {
+            "rate": opts.n / total,
+            "seconds": total,
+            "app_seconds": app,
+            "bytes_per_vector": per_vector,
+        }
+        log(f"#   {opts.n / total:,.0f} docs/s (app side {app:.2f} s)")
+        return True
+
+    if "raw" in opts.systems:
+        writer = vs.RawWriter(url, opts)
+        _guard(report, "raw ingest", lambda: measure("raw", writer))
+        writer.drop()  # its HNSW graph would slow the others down
+        writer.close()
+    with vs.SluiceWorkers(url, opts):
+        if "sluice" in opts.systems:
+            systems["sluice"] = vs.Sluice(url, opts)
+            _guard(
+                report,
+                "sluice ingest",
+                lambda: systems["sluice"].warm_up() or measure("sluice", systems["sluice"]),
+            )
+        memory = _memory(url, opts, r, log, report) if "sluice" in opts.systems else {}
+    for name, cls in (("redisvl", vs.RedisVL), ("langchain", vs.LangchainRedis)):
+        if name in opts.systems:
+            system = _guard(report, f"{name} setup", lambda cls=cls: cls(url, opts))  # type: ignore[misc]
+            if (
+                system is not None
+                and _guard(report, f"{name} ingest", lambda s=system, n=name: measure(n, s)) is not None
+            ):
+                systems[name] = system
+    if "raw" in opts.systems and "sluice" in systems:
+        systems["raw"] = vs.RawSearch(url, opts)
+    if "redisvl" in systems:
+        systems["redisvl-ef10"] = vs.RedisVL(url, opts, ef=10)
+    counts = {s: vs.count(r, s) for s in systems}
+    report.data["indexed"] = counts
+    log(f"# vectors: documents per index {counts}")
+    queries = _queries(opts, data, systems, log)
+    for system in systems.values():
+        system.close()
+    r.close()
+    _summarize(report, opts, ingest, queries, memory)
+    return report
+
+
+def used_memory_settled(r: Any) -> int:
+    time.sleep(0.2)  # lazy frees and the allocator settle
+    return vs.used_memory(r)
+
+
+def _memory(url: str, opts: Options, r: Any, log: Any, report: Report) -> dict[str, float]:
+    """Bytes per vector of sluice's layouts, with vectors from the app (no embeddings cache)."""
+    out: dict[str, float] = {}
+    data = make_data(Options(**{**asdict(opts), "n": opts.memory_n}))
+    for backend, dtype in MEMORY_LAYOUTS:
+        name = f"{backend}/{dtype}"
+        log(f"# vectors/memory: {name} ...")
+        store = vs.Sluice(url, opts, index=f"mem-{backend}-{dtype}", backend=backend, dtype=dtype)
+
+        def one(store: vs.Sluice = store) -> float:
+            store.warm_up()
+            before = used_memory_settled(r)
+            store.ingest(data, opts.chunk)
+            return (used_memory_settled(r) - before) / opts.memory_n
+
+        value = _guard(report, f"memory {name}", one)
+        if value is not None:
+            out[name] = value
+        _guard(report, f"drop {name}", store.store.session.drop)
+        store.close()
+    return out
+
+
+def _queries(opts: Options, data: vs.Data, systems: dict[str, Any], log: Any) -> dict[str, dict[str, Any]]:
+    emb = ClusteredEmbeddings(**vs.embedder_kwargs(opts))
+    qvec = emb.matrix([query_text(j) for j in range(opts.queries)])
+    mask = np.array([m["category"] == FILTER_CATEGORY for m in data.metas])
+    out: dict[str, dict[str, Any]] = {}
+    for filtered in (False, True):
+        truth = exact_top_k(data.vectors, qvec, opts.k, mask if filtered else None)
+        label = "10% tag filter" if filtered else "no filter"
+        log(f"# vectors/query ({label}): {', '.join(systems)} ...")
+        lat: dict[str, list[float]] = {s: [] for s in systems}
+        found: dict[str, list[list[int]]] = {s: [] for s in systems}
+        for system in systems.values():  # warm up connections and caches
+            for j in range(min(20, opts.queries)):
+                system.query(qvec[j], opts.k, filtered)
+        for j in range(opts.queries):  # interleaved, so noise hits every system alike
+            for s, system in systems.items():
+                t0 = time.perf_counter()
+                ids = system.query(qvec[j], opts.k, filtered)
+                lat[s].append((time.perf_counter() - t0) * 1000)
+                found[s].append(ids)
+        for s in systems:
+            out[f"{s}|{int(filtered)}"] = {
+                "system": s, "filtered": filtered, "p50_ms": percentile(lat[s], 50),
+                "p99_ms": percentile(lat[s], 99), "recall": recall(found[s], truth, opts.k),
+            }  # fmt: skip
+    return out
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b and not math.isnan(a) and not math.isnan(b) else math.nan
+
+
+def _summarize(
+    report: Report, opts: Options, ingest: dict[str, dict[str, float]], queries: dict[str, dict[str, Any]],
+    memory: dict[str, float],
+) -> None:  # fmt: skip
+    raw = ingest.get("raw", {}).get("rate", math.nan)
+    rows = [
+        [LABELS[s], fmt(opts.n), f"**{fmt(m['rate'])}**", fmt(_ratio(m["rate"], raw), 2), f"{m['app_seconds']:.2f}",
+         fmt(m["app_seconds"] * 1e6 / opts.n, 1), fmt(m["bytes_per_vector"])]
+        for s, m in ingest.items()
+    ]  # fmt: skip
+    report.tables.append(
+        markdown_table(
+            ["ingest", "docs", "docs/s end to end", "÷ raw", "app-side s", "app-side µs/doc", "bytes/vector"],
+            rows,
+        )
+    )
+    sl = ingest.get("sluice")
+    if sl:
+        report.checks.append(
+            Check(
+                "ingest: sluice / raw server limit",
+                _ratio(sl["rate"], raw),
+                ">= 0.90",
+                _ratio(sl["rate"], raw) >= 0.9,
+            )
+        )
+        for peer in ("redisvl", "langchain"):
+            if peer in ingest:
+                ratio = _ratio(sl["rate"], ingest[peer]["rate"])
+                report.checks.append(Check(f"ingest: sluice / {LABELS[peer]}", ratio, ">= 1", ratio >= 1))
+        if "langchain" in ingest:
+            cheaper = _ratio(ingest["langchain"]["app_seconds"], sl["app_seconds"])
+            report.checks.append(
+                Check("app-side add_texts: langchain-redis ÷ sluice", cheaper, ">= 20", cheaper >= 20)
+            )
+    qrows = []
+    for q in queries.values():
+        base = queries.get(f"raw|{int(q['filtered'])}", {}).get("p50_ms", math.nan)
+        qrows.append([
+            LABELS[q["system"]], "10% tag" if q["filtered"] else "none", fmt(q["p50_ms"], 3), fmt(q["p99_ms"], 3),
+            fmt(_ratio(q["p50_ms"], base), 2), fmt(q["recall"], 3),
+        ])  # fmt: skip
+        if q["system"] == "sluice":
+            tag = "filtered" if q["filtered"] else "unfiltered"
+            ratio = _ratio(q["p50_ms"], base)
+            report.checks.append(
+                Check(f"query ({tag}): sluice p50 / raw FT.SEARCH", ratio, "<= 1.2", ratio <= 1.2)
+            )
+            report.checks.append(
+                Check(f"query ({tag}): sluice recall@{opts.k}", q["recall"], ">= 0.95", q["recall"] >= 0.95)
+            )
+            lc = queries.get(f"langchain|{int(q['filtered'])}")
+            if lc:
+                faster = _ratio(lc["p50_ms"], q["p50_ms"])
+                report.checks.append(
+                    Check(f"query ({tag}): langchain-redis p50 ÷ sluice p50", faster, ">= 5", faster >= 5)
+                )
+    if qrows:
+        header = [
+            f"query k={opts.k}, {opts.n:,} x {opts.dims}",
+            "filter",
+            "p50 ms",
+            "p99 ms",
+            "÷ raw p50",
+            f"recall@{opts.k}",
+        ]
+        report.tables.append(markdown_table(header, qrows))
+    if memory:
+        report.tables.append(
+            markdown_table(
+                ["sluice layout (backend/dtype)", "vectors", "bytes/vector"],
+                [[name, fmt(opts.memory_n), fmt(value)] for name, value in memory.items()],
+            )
+        )
+    report.notes += [
+        f"{opts.n:,} documents, {opts.dims}-dim vectors from a deterministic fake embedder (benchmarks.vectordata: "
+        f"{opts.centres} centres + noise, spread {opts.spread}); every index HNSW M {vs.M}, EF_CONSTRUCTION "
+        f"{vs.EF_CONSTRUCTION}, EF_RUNTIME {opts.ef}, cosine, float32, with a `category` tag ({CATEGORIES} values).",
+        f"sluice: {opts.workers} worker processes (XREADGROUP COUNT {opts.worker_batch}, {opts.job_docs} documents "
+        f"per index job, embeddings cache on), `add_texts` in calls of {opts.chunk}, end to end = first add_texts → "
+        "`flush()` returns (every job applied). Peers and raw write in the driver process.",
+        "ingest bytes/vector include what each system stores besides the index (sluice: the embeddings cache, "
+        "~1.6 KB per text); the memory table measures sluice's layouts alone (vectors sent by the app).",
+        "query: the systems take turns on each query vector (same vector, same EF); latency is the client call "
+        "with a precomputed query vector (raw: bytes; others: a list of floats); recall against exact cosine top-k.",
+        "Shared 2-CPU machine: treat absolute numbers as noisy and compare the ratios of one run.",
+    ]
+    report.data = {
+        **report.data,
+        "options": asdict(opts),
+        "ingest": ingest,
+        "queries": list(queries.values()),
+        "memory": memory,
+        "measurements": [{"case": "ingest", "system": s, "ok": True, **m} for s, m in ingest.items()]
+        + [{"case": "ingest", "system": s, "ok": False} for s in opts.systems if s not in ingest],
+    }
