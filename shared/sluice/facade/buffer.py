@@ -150,3 +150,43 @@ def buffer_for(client: Client) -> Buffer:
 
             buffer = _BUFFERS[client] = Buffer(enqueue)
         return buffer
+
+
+class Tickets:
+    """Buffered jobs not yet seen enqueued, by session (what a read must wait for first)."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, list[Ticket]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, key: str, ticket: Ticket) -> None:
+        with self._lock:
+            self._by_key.setdefault(key, []).append(ticket)
+
+    def resolve(self, key: str, timeout: float) -> tuple[list[StreamEntryRef], BaseException | None]:
+        """Handles of `key`'s buffered jobs, and the first enqueue error among them (reported once)."""
+        with self._lock:
+            tickets = self._by_key.pop(key, [])
+        handles: list[StreamEntryRef] = []
+        error: BaseException | None = None
+        for ticket in tickets:
+            try:
+                handles.append(ticket.result(timeout))
+            except WaitTimeout:
+                with self._lock:  # still buffered: a later read waits for them again
+                    self._by_key[key] = tickets + self._by_key.get(key, [])
+                raise
+            except BaseException as e:
+                error = error or e
+        return handles, error
+
+
+_TICKETS: weakref.WeakKeyDictionary[Client, Tickets] = weakref.WeakKeyDictionary()
+
+
+def tickets_for(client: Client) -> Tickets:
+    with _LOCK:
+        tickets = _TICKETS.get(client)
+        if tickets is None:
+            tickets = _TICKETS[client] = Tickets()
+        return tickets

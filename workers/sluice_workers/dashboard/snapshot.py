@@ -9,6 +9,7 @@ when workers export metrics, batch latency. Rendering is the templates' business
 
 from __future__ import annotations
 
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +83,15 @@ def _lag(streams: list[StreamStatus]) -> int | None:
     return sum(lags) if lags else None
 
 
+def local_metrics_urls(workers: list[dict[str, Any]]) -> list[str]:
+    """Metrics endpoints that workers on this host announce in their heartbeats."""
+    host = socket.gethostname()
+    ports = sorted(
+        {int(w["metrics_port"]) for w in workers if w.get("host") == host and w.get("metrics_port")}
+    )
+    return [f"http://127.0.0.1:{p}/metrics" for p in ports]
+
+
 class Source:
     """What the dashboard reads, from where (built once per app)."""
 
@@ -99,6 +109,8 @@ class Source:
 
     def take(self) -> Snapshot:
         status = self.status()
+        if not self.settings.dashboard.metrics_urls:  # find the metrics of workers on this host
+            self.latency.urls = local_metrics_urls(status.workers)
         rates = throughput(self.redis, self.keys, CHART_MINUTES)
         labels = minute_labels(CHART_MINUTES)
         self.latency.scrape()

@@ -132,7 +132,12 @@ def run_process(
         transport.keys,
         wid,
         settings.worker.heartbeat_interval,
-        {"kinds": settings.worker.kinds},
+        {
+            "kinds": settings.worker.kinds,
+            "metrics_port": None
+            if settings.worker.metrics_port is None
+            else settings.worker.metrics_port + index,
+        },
         on_beat=sample_streams if settings.worker.metrics_port is not None else None,
     )
     consumers = [
