@@ -199,3 +199,18 @@ def test_a_page_runs_no_scan_or_keys(redis8: Any, namespace: str) -> None:
     after = client.redis.info("commandstats")
     for command in ("cmdstat_scan", "cmdstat_keys"):
         assert after.get(command, {}).get("calls", 0) == before.get(command, {}).get("calls", 0), command
+
+
+def test_the_dashboard_finds_metrics_of_workers_on_its_own_host() -> None:
+    import socket
+
+    from sluice_workers.dashboard.snapshot import local_metrics_urls
+
+    here = socket.gethostname()
+    workers = [
+        {"host": here, "metrics_port": 9101},
+        {"host": here, "metrics_port": None},
+        {"host": "elsewhere", "metrics_port": 9102},
+        {"host": here, "metrics_port": 9100},
+    ]
+    assert local_metrics_urls(workers) == ["http://127.0.0.1:9100/metrics", "http://127.0.0.1:9101/metrics"]

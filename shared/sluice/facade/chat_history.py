@@ -5,7 +5,9 @@ By default a history reads its own writes: `messages`, `get_recent` and `relevan
 through the same `Client` — by this object or another one for the same session, so that
 ``RunnableWithMessageHistory(chain, lambda sid: client.chat_history(sid))``, which builds a new
 history per call, still sees the previous turn. Writes to other sessions are never waited for.
-`read_your_writes=False` makes appends fire-and-forget, for logging-style use. `ttl` (seconds) is
+`read_your_writes=False` makes appends fire-and-forget, for logging-style use. ``write="buffered"``
+returns from an append before the job is enqueued (a background thread sends it within about a
+millisecond; see `sluice.facade.buffer` for what that trades away). `ttl` (seconds) is
 refreshed on every write; `max_messages` keeps the newest ones. `delete()` removes the session
 (through the queue, so it lands after this object's earlier appends). With `embedder=` (a
 settings name) or `semantic=True` the workers also index each message for `relevant(query, k)`.
@@ -13,15 +15,17 @@ settings name) or `semantic=True` the workers also index each message for `relev
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
 
 from sluice.errors import ConfigError, JobFailed
+from sluice.facade.buffer import buffer_for, tickets_for
 from sluice.facade.memory import Recall
 from sluice.facade.pending import PendingWrites
 from sluice.jobs.models import HistoryAppendPayload
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
     from sluice.facade.client import Client
 
 
+WriteMode = Literal["sync", "buffered"]
 _PENDING: weakref.WeakKeyDictionary[Client, PendingWrites] = weakref.WeakKeyDictionary()
 _PENDING_LOCK = threading.Lock()
 
@@ -58,7 +63,10 @@ class ChatHistory(BaseChatMessageHistory):
         read_your_writes: bool = True,
         wait_timeout: float | None = None,
         embedder: str | None = None,
+        write: WriteMode = "sync",
     ) -> None:
+        if write not in ("sync", "buffered"):
+            raise ValueError(f"write must be 'sync' or 'buffered', not {write!r}")
         if not session_id:
             raise ValueError("session_id must be a non-empty string")
         if ttl is not None and ttl <= 0:
@@ -72,8 +80,10 @@ class ChatHistory(BaseChatMessageHistory):
         self.read_your_writes = read_your_writes
         self.wait_timeout = wait_timeout
         self.embedder = embedder
+        self.write: WriteMode = write
         self.recall = Recall(client, embedder) if embedder else None
         self._pending = shared_pending(client)
+        self._tickets = tickets_for(client)
         self._store: HistoryStore | None = None
 
     def _payload(self, op: HistoryOp, messages: Sequence[BaseMessage] = ()) -> HistoryAppendPayload:
@@ -150,7 +160,16 @@ class ChatHistory(BaseChatMessageHistory):
         """Wait until every write this object made is applied."""
         self._settle(timeout)
 
+    def _buffered(self, timeout: float) -> None:
+        """Wait until this session's buffered jobs are enqueued; then they are pending like others."""
+        handles, error = self._tickets.resolve(self.session_id, timeout)
+        if handles and self.read_your_writes:
+            self._pending.add(self.session_id, handles)
+        if error is not None:
+            raise error
+
     def _settle(self, timeout: float | None = None) -> None:
+        self._buffered(self._timeout(timeout))
         pending = self._pending.for_keys([self.session_id])
         if pending:
             try:
@@ -185,6 +204,8 @@ class ChatHistory(BaseChatMessageHistory):
     async def _aenqueue(self, op: HistoryOp, messages: Sequence[BaseMessage] = ()) -> None:
         if self.recall is not None and op == "append":
             await self.recall.aopen()
+        if self._buffer(op, messages):
+            return
         handles = await self.client.aproducer.enqueue_many(
             [self._payload(op, messages)], notify=self.read_your_writes
         )
@@ -205,6 +226,8 @@ class ChatHistory(BaseChatMessageHistory):
         await self._asettle()
 
     async def _asettle(self) -> None:
+        if self.write == "buffered":
+            await asyncio.to_thread(self._buffered, self._timeout())
         pending = self._pending.for_keys([self.session_id])
         if pending:
             try:
