@@ -36,3 +36,18 @@ def test_backoff_grows_and_is_capped() -> None:
     assert 0.25 <= backoff(1, s) <= 0.5
     assert 1.0 <= backoff(3, s) <= 2.0
     assert 2.0 <= backoff(30, s) <= 4.0
+
+
+def test_a_batch_is_split_so_no_handler_call_sees_an_entry_id_twice() -> None:
+    from sluice.jobs.codec import Job
+    from sluice.jobs.models import HistoryAppendPayload, JobEnvelope
+    from sluice.types import EntryId
+    from sluice_workers.runtime.consumer import _by_stream, _unique_ids
+
+    env = JobEnvelope(namespace="n", payload=HistoryAppendPayload(session_id="s"))
+    jobs = [Job("a", EntryId("1-0"), env), Job("b", EntryId("1-0"), env), Job("a", EntryId("2-0"), env)]
+    parts = _unique_ids(jobs)
+    assert [[(j.stream, j.entry_id) for j in p] for p in parts] == [[("a", "1-0"), ("a", "2-0")], [("b", "1-0")]]
+    # failures reported by entry id are attributed to the right stream's job
+    error = RuntimeError("x")
+    assert _by_stream(parts[1], {EntryId("1-0"): error}) == {("b", "1-0"): error}
