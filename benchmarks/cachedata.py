@@ -22,6 +22,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, Generation
@@ -140,25 +141,38 @@ class MemoEmbeddings(Embeddings):
     """Precomputed vectors (one dict lookup per query), so lookups are timed without embedding.
 
     One instance serves every system; a text not prepared is embedded by `inner` and counted.
+    Bulk vectors (fills) are kept as float32 arrays and turned into lists when asked for;
+    `prepare(..., lists=True)` keeps ready lists for the timed lookups.
     """
 
     def __init__(self, inner: Embeddings) -> None:
         self.inner = inner
-        self.memo: dict[str, list[float]] = {}
+        self.memo: dict[str, list[float] | np.ndarray] = {}
         self.misses = 0
 
-    def prepare(self, texts: Sequence[str], chunk: int = 2_000) -> None:
+    def prepare(self, texts: Sequence[str], *, lists: bool = False, chunk: int = 2_000) -> None:
         todo = [t for t in dict.fromkeys(texts) if t not in self.memo]
         for start in range(0, len(todo), chunk):
             part = todo[start : start + chunk]
-            self.memo.update(zip(part, self.inner.embed_documents(part), strict=True))
+            vectors = self.inner.embed_documents(part)
+            self.memo.update(
+                zip(
+                    part,
+                    vectors if lists else [np.asarray(v, dtype=np.float32) for v in vectors],
+                    strict=True,
+                )
+            )
+
+    def forget(self, texts: Sequence[str]) -> None:
+        for t in texts:
+            self.memo.pop(t, None)
 
     def embed_query(self, text: str) -> list[float]:
         vector = self.memo.get(text)
         if vector is None:
             self.misses += 1
             vector = self.memo[text] = self.inner.embed_query(text)
-        return vector
+        return vector.tolist() if isinstance(vector, np.ndarray) else vector
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return [self.embed_query(t) for t in texts]

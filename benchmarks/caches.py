@@ -135,7 +135,7 @@ def case_update(url: str, opts: Options, report: Report, log: Any, embeddings: A
     names = cd.entities(opts.updates, seed=cd.SEED + 1)
     prompts = [cd.prompt(i, names) for i in range(opts.updates)]
     gens = [cd.generations(i) for i in range(opts.updates)]
-    embeddings.prepare(prompts)
+    embeddings.prepare(prompts, lists=True)
     client = client_for(url)
     background, sync = client.llm_cache(), client.llm_cache(name="sync", write="sync")
     semantic = client.semantic_cache(embeddings, name="updates", distance_threshold=opts.distance_threshold)

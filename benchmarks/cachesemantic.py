@@ -54,17 +54,22 @@ def _fill_sluice(client: Any, cache: Any, names: list[str], first: int, last: in
     return drain(client, FILL_TIMEOUT) - t0
 
 
-def _fill_peer(peer: Any, embeddings: Any, names: list[str], first: int, last: int, chunk: int) -> float:
-    spent = 0.0
+def _fill_peers(
+    peers: dict[str, Any], embeddings: Any, names: list[str], first: int, last: int, chunk: int
+) -> dict[str, float]:
+    """Seconds each peer spent in its own `update` calls (vectors prepared beforehand, untimed)."""
+    spent = dict.fromkeys(peers, 0.0)
     for start in range(first, last, chunk):
         stop = min(start + chunk, last)
         prompts = [cd.prompt(i, names) for i in range(start, stop)]
         gens = [cd.generations(i) for i in range(start, stop)]
-        embeddings.prepare(prompts)  # outside the timing: the peers' fill excludes embedding
-        t0 = time.monotonic()
-        for i, p in enumerate(prompts):
-            peer.update(p, cd.LLM_STRING, gens[i])
-        spent += time.monotonic() - t0
+        embeddings.prepare(prompts)
+        for name, peer in peers.items():
+            t0 = time.monotonic()
+            for i, p in enumerate(prompts):
+                peer.update(p, cd.LLM_STRING, gens[i])
+            spent[name] += time.monotonic() - t0
+        embeddings.forget(prompts)
     return spent
 
 
@@ -98,12 +103,12 @@ def run(url: str, opts: Any, report: Report, log: Any, embeddings: Any, embed_us
             if OURS in opts.systems:
                 fills[OURS] = _fill_sluice(client, ours, names, filled, size, opts.fill_chunk)
                 log(f"#   {OURS}: {size - filled:,} entries applied by the workers in {fills[OURS]:.1f} s")
-            for name, peer in peers.items():
-                fills[name] = _fill_peer(peer, embeddings, names, filled, size, opts.fill_chunk)
+            fills.update(_fill_peers(peers, embeddings, names, filled, size, opts.fill_chunk))
+            for name in peers:
                 log(f"#   {name}: {size - filled:,} entries written in {fills[name]:.1f} s")
             added, filled = size - filled, size
             sample = cd.labelled_sample(size, opts.sample, names)
-            embeddings.prepare([q.text for q in sample])
+            embeddings.prepare([q.text for q in sample], lists=True)
             systems: dict[str, Callable[[int], Any]] = {}
             if OURS in opts.systems:
                 systems[OURS] = lambda k, sample=sample: ours.lookup(sample[k].text, llm)

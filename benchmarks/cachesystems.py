@@ -148,21 +148,46 @@ def bench_settings(url: str, namespace: str, kinds: Sequence[str], **worker: Any
 
 
 def _worker_main(
-    url: str, namespace: str, kinds: list[str], worker: dict[str, Any], index: int, stop: Any
+    url: str,
+    namespace: str,
+    kinds: list[str],
+    worker: dict[str, Any],
+    nice: int,
+    cpus: Sequence[int] | None,
+    index: int,
+    stop: Any,
 ) -> None:
+    import os
+
     from sluice_workers.runtime.process import run_process
 
+    if nice:
+        os.nice(nice)  # a lower CPU priority than the app and Redis on a shared machine
+    if cpus:
+        os.sched_setaffinity(0, cpus)
     run_process(bench_settings(url, namespace, kinds, **worker), index, stop)
 
 
 class Workers:
     """`n` real sluice worker processes (spawned, default handlers) for the length of a `with`."""
 
-    def __init__(self, url: str, namespace: str, kinds: Sequence[str], n: int = 2, **worker: Any) -> None:
+    def __init__(
+        self,
+        url: str,
+        namespace: str,
+        kinds: Sequence[str],
+        n: int = 2,
+        *,
+        nice: int = 0,
+        cpus: Sequence[int] | None = None,
+        **worker: Any,
+    ) -> None:
         ctx = mp.get_context("spawn")
         self._stop = ctx.Event()
         self._procs = [
-            ctx.Process(target=_worker_main, args=(url, namespace, list(kinds), worker, i, self._stop))
+            ctx.Process(
+                target=_worker_main, args=(url, namespace, list(kinds), worker, nice, cpus, i, self._stop)
+            )
             for i in range(n)
         ]
 

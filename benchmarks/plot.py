@@ -53,6 +53,28 @@ def _runtime_axes(fig: Any, data: dict[str, Any], axes: list[Any]) -> None:
         ax.legend(fontsize=8)
 
 
+def _history_axes(fig: Any, data: dict[str, Any], axes: list[Any]) -> None:
+    """p50 per system for one chat turn appended and for a 100-message session read (log scale)."""
+    summary = data["summary"]
+    for ax, case, title in zip(
+        axes, ("append", "read"), ("append one turn (app side)", "read a 100-message session"), strict=True
+    ):
+        systems = [
+            s for s, v in summary.get(case, {}).items() if v.get("p50_ms") and not math.isnan(v["p50_ms"])
+        ]
+        values = [summary[case][s]["p50_ms"] for s in systems]
+        bars = ax.bar(
+            range(len(systems)),
+            values,
+            color=["#1f77b4" if s.startswith("sluice") else "#7f7f7f" for s in systems],
+        )
+        ax.bar_label(bars, labels=[f"{v:.3f}" for v in values], fontsize=7)
+        ax.set_xticks(range(len(systems)), systems, rotation=20, fontsize=7)
+        ax.set_yscale("log")
+        ax.set_ylabel("p50 ms (log)")
+        ax.set_title(title)
+
+
 def plot(results: dict[str, Any], out: Path) -> Path:
     import matplotlib
 
@@ -64,6 +86,16 @@ def plot(results: dict[str, Any], out: Path) -> Path:
     for row, (name, suite) in enumerate(suites.items()):
         if name == "runtime":
             _runtime_axes(fig, suite["data"], list(axes[row]))
+        elif name == "history":
+            _history_axes(fig, suite["data"], list(axes[row]))
+        elif name in ("caches", "foreground"):
+            from benchmarks.cacheplot import AXES
+
+            AXES[name](fig, suite["data"], list(axes[row]))
+        elif name == "vectors":
+            from benchmarks.vector_plot import vector_axes
+
+            vector_axes(fig, suite["data"], list(axes[row]))
     fig.suptitle(
         f"sluice benchmarks — {results['meta']['started']} ({results['meta']['redis']})", fontsize=10
     )

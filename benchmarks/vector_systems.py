@@ -153,12 +153,29 @@ class Sluice:
         self.store.flush()  # read-your-writes: returns once the workers applied every job
         return app, time.perf_counter() - t0
 
+    def enqueue_only(self, data: Data, chunk: int) -> float:
+        """Seconds `add_texts` takes for every document while no worker runs (jobs then removed)."""
+        store = self.client.vectorstore(
+            "appcost", "bench", schema=sluice_schema(self.opts), backend="search",
+            batch_size=self.opts.job_docs, read_your_writes=False,
+        )  # fmt: skip
+        store.session.open(lambda: self.opts.dims)
+        t0 = time.perf_counter()
+        for s in range(0, len(data.ids), chunk):
+            store.add_texts(data.texts[s : s + chunk], data.metas[s : s + chunk], ids=data.ids[s : s + chunk])
+        seconds = time.perf_counter() - t0
+        self.client.redis.delete(*self.client.keys.streams("index"))
+        store.session.drop()
+        return seconds
+
     def query(self, vector: np.ndarray, k: int, filtered: bool) -> list[int]:
         from sluice.vectors import Tag
 
         flt = Tag("category") == FILTER_CATEGORY if filtered else None
         return [
-            doc_number(d.id) for d in self.store.similarity_search_by_vector(vector.tolist(), k=k, filter=flt)
+            # langchain-redis returns no ids here: the number is in the text (`document 0000042`)
+            int(d.page_content.rsplit(" ", 1)[-1])
+            for d in self.store.similarity_search_by_vector(vector.tolist(), k=k, filter=flt)
         ]
 
     def close(self) -> None:
@@ -314,7 +331,9 @@ class LangchainRedis:
 
         flt = (Tag("category") == FILTER_CATEGORY) if filtered else None
         return [
-            doc_number(d.id) for d in self.store.similarity_search_by_vector(vector.tolist(), k=k, filter=flt)
+            # langchain-redis returns no ids here: the number is in the text (`document 0000042`)
+            int(d.page_content.rsplit(" ", 1)[-1])
+            for d in self.store.similarity_search_by_vector(vector.tolist(), k=k, filter=flt)
         ]
 
     def close(self) -> None:

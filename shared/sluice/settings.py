@@ -9,16 +9,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sluice.types import JOB_KINDS
 
 Durability = Literal["none", "replicated", "fsync"]
+FINITE = ConfigDict(allow_inf_nan=False)
+"""Seconds and TTLs must be numbers: an infinite timeout is a hang, an infinite TTL overflows."""
 
 
 class RedisSettings(BaseModel):
     """How to reach Redis. The URL may carry a password; it is kept secret."""
+
+    model_config = FINITE
 
     url: SecretStr = Field(
         default=SecretStr("redis://127.0.0.1:6379/0"),
@@ -51,6 +55,8 @@ class RedisSettings(BaseModel):
 
 class QueueSettings(BaseModel):
     """The producer side of the job streams."""
+
+    model_config = FINITE
 
     partitions: int = Field(default=4, ge=1, le=1024, description="partition streams per job kind")
     group: str = Field(default="workers", min_length=1, description="consumer group name")
@@ -89,6 +95,8 @@ class LimitSettings(BaseModel):
 class WorkerSettings(BaseModel):
     """The consumer side."""
 
+    model_config = FINITE
+
     kinds: list[str] = Field(
         default_factory=lambda: [str(k) for k in JOB_KINDS], description="job kinds to consume"
     )
@@ -117,6 +125,8 @@ class WorkerSettings(BaseModel):
 
 class VectorSettings(BaseModel):
     """Vector indexes (`sluice.vectors`): how long write-side markers live, how often readers re-check."""
+
+    model_config = FINITE
 
     tombstone_ttl: float = Field(
         default=86_400.0,

@@ -124,6 +124,8 @@ def test_no_password_in_errors_redactions_or_reprs(
     else:
         url = f"{scheme}://{before}:{password}@{after}"
     assume(password in url)
+    # unix://user:password@/path: a "user" that starts with '/' makes it all one socket path (documented)
+    assume(not (scheme == "unix" and before.startswith("/")))
     # Then neither the error, nor the redacted URL, nor the spec's repr contains it
     try:
         spec = parse_url(url)

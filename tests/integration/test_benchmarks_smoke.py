@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,3 +48,64 @@ def test_runtime_suite_runs_every_case_and_system(tmp_path: Path) -> None:
     except ImportError:
         return
     assert (tmp_path / "latest.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_cache_and_foreground_suites_run_every_system(redis_factory: Any) -> None:
+    # Given a server of this test alone (the suites FLUSHALL between cases) and tiny sizes
+    pytest.importorskip("langchain_redis")
+    pytest.importorskip("langchain_community")
+    pytest.importorskip("redisvl")
+    from benchmarks import caches, foreground
+
+    url = redis_factory.redis(8, modules=True).url
+    cache_opts = caches.Options(n=40, repeat=1, updates=40, semantic_sizes=(300,), sample=40, workers=1)
+    fg_opts = foreground.Options(
+        documents=200, cached=40, idle_rounds=40, cycles=1, variants=("default",), workers=1
+    )
+
+    # When both suites run
+    cache_report = caches.run(url, cache_opts, log=lambda _msg: None)
+    fg_report = foreground.run(url, fg_opts, log=lambda _msg: None)
+
+    # Then every system of every case completed, served the right entries, and is in the tables
+    measured = cache_report.data["measurements"]
+    assert {(m["case"], m["system"]) for m in measured} >= {
+        ("exact", "sluice"), ("exact", "sluice-local"), ("exact", "raw"), ("exact", "langchain-redis"),
+        ("exact", "langchain-community"), ("update", "sluice"), ("update", "sluice-semantic"),
+        ("update", "redisvl"), ("semantic 300", "sluice-semantic"), ("semantic 300", "redisvl"),
+        ("semantic 300", "langchain-redis-semantic"),
+    }  # fmt: skip
+    assert all(m["ok"] for m in measured), [m for m in measured if not m["ok"]]
+    semantic = cache_report.data["semantic"]["sizes"][0]["quality"]["sluice-semantic"]
+    assert semantic["false_hit_rate"] == 0.0 and semantic["hit_rate"] > 0
+    assert all(m["ok"] and m["busy"]["calls"] > 0 for m in fg_report.data["measurements"])
+    markdown = cache_report.markdown() + fg_report.markdown()
+    assert "exact hit: sluice / raw GET + decode" in markdown
+    assert "lookup p99 busy / idle" in markdown
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_vector_suite_runs_every_system_and_case(redis_factory: Any) -> None:
+    pytest.importorskip("langchain_redis")
+    pytest.importorskip("redisvl")
+    from benchmarks import vectors
+
+    url = redis_factory.redis(8, modules=True).url
+    opts = vectors.Options(n=400, queries=20, memory_n=100, chunk=200)
+    report = vectors.run(url, opts, log=lambda _msg: None)
+    data = report.data
+    assert set(data["ingest"]) == {"raw", "sluice", "redisvl", "langchain"}, report.notes
+    assert all(m["ok"] for m in data["measurements"])
+    assert {k: v for k, v in data["indexed"].items() if v is not None} == {
+        "sluice": 400, "redisvl": 400, "langchain": 400
+    }  # fmt: skip
+    seen = {(q["system"], q["filtered"]) for q in data["queries"]}
+    assert seen == {
+        (s, f) for s in ("sluice", "raw", "redisvl", "redisvl-ef10", "langchain") for f in (False, True)
+    }
+    assert all(q["recall"] >= 0.9 for q in data["queries"] if q["system"] in ("sluice", "raw"))
+    assert set(data["memory"]) == {"search/float32", "search/float16", "vsets/float32", "vsets/q8"}
+    assert "sluice p50 / raw FT.SEARCH" in report.markdown()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, message_to_dict
 
-from sluice.errors import CapabilityMissing
+from sluice.errors import CapabilityMissing, QueueFull
 from sluice.facade.client import Client
 from sluice.stores.history import HistoryStore, HistoryWrite
 from sluice.stores.sessions import SessionPage
@@ -235,4 +235,59 @@ def test_plain_redis_7_keeps_history_and_says_what_semantic_recall_needs(redis7:
         client.chat_history("r7", semantic=True)
     with pytest.raises(CapabilityMissing):
         client.memory_retriever()
+    client.close()
+
+
+def test_buffered_appends_return_at_once_keep_order_and_are_read_back(
+    client: Client, worker: ThreadWorker
+) -> None:
+    # Given a history whose appends go through the client's background sender
+    history = client.chat_history("buffered", write="buffered", max_messages=50)
+    other = client.chat_history("buffered", write="buffered")
+    # When many appends, a clear and more appends are made back to back, by two objects
+    for i in range(30):
+        history.add_messages([HumanMessage(f"a{i}")])
+    other.clear()
+    for i in range(30):
+        (history if i % 2 else other).add_messages([AIMessage(f"b{i}")])
+    # Then a read waits for both the sending and the applying, and order holds across objects
+    assert texts(history.messages) == [f"b{i}" for i in range(30)]
+    assert [s.messages for s in client.sessions("buffered").sessions] == [30]
+
+
+def test_a_buffered_append_that_cannot_be_enqueued_fails_the_next_read(redis8: Any, namespace: str) -> None:
+    # Given a queue that holds one job, and no worker to drain it
+    client = Client(fast_settings(redis8.url, namespace, queue={"max_backlog": 1}))
+    history = client.chat_history("full", write="buffered", wait_timeout=2)
+    # When appends are buffered beyond that
+    history.add_messages([HumanMessage("one")])
+    history.add_messages([HumanMessage("two")])
+    # Then the append calls returned, and the next flush (or read) reports why they were refused
+    with pytest.raises(QueueFull):
+        history.flush()
+    client.close()
+
+
+@pytest.mark.cluster
+def test_on_a_cluster_sessions_spread_over_primaries_and_still_list_trim_and_delete(
+    cluster: Any, namespace: str
+) -> None:
+    # Given a worker and 30 sessions whose keys land on every primary
+    client = Client(fast_settings(cluster.url, namespace))
+    with ThreadWorker(client.settings):
+        histories = [client.chat_history(f"c{i:02d}", max_messages=3, ttl=60) for i in range(30)]
+        for h in histories:
+            h.add_messages([HumanMessage("a"), AIMessage("b"), HumanMessage("c"), AIMessage("d")])
+        slots = {client.redis.keyslot(client.keys.history(h.session_id)) for h in histories}
+        assert len({client.redis.nodes_manager.get_node_from_slot(s).name for s in slots}) == 3
+        # Then each keeps its newest 3, listing pages across them, and a delete lands
+        assert [texts(h.messages) for h in histories] == [["b", "c", "d"]] * 30
+        histories[0].delete()
+        histories[0].flush()
+        listed = client.sessions("c", count=7)
+        names = [s.session_id for s in listed.sessions]
+        while listed.cursor is not None:
+            listed = client.sessions("c", cursor=listed.cursor, count=7)
+            names += [s.session_id for s in listed.sessions]
+        assert names == [f"c{i:02d}" for i in range(1, 30)]
     client.close()

@@ -45,7 +45,7 @@ def client(redis8: Any, namespace: str) -> Iterator[Client]:
 def test_relevant_recalls_the_closest_past_messages_of_its_own_session(client: Client) -> None:
     # Given two semantic sessions with overlapping topics
     mine = client.chat_history("trip", semantic=True)
-    other = client.chat_history("other", embedder="hashing")
+    other = client.chat_history("other:1 {x}", embedder="hashing")  # odd characters on purpose
     mine.add_messages(TRIP)
     other.add_messages([HumanMessage("peanuts allergy restaurants list for my sister")])
     # When this session is asked about an earlier topic
@@ -153,3 +153,18 @@ def test_recall_on_vector_sets_when_redisearch_is_absent(redis_factory: Any, nam
         assert [m.content for m in history.relevant("capital of Australia", k=1)] == [TRIP[4].content]
         assert all(m.content != TRIP[0].content for m in history.relevant("hiking trip Alps", k=4))
     client.close()
+
+
+def test_sessions_with_odd_ids_are_recalled_by_their_own_filter(client: Client) -> None:
+    odd = ["user:7 {x}", 'quote"d', "ünï-code", "tag|pipe,comma"]
+    histories = [client.chat_history(s, semantic=True) for s in odd]
+    for s, h in zip(odd, histories, strict=True):
+        h.add_messages([HumanMessage(f"the secret word of this session is {s}")])
+    for h in histories:
+        h.flush()
+    for s, h in zip(odd, histories, strict=True):
+        assert [m.content for m in h.relevant("secret word", k=5)] == [
+            f"the secret word of this session is {s}"
+        ]
+    docs = client.memory_retriever(session_id=odd[:2], k=5).invoke("secret word")
+    assert sorted(d.metadata["session_id"] for d in docs) == sorted(odd[:2])

@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
+from sluice.embeddings.hashing import HashingEmbeddings
 from sluice.facade.client import Client
 from sluice.facade.vectorstore import SluiceVectorStore
 from sluice.settings import ComponentSpec, VectorSettings
 from sluice.vectors import IndexSchema, MetadataField, Num, Tag
 from sluice.vectors.backfill import scan_keys
-from sluice.vectors.migration import Migration
+from sluice.vectors.migration import Migration, MigrationError
 from sluice_workers.cli.main import main as sluice_main
 from support.settings import fast_settings
 from support.workers import ThreadWorker
@@ -185,3 +186,24 @@ def test_an_interrupted_migration_resumes(client: Client) -> None:
     fresh = client.vectorstore("docs", "hashing")
     assert [d.id for d in fresh.get_by_ids(["late", "d3"])] == ["late", "d3"]
     assert fresh.session.count() == 21
+
+
+def test_an_index_the_app_embeds_migrates_by_copying_its_vectors(client: Client) -> None:
+    app_embedder = HashingEmbeddings(dims=DIMS)
+    store = client.vectorstore("docs", app_embedder, schema=SCHEMA, backend="search")
+    store.add_texts(TEXTS[:25], METAS[:25], ids=[f"d{i}" for i in range(25)], wait=True)
+    before = [d.id for d in store.similarity_search(TEXTS[4], k=3)]
+    m = Migration(client, "docs")
+    # a new schema of other dims cannot reuse the vectors, and the workers have no embedder to name
+    with pytest.raises(MigrationError, match="--embedder"):
+        m.plan(IndexSchema.for_dims(DIMS * 2, MetadataField(name="lang", type="tag")))
+    wider = IndexSchema.for_dims(
+        DIMS, MetadataField(name="lang", type="tag"), MetadataField(name="n", type="numeric")
+    )
+    target = m.plan(wider)
+    assert target.copy_vectors and target.spec.embedder is None
+    assert m.run(target, grace=0.3, timeout=30) is not None
+    after = client.vectorstore("docs", app_embedder)
+    assert [d.id for d in after.similarity_search(TEXTS[4], k=3)] == before
+    late = after.similarity_search(TEXTS[4], k=10, filter=Num("n") >= 20)
+    assert sorted(d.id for d in late) == [f"d{i}" for i in range(20, 25)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, message_to_dict
@@ -10,7 +11,14 @@ from langchain_core.messages import AIMessage, HumanMessage, message_to_dict
 from sluice.errors import StoreCorrupted
 from sluice.stores import messages as codec
 from sluice.stores.history import WriteResult, message_ref, parse
-from sluice.stores.history_vectors import doc_id, index_name, message_text, session_filter, split_doc_id
+from sluice.stores.history_vectors import (
+    doc_id,
+    index_name,
+    message_text,
+    session_filter,
+    session_tag,
+    split_doc_id,
+)
 from sluice.stores.sessions import _alive, _bounds, _expiry
 from sluice.stores.versions import padded
 from sluice.vectors.filters import TagIn
@@ -111,8 +119,9 @@ def test_index_names_fit_the_index_name_rules() -> None:
 
 def test_session_filters_match_one_or_any_of_several() -> None:
     assert session_filter(None) is None
-    assert session_filter("a") == TagIn("session", ("a",))
-    assert session_filter(["a", "b"]) == TagIn("session", ("a", "b"))
+    assert session_filter("a") == TagIn("session", (session_tag("a"),))
+    assert session_filter(["a", "b,c"]) == TagIn("session", (session_tag("a"), session_tag("b,c")))
+    assert session_tag("b,c").isalnum()
     with pytest.raises(ValueError, match="at least one"):
         session_filter([])
 
@@ -127,3 +136,39 @@ def test_the_recalled_text_is_the_message_text() -> None:
         message_text(message_to_dict(AIMessage("", tool_calls=[{"name": "f", "args": {}, "id": "1"}]))) == ""
     )
     assert message_text({"type": "nope"}) == ""
+
+
+@pytest.mark.parametrize("message", every_kind(), ids=lambda m: type(m).__name__)
+def test_reading_a_stored_message_builds_what_validation_builds(message: Any) -> None:
+    # Given a message as the worker stores it (validated, then its own compact dump)
+    stored = codec.normalize(message_to_dict(message))
+    # When it is read back without validating again
+    [fast] = codec.decode_many([codec.encode(stored)], "k")
+    validated = codec.build(json.loads(codec.encode(stored)))
+    # Then it is the object validation gives: class, fields in their order, values, equality
+    # (nested dicts are stored with sorted keys: equal, though a validator may reorder them)
+    assert type(fast) is type(validated) is type(message)
+    assert fast == validated == message
+    assert fast.model_dump() == validated.model_dump()
+    assert list(fast.__dict__) == list(validated.__dict__)
+    # And the copies are independent: changing one message does not change the next read
+    fast.additional_kwargs["x"] = 1
+    [again] = codec.decode_many([codec.encode(stored)], "k")
+    assert "x" not in again.additional_kwargs
+
+
+def test_the_worker_refuses_what_is_not_a_valid_message() -> None:
+    with pytest.raises((ValueError, TypeError)):
+        codec.normalize({"type": "human", "data": {"content": 42}})
+    with pytest.raises((ValueError, TypeError, AttributeError)):
+        codec.normalize({"type": "ai", "data": {"content": "x", "tool_calls": "nope"}})
+
+
+def test_odd_stored_data_takes_the_validating_path() -> None:
+    # written before normalization existed, or by hand: validated on read, and reported if invalid
+    [m] = codec.decode_many([b'{"type":"human","data":{"content":"hi","type":"human","name":"n"}}'], "k")
+    assert m == HumanMessage("hi", name="n")
+    with pytest.raises(StoreCorrupted):
+        codec.decode_many([b'{"type":"human","data":{"content":7}}'], "k")
+    with pytest.raises(StoreCorrupted):
+        codec.decode_many([b'{"type":"human","data":{"content":"x","type":"ai"}}'], "k")

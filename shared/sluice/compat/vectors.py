@@ -46,9 +46,8 @@ class CompatVectorStore(SluiceVectorStore):
         return len(self._embeddings.embed_query("dimension probe"))
 
     def _open(self) -> IndexMeta:
-        if self.session.meta is None and self.session.schema is None:
-            if drive(read_meta(self.client.keys, self.index), self.session.runner) is None:
-                self.session.schema = self._schema_for(self._probe())
+        if self.session.meta is None and self.session.schema is None and not self.exists():
+            self.session.schema = self._schema_for(self._probe())
         return super()._open()
 
     async def _aopen(self) -> IndexMeta:
@@ -63,10 +62,10 @@ class CompatVectorStore(SluiceVectorStore):
         """Whether the sluice index exists (created by this class, another one or a migration)."""
         return drive(read_meta(self.client.keys, self.index), self.session.runner) is not None
 
-    def bare(self, ids: Iterable[str]) -> list[str]:
-        """Ids without the peer's key prefix (``doc:<index>:<id>`` -> ``<id>``)."""
+    def bare(self, ids: Iterable[str | None]) -> list[str]:
+        """Ids without the peer's key prefix (``doc:<index>:<id>`` -> ``<id>``); None stays "" (a new id)."""
         p = self._id_prefix
-        return [i[len(p) :] if p and i.startswith(p) else i for i in ids]
+        return [i[len(p) :] if p and i.startswith(p) else i for i in (i or "" for i in ids)]
 
     def add_texts(
         self,
@@ -85,7 +84,7 @@ class CompatVectorStore(SluiceVectorStore):
             return []
         self._open()
         given = ids or keys
-        out = ingest.new_ids(self.bare(given) if given else None, len(texts))
+        out = ingest.new_ids(self.bare(given) if given else None, len(texts))  # "" -> a new uuid
         vectors = embeddings or (None if self.embedder else self._embeddings.embed_documents(texts))
         handles = self.client.producer.enqueue_many(
             self._payloads(texts, metadatas, out, vectors), notify=self.read_your_writes or wait
@@ -110,7 +109,9 @@ class CompatVectorStore(SluiceVectorStore):
     def delete(self, ids: list[str] | None = None, *, wait: bool = False, **kwargs: Any) -> bool | None:
         return True if not ids else super().delete(self.bare(ids), wait=wait)
 
-    async def adelete(self, ids: list[str] | None = None, *, wait: bool = False, **kwargs: Any) -> bool | None:
+    async def adelete(
+        self, ids: list[str] | None = None, *, wait: bool = False, **kwargs: Any
+    ) -> bool | None:
         return True if not ids else await super().adelete(self.bare(ids), wait=wait)
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
@@ -141,7 +142,9 @@ class RedisVectorStoreRetriever(VectorStoreRetriever):
     def _distance_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         merged = self.search_kwargs | kwargs
         if merged.get("distance_threshold") is None:
-            raise ValueError("distance_threshold must be provided for similarity_distance_threshold retriever")
+            raise ValueError(
+                "distance_threshold must be provided for similarity_distance_threshold retriever"
+            )
         return merged
 
     def _get_relevant_documents(

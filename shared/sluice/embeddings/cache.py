@@ -30,6 +30,10 @@ class EmbeddingsCache:
 
     def embed(self, fingerprint: str, embedder: Embeddings, texts: Sequence[str]) -> list[list[float]]:
         """Vectors for `texts`, in order; at most one `embed_documents` call for the misses."""
+        return [v.astype(float).tolist() for v in self.embed_arrays(fingerprint, embedder, texts)]
+
+    def embed_arrays(self, fingerprint: str, embedder: Embeddings, texts: Sequence[str]) -> list[np.ndarray]:
+        """As `embed`, as float32 arrays (what the index writes: no round trip through Python floats)."""
         unique = list(dict.fromkeys(texts))
         if not unique:
             return []
@@ -39,11 +43,11 @@ class EmbeddingsCache:
             for key in keys:
                 pipe.get(key)
             cached = pipe.execute()
-        found: dict[str, list[float]] = {}
+        found: dict[str, np.ndarray] = {}
         missing: list[str] = []
         for text, raw in zip(unique, cached, strict=True):
             if raw:
-                found[text] = np.frombuffer(raw, dtype=np.float32).astype(float).tolist()
+                found[text] = np.frombuffer(raw, dtype=np.float32)
             else:
                 missing.append(text)
         if missing:
@@ -51,14 +55,11 @@ class EmbeddingsCache:
             vectors = embedder.embed_documents(missing)
             if len(vectors) != len(missing):
                 raise ValueError(f"embedder returned {len(vectors)} vectors for {len(missing)} texts")
+            rows = [np.asarray(v, dtype=np.float32) for v in vectors]
             with translate_errors("write the embeddings cache"):
                 pipe = self._redis.pipeline(transaction=False)
-                for text, vector in zip(missing, vectors, strict=True):
-                    found[text] = list(vector)
-                    pipe.set(self._keys.embedding(fingerprint, text), _pack(vector), px=self._ttl_ms)
+                for text, row in zip(missing, rows, strict=True):
+                    found[text] = row
+                    pipe.set(self._keys.embedding(fingerprint, text), row.tobytes(), px=self._ttl_ms)
                 pipe.execute()
         return [found[t] for t in texts]
-
-
-def _pack(vector: Sequence[float]) -> bytes:
-    return np.asarray(vector, dtype=np.float32).tobytes()

@@ -15,7 +15,7 @@ import atexit
 import logging
 import threading
 import weakref
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final
 
@@ -62,7 +62,9 @@ class Ticket:
 class Buffer:
     """The buffer and its sending thread (started on first use; a daemon, drained at exit)."""
 
-    def __init__(self, enqueue: Enqueue, *, max_batch: int = MAX_BATCH, max_buffered: int = MAX_BUFFERED) -> None:
+    def __init__(
+        self, enqueue: Enqueue, *, max_batch: int = MAX_BATCH, max_buffered: int = MAX_BUFFERED
+    ) -> None:
         self._enqueue = enqueue
         self._max_batch = max_batch
         self._max_buffered = max_buffered
@@ -148,45 +150,92 @@ def buffer_for(client: Client) -> Buffer:
             def enqueue(payloads: Sequence[Payload], notify: bool) -> list[StreamEntryRef]:
                 return producer.enqueue_many(payloads, notify=notify)
 
-            buffer = _BUFFERS[client] = Buffer(enqueue)
+            # a batch never holds more jobs than one stream may (enqueue refuses such a batch)
+            batch = min(MAX_BATCH, client.settings.queue.max_backlog)
+            buffer = _BUFFERS[client] = Buffer(enqueue, max_batch=batch)
         return buffer
 
 
-class Tickets:
-    """Buffered jobs not yet seen enqueued, by session (what a read must wait for first)."""
+Unfinished = StreamEntryRef | Ticket
 
-    def __init__(self) -> None:
-        self._by_key: dict[str, list[Ticket]] = {}
+
+class SessionWrites:
+    """A client's writes to conversations not yet seen applied, by session: enqueued ones (handles)
+    and buffered ones (tickets). Shared by the client's history objects, so that a new object for
+    a session (LangChain builds one per call) still reads the writes of the previous one.
+
+    Bounded: at most `max_sessions` sessions (the least recently written are forgotten) and the
+    newest `max_per_session` writes of each, so an app that appends and never reads does not grow
+    without limit; a forgotten write was enqueued long enough ago to be applied.
+    """
+
+    def __init__(self, max_sessions: int = 10_000, max_per_session: int = 1_000) -> None:
+        self._by: OrderedDict[str, list[Unfinished]] = OrderedDict()
+        self._max_sessions = max_sessions
+        self._max_per_session = max_per_session
         self._lock = threading.Lock()
 
-    def add(self, key: str, ticket: Ticket) -> None:
+    def add(self, session: str, items: Sequence[Unfinished]) -> None:
         with self._lock:
-            self._by_key.setdefault(key, []).append(ticket)
+            held = self._by.pop(session, [])
+            held.extend(items)
+            self._by[session] = held[-self._max_per_session :]
+            while len(self._by) > self._max_sessions:
+                self._by.popitem(last=False)
 
-    def resolve(self, key: str, timeout: float) -> tuple[list[StreamEntryRef], BaseException | None]:
-        """Handles of `key`'s buffered jobs, and the first enqueue error among them (reported once)."""
+    def handles(self, session: str, timeout: float) -> list[StreamEntryRef]:
+        """The session's unfinished writes as handles, waiting (up to `timeout`) for buffered ones to
+        be enqueued. A buffered job that could not be enqueued is forgotten and its error raised."""
         with self._lock:
-            tickets = self._by_key.pop(key, [])
-        handles: list[StreamEntryRef] = []
+            items = list(self._by.get(session, ()))
         error: BaseException | None = None
-        for ticket in tickets:
-            try:
-                handles.append(ticket.result(timeout))
-            except WaitTimeout:
-                with self._lock:  # still buffered: a later read waits for them again
-                    self._by_key[key] = tickets + self._by_key.get(key, [])
-                raise
-            except BaseException as e:
-                error = error or e
-        return handles, error
+        resolved: dict[int, StreamEntryRef] = {}
+        failed: set[int] = set()
+        for item in items:
+            if isinstance(item, Ticket):
+                try:
+                    resolved[id(item)] = item.result(timeout)
+                except WaitTimeout:
+                    raise  # still buffered: everything stays for the next read
+                except BaseException as e:
+                    failed.add(id(item))
+                    error = error or e
+        with self._lock:
+            held = self._by.get(session)
+            if held is not None:
+                kept = [resolved.get(id(i), i) for i in held if id(i) not in failed]
+                self._by[session] = kept
+        if error is not None:
+            raise error
+        out: list[StreamEntryRef] = []
+        for item in items:
+            if not isinstance(item, Ticket):
+                out.append(item)
+            elif id(item) in resolved:
+                out.append(resolved[id(item)])
+        return out
+
+    def done(self, session: str, handles: Sequence[StreamEntryRef]) -> None:
+        """Forget writes seen applied (or failed: a failure is reported once)."""
+        finished = set(handles)
+        with self._lock:
+            held = self._by.get(session)
+            if held is None:
+                return
+            left = [i for i in held if isinstance(i, Ticket) or i not in finished]
+            if left:
+                self._by[session] = left
+            else:
+                del self._by[session]
 
 
-_TICKETS: weakref.WeakKeyDictionary[Client, Tickets] = weakref.WeakKeyDictionary()
+_WRITES: weakref.WeakKeyDictionary[Client, SessionWrites] = weakref.WeakKeyDictionary()
 
 
-def tickets_for(client: Client) -> Tickets:
+def writes_for(client: Client) -> SessionWrites:
+    """The unfinished history writes of one client (shared by its history objects)."""
     with _LOCK:
-        tickets = _TICKETS.get(client)
-        if tickets is None:
-            tickets = _TICKETS[client] = Tickets()
-        return tickets
+        writes = _WRITES.get(client)
+        if writes is None:
+            writes = _WRITES[client] = SessionWrites()
+        return writes

@@ -16,8 +16,6 @@ settings name) or `semantic=True` the workers also index each message for `relev
 from __future__ import annotations
 
 import asyncio
-import threading
-import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
@@ -25,9 +23,8 @@ from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
 
 from sluice.errors import ConfigError, JobFailed
-from sluice.facade.buffer import buffer_for, tickets_for
+from sluice.facade.buffer import buffer_for, writes_for
 from sluice.facade.memory import Recall
-from sluice.facade.pending import PendingWrites
 from sluice.jobs.models import HistoryAppendPayload
 from sluice.stores.history import AsyncHistoryStore, HistoryOp, HistoryStore
 from sluice.stores.messages import to_compact_dicts
@@ -37,17 +34,6 @@ if TYPE_CHECKING:
 
 
 WriteMode = Literal["sync", "buffered"]
-_PENDING: weakref.WeakKeyDictionary[Client, PendingWrites] = weakref.WeakKeyDictionary()
-_PENDING_LOCK = threading.Lock()
-
-
-def shared_pending(client: Client) -> PendingWrites:
-    """The pending history writes of one client, by session (shared by its history objects)."""
-    with _PENDING_LOCK:
-        pending = _PENDING.get(client)
-        if pending is None:
-            pending = _PENDING[client] = PendingWrites()
-        return pending
 
 
 class ChatHistory(BaseChatMessageHistory):
@@ -82,8 +68,7 @@ class ChatHistory(BaseChatMessageHistory):
         self.embedder = embedder
         self.write: WriteMode = write
         self.recall = Recall(client, embedder) if embedder else None
-        self._pending = shared_pending(client)
-        self._tickets = tickets_for(client)
+        self._writes = writes_for(client)
         self._store: HistoryStore | None = None
 
     def _payload(self, op: HistoryOp, messages: Sequence[BaseMessage] = ()) -> HistoryAppendPayload:
@@ -136,14 +121,29 @@ class ChatHistory(BaseChatMessageHistory):
         found = self.recall.search(query, k, self.session_id, distance_threshold)
         return [(f.message, f.distance) for f in found]
 
+    def _timeout(self, timeout: float | None = None) -> float:
+        return timeout or self.wait_timeout or self.client.settings.queue.wait_timeout
+
+    def _buffer(self, op: HistoryOp, messages: Sequence[BaseMessage]) -> bool:
+        """Buffer the job (write="buffered"); False when it is to be enqueued in the call."""
+        if self.write != "buffered":
+            return False
+        payload = self._payload(op, messages)
+        ticket = buffer_for(self.client).submit(payload, self.read_your_writes, self._timeout())
+        if self.read_your_writes:  # fire-and-forget keeps nothing (a failed send is logged)
+            self._writes.add(self.session_id, [ticket])
+        return True
+
     def _enqueue(self, op: HistoryOp, messages: Sequence[BaseMessage] = ()) -> None:
         if self.recall is not None and op == "append":
             self.recall.open()  # the workers write into the index: it must exist first
+        if self._buffer(op, messages):
+            return
         handles = self.client.producer.enqueue_many(
             [self._payload(op, messages)], notify=self.read_your_writes
         )
         if self.read_your_writes:
-            self._pending.add(self.session_id, handles)
+            self._writes.add(self.session_id, handles)
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
         if messages:
@@ -160,24 +160,15 @@ class ChatHistory(BaseChatMessageHistory):
         """Wait until every write this object made is applied."""
         self._settle(timeout)
 
-    def _buffered(self, timeout: float) -> None:
-        """Wait until this session's buffered jobs are enqueued; then they are pending like others."""
-        handles, error = self._tickets.resolve(self.session_id, timeout)
-        if handles and self.read_your_writes:
-            self._pending.add(self.session_id, handles)
-        if error is not None:
-            raise error
-
     def _settle(self, timeout: float | None = None) -> None:
-        self._buffered(self._timeout(timeout))
-        pending = self._pending.for_keys([self.session_id])
+        pending = self._writes.handles(self.session_id, self._timeout(timeout))
         if pending:
             try:
-                self.client.wait(pending, timeout or self.wait_timeout)
+                self.client.wait(pending, self._timeout(timeout))
             except JobFailed:
-                self._pending.done(pending)  # reported once; a timeout keeps them pending
+                self._writes.done(self.session_id, pending)  # reported once; a timeout keeps them
                 raise
-            self._pending.done(pending)
+            self._writes.done(self.session_id, pending)
 
     # --- asyncio -------------------------------------------------------------------------------
     async def aget_messages(self) -> list[BaseMessage]:
@@ -210,7 +201,7 @@ class ChatHistory(BaseChatMessageHistory):
             [self._payload(op, messages)], notify=self.read_your_writes
         )
         if self.read_your_writes:
-            self._pending.add(self.session_id, handles)
+            self._writes.add(self.session_id, handles)
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
         if messages:
@@ -226,13 +217,15 @@ class ChatHistory(BaseChatMessageHistory):
         await self._asettle()
 
     async def _asettle(self) -> None:
-        if self.write == "buffered":
-            await asyncio.to_thread(self._buffered, self._timeout())
-        pending = self._pending.for_keys([self.session_id])
+        timeout = self._timeout()
+        if self.write == "buffered":  # a buffered job is resolved by a thread: wait off the loop
+            pending = await asyncio.to_thread(self._writes.handles, self.session_id, timeout)
+        else:
+            pending = self._writes.handles(self.session_id, timeout)
         if pending:
             try:
-                await self.client.await_(pending, self.wait_timeout)
+                await self.client.await_(pending, timeout)
             except JobFailed:
-                self._pending.done(pending)
+                self._writes.done(self.session_id, pending)
                 raise
-            self._pending.done(pending)
+            self._writes.done(self.session_id, pending)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
     from sluice.facade.chat_history import ChatHistory
+    from sluice.facade.chat_history import WriteMode as HistoryWriteMode
     from sluice.facade.llm_cache import LLMCache, WriteMode
     from sluice.facade.memory import MemoryRetriever
     from sluice.facade.semantic_cache import SemanticCache
@@ -145,11 +146,13 @@ class Client:
         wait_timeout: float | None = None,
         embedder: str | None = None,
         semantic: bool = False,
+        write: HistoryWriteMode = "sync",
     ) -> ChatHistory:
         """A LangChain `BaseChatMessageHistory` whose appends go through the workers.
 
         `embedder` (a settings name) or `semantic=True` (the only settings embedder) also indexes
         each message for `history.relevant(query, k)`; that needs RediSearch or Redis 8.
+        `write="buffered"` makes appends return before the job is enqueued (see `sluice.facade.buffer`).
         """
         from sluice.facade.chat_history import ChatHistory
         from sluice.facade.memory import FEATURE, resolve_embedder
@@ -166,6 +169,7 @@ class Client:
             read_your_writes=read_your_writes,
             wait_timeout=wait_timeout,
             embedder=name,
+            write=write,
         )
 
     def memory_retriever(

@@ -43,7 +43,7 @@ class CommunityCache:
                 "langchain-community's RedisCache keys have no prefix (they are md5 digests); drop --source-prefix"
             )
         self.redis = redis
-        self.default_target = "default"
+        self.default_target: str | None = "default"
         self.described = "langchain-community RedisCache hashes named by md5(prompt + llm_string)"
 
     def records(self) -> Iterator[CacheRecord | Skipped]:
@@ -66,7 +66,7 @@ class LangchainRedisCache:
     def __init__(self, redis: Any, options: Options) -> None:
         self.redis = redis
         self.prefix = options.source_prefix or "redis"
-        self.default_target = langchain_redis_cache(self.prefix)
+        self.default_target: str | None = langchain_redis_cache(self.prefix)
         self.described = f"langchain-redis RedisCache JSON documents '{self.prefix}:<md5>:<md5>'"
 
     def records(self) -> Iterator[CacheRecord | Skipped]:

@@ -66,13 +66,28 @@ def check(
     if embedder is None:
         return Fit(True, f"same size ({dims}) and metric ({metric})")
     picked = list(samples)[:SAMPLE]
+    if not picked:
+        return Fit(
+            True,
+            f"same size ({dims}) and metric ({metric}); no stored vector to compare with {embedder_name!r}",
+        )
     if picked:
         theirs = embedder.embed_documents([t for t, _ in picked])
-        worst = min(_cosine(v, w) if len(v) == len(w) else 0.0 for (_, v), w in zip(picked, theirs, strict=True))
+        if theirs and len(theirs[0]) != spec.dims:
+            return Fit(
+                False,
+                f"embedder {embedder_name!r} gives {len(theirs[0])}-dimensional vectors, the source holds {spec.dims}",
+            )
+        worst = min(
+            _cosine(v, w) if len(v) == len(w) else 0.0 for (_, v), w in zip(picked, theirs, strict=True)
+        )
         if worst < SAME_VECTOR:
             return Fit(
                 False,
                 f"embedder {embedder_name!r} does not give the stored vectors (cosine {worst:.3f} on a sample): "
                 "they were made by another model",
             )
-    return Fit(True, f"same size ({dims}) and metric ({metric}), and embedder {embedder_name!r} gives the same vectors")
+    return Fit(
+        True,
+        f"same size ({dims}) and metric ({metric}), and embedder {embedder_name!r} gives the same vectors",
+    )

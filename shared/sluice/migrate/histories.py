@@ -91,7 +91,9 @@ class LangchainRedisHistory:
             self.prefix = read_index(redis, options.index).prefixes[0]
         else:
             self.prefix = LANGCHAIN_REDIS_HISTORY_PREFIX
-        self.described = f"langchain-redis RedisChatMessageHistory JSON documents '{self.prefix}<session>:<id>'"
+        self.described = (
+            f"langchain-redis RedisChatMessageHistory JSON documents '{self.prefix}<session>:<id>'"
+        )
 
     def records(self) -> Iterator[HistoryRecord | Skipped]:
         grouped = _Grouped()
@@ -102,7 +104,9 @@ class LangchainRedisHistory:
                 try:
                     [message] = lc.messages([{"type": doc["type"], "data": doc["data"]}])
                     order = (float(doc.get("timestamp", 0.0)), str(doc.get("message_id", read.key)))
-                    grouped.add(langchain_redis_session(self.prefix, str(doc["session_id"])), order, message, read)
+                    grouped.add(
+                        langchain_redis_session(self.prefix, str(doc["session_id"])), order, message, read
+                    )
                 except (ValueError, KeyError, TypeError) as e:
                     yield Skipped(read.key, f"not a chat message document ({str(e)[:80]})")
         yield from grouped.records()
@@ -118,10 +122,14 @@ def redisvl_message(fields: dict[str, str]) -> BaseMessage:
     if role == "system":
         return SystemMessage(content=content, additional_kwargs=extra)
     if role == "tool":
-        return ToolMessage(content=content, tool_call_id=fields.get("tool_call_id", ""), additional_kwargs=extra)
+        return ToolMessage(
+            content=content, tool_call_id=fields.get("tool_call_id", ""), additional_kwargs=extra
+        )
     if role in ("assistant", "llm"):
         calls = metadata.get("tool_calls") if isinstance(metadata, dict) else None
-        return AIMessage(content=content, additional_kwargs=extra, tool_calls=calls if isinstance(calls, list) else [])
+        return AIMessage(
+            content=content, additional_kwargs=extra, tool_calls=calls if isinstance(calls, list) else []
+        )
     raise ValueError(f"unknown role {role!r}")
 
 
@@ -139,7 +147,9 @@ class RedisVLHistory:
 
     def records(self) -> Iterator[HistoryRecord | Skipped]:
         grouped = _Grouped()
-        for chunk in keyspace.chunked(keyspace.scan(self.redis, keyspace.glob_escape(self.prefix) + "*", "hash")):
+        for chunk in keyspace.chunked(
+            keyspace.scan(self.redis, keyspace.glob_escape(self.prefix) + "*", "hash")
+        ):
             for read in keyspace.hashes(self.redis, chunk):
                 fields = {k: keyspace.text(v) for k, v in read.value.items() if k != "vector_field"}
                 try:

@@ -109,7 +109,8 @@ def documents(redis: Any, keys: Sequence[str]) -> list[Read]:
     for r in _reads(redis, keys, ("JSON.GET", "$"), "JSON document"):
         if r.value is None:
             continue
-        parsed = json.loads(text(r.value))
+        # RESP2 gives the JSON text; a client with JSON reply callbacks gives it parsed
+        parsed = r.value if isinstance(r.value, list | dict) else json.loads(text(r.value))
         out.append(Read(r.key, parsed[0] if isinstance(parsed, list) and parsed else parsed, r.ttl))
     return out
 

@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, Final
 
-from langchain_core.load import loads
+from langchain_core.load import Serializable, loads
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -26,7 +26,7 @@ from langchain_core.messages import (
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk
 
-ALLOWED: Final = [
+ALLOWED: Final[list[type[Serializable]]] = [
     Generation, GenerationChunk, ChatGeneration, ChatGenerationChunk, AIMessage, AIMessageChunk,
     HumanMessage, SystemMessage, ToolMessage, FunctionMessage, ChatMessage,
 ]  # fmt: skip

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 from sluice.jobs.models import CacheFillPayload, HistoryAppendPayload, IndexDocument, IndexPayload
 from sluice.keys import Keys
+from sluice.migrate.records import CacheRecord, HistoryRecord, SemanticRecord, VectorRecord
 from sluice.models.prompts import text_of
 from sluice.settings import LimitSettings
 from sluice.stores import generations as codec
 from sluice.stores.messages import to_dicts
 from sluice.vectors import ingest
-from sluice.migrate.records import CacheRecord, HistoryRecord, SemanticRecord, VectorRecord
 
 _MESSAGE_OVERHEAD = 64
 
@@ -46,17 +46,29 @@ def copyable(record: SemanticRecord) -> bool:
     return record.vector is not None and text_of(record.prompt) == record.prompt
 
 
-def semantic_fill(record: SemanticRecord, cache: str, embedder: str, copy: bool) -> tuple[CacheFillPayload, Seed | None]:
+def semantic_fill(
+    record: SemanticRecord, cache: str, embedder: str, copy: bool
+) -> tuple[CacheFillPayload, Seed | None]:
     payload = CacheFillPayload(
         llm_string=record.llm_string, prompt=record.prompt, generations=codec.to_dicts(record.generations),
         ttl=record.ttl, cache=cache, embedder=embedder,
     )  # fmt: skip
-    seed = Seed(record.prompt, record.vector) if copy and record.vector is not None and copyable(record) else None
+    seed = (
+        Seed(record.prompt, record.vector)
+        if copy and record.vector is not None and copyable(record)
+        else None
+    )
     return payload, seed
 
 
 def index_jobs(
-    keys: Keys, limits: LimitSettings, index: str, records: Sequence[VectorRecord], *, copy: bool, embedder: str | None
+    keys: Keys,
+    limits: LimitSettings,
+    index: str,
+    records: Sequence[VectorRecord],
+    *,
+    copy: bool,
+    embedder: str | None,
 ) -> list[IndexPayload]:
     """Documents with their vectors (copy) in one set of jobs, the rest (to embed) in another."""
     with_vectors = [r for r in records if copy and r.vector is not None]
@@ -73,7 +85,9 @@ def index_jobs(
     return out
 
 
-def history_jobs(record: HistoryRecord, limits: LimitSettings, *, replace: bool) -> list[HistoryAppendPayload]:
+def history_jobs(
+    record: HistoryRecord, limits: LimitSettings, *, replace: bool
+) -> list[HistoryAppendPayload]:
     """The conversation in order: chunks within the message count and byte limits (one partition)."""
     out: list[HistoryAppendPayload] = []
     if replace:

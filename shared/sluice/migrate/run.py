@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sluice.connection.translate import translate_errors
+from sluice.embeddings.registry import EmbedderRegistry
 from sluice.migrate import fit, plan, targets
 from sluice.migrate.records import (
     CacheRecord,
@@ -109,10 +110,14 @@ class Migration:
             s.records += 1
             s.items += len(record.messages) if isinstance(record, HistoryRecord) else 1
             if isinstance(record, SemanticRecord | VectorRecord):
-                ok = plan.copyable(record) if isinstance(record, SemanticRecord) else record.vector is not None
+                ok = (
+                    plan.copyable(record) if isinstance(record, SemanticRecord) else record.vector is not None
+                )
                 s.uncopyable += 0 if ok else 1
                 if ok and record.vector is not None and len(s.samples) < fit.SAMPLE:
-                    s.samples.append((record.prompt if isinstance(record, SemanticRecord) else record.text, record.vector))
+                    s.samples.append(
+                        (record.prompt if isinstance(record, SemanticRecord) else record.text, record.vector)
+                    )
         return s
 
     def decide(self, survey: Survey) -> Decision:
@@ -125,7 +130,9 @@ class Migration:
         if self.what == "semantic-cache":
             emb = targets.embedder(self.client, self.embedder_name, required=True)
             assert emb is not None
-            found = fit.check(self.source.vectors, emb.dims(), "cosine", survey.samples, emb.embeddings, emb.name)
+            found = fit.check(
+                self.source.vectors, emb.dims(), "cosine", survey.samples, emb.embeddings, emb.name
+            )
             d = Decision(target, copy=found.copy, embedder=emb)
             d.lines.append(f"into semantic cache {d.target!r}, embedder {emb.name!r}")
             return self._vectors_verdict(d, found, survey)
@@ -134,17 +141,15 @@ class Migration:
     def _vector_target(self, survey: Survey, name: str) -> Decision:
         spec = self.source.vectors
         assert spec is not None
-        emb = targets.embedder(self.client, self.embedder_name, required=False)
+        # re-embedding needs a settings embedder, and then copied vectors must match it too
+        emb = targets.embedder(self.client, self.embedder_name, required=self.re_embed)
         meta = targets.existing_index(self.client, name)
         schema = meta.index_schema if meta else targets.derived_schema(spec, spec.dims)
         found = fit.check(spec, schema.vector.dims, schema.vector.metric, survey.samples,
                           emb.embeddings if emb else None, emb.name if emb else None)  # fmt: skip
         d = Decision(name, copy=found.copy, embedder=emb, schema=None if meta else schema)
         d.lines.append(f"into {'existing ' if meta else 'new '}vector index {name!r}: {_schema_line(schema)}")
-        if not found.copy and self.re_embed:
-            if emb is None:
-                emb = d.embedder = targets.embedder(self.client, self.embedder_name, required=True)
-            assert emb is not None
+        if not found.copy and emb is not None and self.re_embed:
             dims = emb.dims()
             if meta and dims != schema.vector.dims:
                 raise SourceError(
@@ -155,13 +160,18 @@ class Migration:
         return self._vectors_verdict(d, found, survey)
 
     def _vectors_verdict(self, d: Decision, found: fit.Fit, survey: Survey) -> Decision:
+        if not survey.records:
+            d.lines.append("nothing to copy")
+            return d
         embed = survey.records if not found.copy else survey.uncopyable
         if found.copy:
             d.lines.append(f"vectors copied, not re-embedded: {found.reason}")
         else:
             d.lines.append(f"vectors cannot be copied: {found.reason}")
         if survey.uncopyable and found.copy:
-            d.lines.append(f"{survey.uncopyable} {self.unit} have no usable stored vector (or a chat prompt's)")
+            d.lines.append(
+                f"{survey.uncopyable} {self.unit} have no usable stored vector (or a chat prompt's)"
+            )
         if embed and not self.re_embed:
             d.blocked = (
                 f"{embed} {self.unit} would have to be re-embedded; run again with --re-embed "
@@ -217,9 +227,11 @@ class Migration:
         elif self.what == "semantic-cache":
             assert d.embedder is not None
             cache = self.client.semantic_cache(d.embedder.embeddings, embedder=d.embedder.name, name=d.target)
-            cache._open()  # the workers write into an index that exists
+            cache._open()  # the index must exist before a worker writes into it (as `update` does)
 
-    def _jobs(self, d: Decision, batch: list[Record], report: Report) -> tuple[list[Payload], list[int], list[plan.Seed]]:
+    def _jobs(
+        self, d: Decision, batch: list[Record], report: Report
+    ) -> tuple[list[Payload], list[int], list[plan.Seed]]:
         payloads: list[Payload] = []
         weights: list[int] = []
         seeds: list[plan.Seed] = []
@@ -227,9 +239,11 @@ class Migration:
         vector_docs = [r for r in batch if isinstance(r, VectorRecord)]
         if vector_docs:
             name = d.embedder.name if d.embedder else None
-            for job in plan.index_jobs(self.client.keys, settings.limits, d.target, vector_docs, copy=d.copy, embedder=name):
-                payloads.append(job)
-                weights.append(len(job.upserts))
+            for index_job in plan.index_jobs(
+                self.client.keys, settings.limits, d.target, vector_docs, copy=d.copy, embedder=name
+            ):
+                payloads.append(index_job)
+                weights.append(len(index_job.upserts))
         kept = self._kept([r for r in batch if isinstance(r, HistoryRecord)])
         for record in batch:
             if isinstance(record, CacheRecord):
@@ -265,15 +279,15 @@ class Migration:
         """Stored vectors into the embeddings cache under the embedder's fingerprint (see `plan`)."""
         if not seeds or d.embedder is None:
             return
-        from sluice.embeddings.registry import EmbedderRegistry
-
         fingerprint = EmbedderRegistry(self.client.settings.embedders).fingerprint(d.embedder.name)
         ttl = self.client.settings.vectors.embeddings_cache_ttl
         with translate_errors("seed the embeddings cache"):
             pipe = self.client.redis.pipeline(transaction=False)
             for s in seeds:
                 blob = np.asarray(s.vector, dtype=np.float32).tobytes()
-                pipe.set(self.client.keys.embedding(fingerprint, s.text), blob, px=int(ttl * 1000) if ttl else None)
+                pipe.set(
+                    self.client.keys.embedding(fingerprint, s.text), blob, px=int(ttl * 1000) if ttl else None
+                )
             pipe.execute()
 
 

@@ -20,8 +20,8 @@ from typing import Any
 from langchain_core.outputs import Generation
 
 from sluice.migrate import keyspace, lc
-from sluice.migrate.legacy import redisvl_semantic_cache
 from sluice.migrate.indexes import SourceIndex, list_indexes, read_index
+from sluice.migrate.legacy import redisvl_semantic_cache
 from sluice.migrate.records import Options, SemanticRecord, Skipped, SourceError, VectorSpec
 
 _COMMUNITY_INDEX = re.compile(r"^cache:[0-9a-f]{32}$")
@@ -53,14 +53,22 @@ class CommunitySemantic:
 
     def __init__(self, redis: Any, options: Options) -> None:
         self.redis = redis
-        names = [options.index] if options.index else [n for n in list_indexes(redis) if _COMMUNITY_INDEX.match(n)]
+        names = (
+            [options.index]
+            if options.index
+            else [n for n in list_indexes(redis) if _COMMUNITY_INDEX.match(n)]
+        )
         self.indexes = [read_index(redis, n) for n in names]
         specs = [_spec(ix, "content_vector", "prompt") for ix in self.indexes]
         if len({(s.dims, s.metric, s.dtype) for s in specs}) > 1:
-            raise SourceError("the semantic cache indexes differ in vector size or metric; migrate them one by one (--index)")
+            raise SourceError(
+                "the semantic cache indexes differ in vector size or metric; migrate them one by one (--index)"
+            )
         self.vectors: VectorSpec | None = specs[0] if specs else None
-        self.default_target = "semantic"
-        self.described = f"langchain-community RedisSemanticCache indexes ({len(names)}: cache:<md5(llm_string)>)"
+        self.default_target: str | None = "semantic"
+        self.described = (
+            f"langchain-community RedisSemanticCache indexes ({len(names)}: cache:<md5(llm_string)>)"
+        )
 
     def records(self) -> Iterator[SemanticRecord | Skipped]:
         dtype = self.vectors.dtype if self.vectors else "FLOAT32"
@@ -96,7 +104,7 @@ class RedisVLSemantic:
         self.llm_string = options.llm_string
         self.index = read_index(redis, options.index or "llmcache")
         self.vectors: VectorSpec | None = _spec(self.index, "prompt_vector", "prompt")
-        self.default_target = redisvl_semantic_cache(self.index.name)
+        self.default_target: str | None = redisvl_semantic_cache(self.index.name)
         self.described = f"{layout} semantic cache index {self.index.name!r}"
 
     def records(self) -> Iterator[SemanticRecord | Skipped]:
@@ -115,4 +123,6 @@ class RedisVLSemantic:
             gens = _redisvl_generations(response) or [Generation(text=response)]
             vector = keyspace.vector_of(f.get("prompt_vector"), dtype)
             prompt = keyspace.text(f["prompt"])
-            yield SemanticRecord(read.key, prompt, llm if isinstance(llm, str) else self.llm_string, gens, vector, read.ttl)
+            yield SemanticRecord(
+                read.key, prompt, llm if isinstance(llm, str) else self.llm_string, gens, vector, read.ttl
+            )

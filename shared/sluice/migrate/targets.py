@@ -46,7 +46,9 @@ def embedder(client: Client, name: str | None, *, required: bool) -> Embedder | 
         if not required:
             return None
         if len(names) != 1:
-            raise SourceError(f"name the settings embedder the workers embed with: --embedder (known: {names})")
+            raise SourceError(
+                f"name the settings embedder the workers embed with: --embedder (known: {names})"
+            )
         name = names[0]
     return Embedder(name, registry.get(name))
 
@@ -62,7 +64,7 @@ def derived_schema(spec: VectorSpec, dims: int) -> IndexSchema:
     fields = []
     for name, kind, separator in spec.fields:
         if _FIELD.match(name) and name not in RESERVED and name != text_field:
-            fields.append(MetadataField(name=name, type=kind, separator=separator))  # type: ignore[arg-type]
+            fields.append(MetadataField(name=name, type=kind, separator=separator))
     vector = VectorField(
         dims=dims,
         metric=metric_of(spec) or "cosine",
@@ -72,7 +74,9 @@ def derived_schema(spec: VectorSpec, dims: int) -> IndexSchema:
     return IndexSchema(text_field=text_field, vector=vector, metadata=tuple(fields))
 
 
-def open_index(client: Client, index: str, schema: IndexSchema | None, embedder_name: str | None) -> IndexMeta:
+def open_index(
+    client: Client, index: str, schema: IndexSchema | None, embedder_name: str | None
+) -> IndexMeta:
     """Create the target index (or adopt it: `schema` None) before any job writes into it."""
     session = IndexSession(client, index, schema=schema, backend="auto", embedder=embedder_name)
     return session.open(lambda: schema.vector.dims if schema else 0)

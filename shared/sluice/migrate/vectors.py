@@ -19,9 +19,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from sluice.migrate import keyspace
-from sluice.migrate.legacy import safe_name
 from sluice.migrate.indexes import SourceField, SourceIndex, read_index
+from sluice.migrate.legacy import safe_name
 from sluice.migrate.records import Options, Skipped, SourceError, VectorRecord, VectorSpec
+
+_ABSENT: Any = object()
 
 
 def _pick_text(index: SourceIndex, given: str | None, default: str) -> SourceField:
@@ -94,7 +96,7 @@ class IndexVectors:
         self.vector = _pick_vector(self.index, vector_field)
         self.metadata_json = metadata_json
         self.vectors: VectorSpec | None = self.index.vector_spec(self.vector, self.text.name)
-        self.default_target = safe_name(self.index.name)
+        self.default_target: str | None = safe_name(self.index.name)
         where = ", ".join(f"'{p}*'" for p in self.index.prefixes)
         self.described = f"{layout} index {self.index.name!r} ({self.index.key_type.lower()} keys {where})"
 
@@ -117,11 +119,12 @@ class IndexVectors:
         metadata = self._json_metadata(fields)
         if metadata is None:
             skip = {self.text.path, self.vector.path}
-            metadata = {
+            typed = {
                 name: self._typed(name, keyspace.text(value))
                 for name, value in fields.items()
                 if name not in skip and not name.startswith("_")
             }
+            metadata = {k: v for k, v in typed.items() if v is not _ABSENT}
         text = keyspace.text(fields[self.text.path])
         return VectorRecord(read.key, self.index.doc_id(read.key), text, metadata, vector)
 
@@ -149,14 +152,18 @@ class IndexVectors:
         return parsed if isinstance(parsed, dict) else None
 
     def _typed(self, name: str, value: str) -> Any:
+        """An indexed field's value with its type back; _ABSENT for an empty one (the peers store
+        a missing value as "", which no numeric or tag field holds)."""
         field = self.index.field(name)
         if field is None:
             return value
         if field.type == "NUMERIC":
-            return _number(value)
+            number = _number(value)
+            return _ABSENT if isinstance(number, str) else number
         if field.type == "TAG":
             separator = field.options.get("SEPARATOR", ",")
-            return [v for v in value.split(separator) if v]
+            tags = [v for v in value.split(separator) if v]
+            return tags or _ABSENT
         return value
 
 

@@ -93,7 +93,9 @@ def decode(raw: str | bytes, where: str = "cache entry") -> list[Generation]:
         if not isinstance(data, list):
             raise TypeError("not a list of generations")
         return from_dicts(data)
-    except (ValueError, TypeError, KeyError) as e:  # pydantic's ValidationError is a ValueError
+    # pydantic's ValidationError is a ValueError; LangChain's own validators raise AttributeError on
+    # odd shapes (tool_calls=[1]); deep nesting raises RecursionError
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
         raise StoreCorrupted(
             f"{where} is not a list of LangChain generations ({str(e)[:200]}); it is treated as a miss"
         ) from None

@@ -2,7 +2,8 @@
 
 One vector index per embedder, ``history.<embedder>``, holds one document per appended message
 that has text: id ``<ref>:<session>`` (``ref`` = ``<padded version>:<position>``, the message's
-identity in its session), text = the message's text, tag fields ``session`` and ``type``. The
+identity in its session), text = the message's text, tag fields ``session`` (a digest of the id)
+and ``type``. The
 worker embeds and writes them after the conversation write, at the job's version, so a
 redelivered append rewrites the same documents and a message trimmed or cleared by a later job
 (whose delete carries the later version) is never brought back.
@@ -68,10 +69,16 @@ def split_doc_id(value: str) -> tuple[str, str]:
     return value[REF_WIDTH + 1 :], value[:REF_WIDTH]
 
 
+def session_tag(session_id: str) -> str:
+    """The tag a session's documents carry: a digest, since an id may hold any character (even
+    RediSearch's tag separator); the id itself is read back from the document id."""
+    return digest(session_id)
+
+
 def session_filter(sessions: str | Sequence[str] | None) -> Filter | None:
     if sessions is None:
         return None
-    wanted = [sessions] if isinstance(sessions, str) else list(sessions)
+    wanted = [session_tag(s) for s in ([sessions] if isinstance(sessions, str) else sessions)]
     if not wanted:
         raise ValueError("give at least one session id, or None for all sessions")
     return Tag(SESSION_FIELD) == (wanted[0] if len(wanted) == 1 else wanted)
@@ -179,7 +186,7 @@ class HistoryVectors:
                 failures.update(dict.fromkeys((m.owner for m in items), e))
                 continue
             for m, vector in zip(items, vectors, strict=True):
-                metadata = {SESSION_FIELD: m.session_id, TYPE_FIELD: m.type}
+                metadata = {SESSION_FIELD: session_tag(m.session_id), TYPE_FIELD: m.type}
                 doc = DocWrite(doc_id(m.session_id, m.ref), m.version, "upsert", m.text, metadata, vector)
                 writes.append((meta, doc, m.owner))
         self._write(writes, failures)

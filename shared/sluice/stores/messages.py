@@ -3,13 +3,22 @@
 `message_to_dict` keeps type, content, ids, tool calls, usage and response metadata and
 `additional_kwargs`; `compact` then leaves out the fields that hold their class default (``None``,
 ``{}``, ``[]``), which the class restores on decoding, so a stored message is about a third of the
-size and decodes faster, field for field the same. Decoding builds message classes from a fixed
-table (no code is named by the data) and validates like `messages_from_dict`.
+size. Classes come from a fixed table (no code is named by the data).
+
+The worker `normalize`s every message before storing it: it builds the message class (full
+pydantic validation; a message that is not valid fails its job) and stores that message's own
+compact dump. Reads build *plain* text messages (content, ids, names, metadata dicts: most of a
+conversation) without validating again, after checking each of those fields' types, which is what
+makes a 100-message read cheap; they are the objects validation would build, field for field (the
+fidelity tests check every kind). Anything else (tool calls, usage, roles, an unknown field, a
+value of the wrong type) takes the validating path, so a read never returns a message its own
+class would refuse: a corrupted member is a `StoreCorrupted` naming the key.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,9 +47,21 @@ from sluice.errors import StoreCorrupted
 try:  # langchain-core brings orjson (through langsmith); it parses about 3x faster
     import orjson
 
-    _loads: Callable[[bytes | str], Any] = orjson.loads
+    _fast_loads: Callable[[bytes | str], Any] | None = orjson.loads
 except ImportError:  # pragma: no cover - fallback for installs without it
-    _loads = json.loads
+    _fast_loads = None
+
+# orjson reads integers beyond 64 bits as floats; text with such long digit runs goes to json
+_LONG_DIGITS = re.compile(r"\d{19}")
+_LONG_DIGITS_B = re.compile(rb"\d{19}")
+
+
+def _loads(raw: bytes | str) -> Any:
+    if _fast_loads is None:
+        return json.loads(raw)
+    long_digits = _LONG_DIGITS_B if isinstance(raw, bytes) else _LONG_DIGITS
+    return json.loads(raw) if long_digits.search(raw) else _fast_loads(raw)  # type: ignore[arg-type]
+
 
 CLASSES: dict[str, type[BaseMessage]] = {
     "human": HumanMessage,
@@ -70,6 +91,20 @@ def _defaults(cls: type[BaseMessage]) -> dict[str, Any]:
 
 _DEFAULTS = {kind: _defaults(cls) for kind, cls in CLASSES.items()}
 _MISSING = object()
+_REQUIRED = {
+    kind: frozenset(n for n, f in cls.model_fields.items() if f.is_required())
+    for kind, cls in CLASSES.items()
+}
+# every field in declaration order (so reprs read the same), defaults in place, required ones to fill
+_TEMPLATE = {kind: {n: _DEFAULTS[kind].get(n) for n in cls.model_fields} for kind, cls in CLASSES.items()}
+# fields whose default is a fresh container per instance (a new {} / [] for every message)
+_FRESH = {
+    kind: [(n, type(d)) for n, d in defaults.items() if isinstance(d, dict | list)]
+    for kind, defaults in _DEFAULTS.items()
+}
+_FAST = frozenset(kind for kind, cls in CLASSES.items() if not cls.__private_attributes__)
+# the fields a plain text message has; any other (tool calls, usage, roles...) is validated
+_PLAIN = frozenset({"content", "additional_kwargs", "response_metadata", "id", "name", "type"})
 
 
 def to_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
@@ -96,7 +131,9 @@ def to_compact_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
 
 def encode(message: dict[str, Any]) -> str:
     """Deterministic compact text: a redelivered job encodes to the very same member."""
-    return json.dumps(compact(message), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return json.dumps(
+        compact(message), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
 
 
 def check_message(message: Any) -> str | None:
@@ -111,12 +148,64 @@ def check_message(message: Any) -> str | None:
     return None
 
 
-def _decode(raw: bytes | str) -> BaseMessage:
-    message = _loads(raw)
-    cls = CLASSES.get(message.get("type"))
+def build(message: dict[str, Any]) -> BaseMessage:
+    """A message dict to its message, validated (ValueError, KeyError or TypeError if it is not one)."""
+    cls = CLASSES.get(message.get("type", ""))
     if cls is None:
         return messages_from_dict([message])[0]
     return cls(**message["data"])
+
+
+def normalize(message: dict[str, Any]) -> dict[str, Any]:
+    """The canonical compact dict of a message dict, after validating it (what the worker stores)."""
+    return compact(message_to_dict(build(message)))
+
+
+def _plain(kind: str, data: dict[str, Any]) -> bool:
+    """A plain text message whose fields validation would take as they are (checked field by field)."""
+    if kind not in _FAST or not _PLAIN.issuperset(data) or not _REQUIRED[kind] <= data.keys():
+        return False
+    content = data["content"]
+    if not isinstance(content, str) and not (
+        isinstance(content, list) and all(isinstance(b, str | dict) for b in content)
+    ):
+        return False
+    extra = data.get("additional_kwargs", {})
+    if not isinstance(extra, dict) or "tool_calls" in extra:  # AIMessage derives tool calls from it
+        return False
+    if not isinstance(data.get("response_metadata", {}), dict):
+        return False
+    if not all(isinstance(data.get(k), str | None) for k in ("id", "name")):
+        return False
+    return bool(data.get("type", kind) == _DEFAULTS[kind].get("type"))
+
+
+def _stored(kind: str, data: dict[str, Any]) -> BaseMessage | None:
+    """Build a stored plain message without validating again; None when it takes validation."""
+    if not _plain(kind, data):
+        return None
+    cls = CLASSES[kind]
+    values = _TEMPLATE[kind].copy()
+    for name, fresh in _FRESH[kind]:
+        values[name] = fresh()
+    values.update(data)
+    message = cls.__new__(cls)
+    # what pydantic's model_construct sets, without its per-field default machinery
+    object.__setattr__(message, "__dict__", values)
+    object.__setattr__(message, "__pydantic_fields_set__", set(data))
+    object.__setattr__(message, "__pydantic_extra__", None)
+    object.__setattr__(message, "__pydantic_private__", None)
+    return message
+
+
+def _decode(raw: bytes | str) -> BaseMessage:
+    message = _loads(raw)
+    data = message.get("data")
+    if isinstance(data, dict):
+        fast = _stored(message.get("type", ""), data)
+        if fast is not None:
+            return fast
+    return build(message)
 
 
 def decode_many(raw: Sequence[bytes | str], where: str) -> list[BaseMessage]:

@@ -33,7 +33,7 @@ class DocWrite:
     op: Literal["upsert", "delete"]
     text: str = ""
     metadata: Mapping[str, Any] | None = None
-    vector: Sequence[float] | None = None
+    vector: Sequence[float] | np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,7 @@ def numpy_dtype(dtype: DType) -> type[np.floating[Any]]:
     return np.float16 if dtype == "float16" else np.float32
 
 
-def pack(vector: Sequence[float], dtype: DType = "float32") -> bytes:
+def pack(vector: Sequence[float] | np.ndarray, dtype: DType = "float32") -> bytes:
     return np.asarray(vector, dtype=numpy_dtype(dtype)).tobytes()
 
 
@@ -59,14 +59,18 @@ def unpack(blob: bytes, dtype: DType = "float32") -> list[float]:
     return np.frombuffer(blob, dtype=numpy_dtype(dtype)).astype(float).tolist()  # type: ignore[no-any-return]
 
 
-def check_vector(vector: Sequence[float], schema: IndexSchema) -> None:
+def check_vector(vector: Sequence[float] | np.ndarray, schema: IndexSchema) -> None:
     if len(vector) != schema.vector.dims:
         raise DocumentError(
             f"vector has {len(vector)} dimensions but the index expects {schema.vector.dims}; "
             "the embedder does not match the index schema"
         )
-    if not all(math.isfinite(x) for x in vector):
-        raise DocumentError("vector holds NaN or infinite values")
+    try:
+        finite = bool(np.isfinite(np.asarray(vector, dtype=np.float64)).all())
+    except (TypeError, ValueError):
+        finite = False
+    if not finite:
+        raise DocumentError("vector holds NaN, infinite or non-numeric values")
 
 
 def metadata_json(metadata: Mapping[str, Any]) -> str:

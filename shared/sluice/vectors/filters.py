@@ -14,18 +14,23 @@ is filtered on.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sluice.errors import ConfigError
 from sluice.vectors.schema import FieldType, IndexSchema
 
 _WORDS = re.compile(r"\w+", re.UNICODE)
-_TAG_SPECIAL = re.compile(r"([^\w])", re.UNICODE)
+# RediSearch's query lexer escapes one byte: escape every ASCII character but letters and digits,
+# and leave the rest (multi-byte UTF-8) as is; a backslash before one breaks the match.
+_TAG_SPECIAL = re.compile("([^A-Za-z0-9\x80-\U0010ffff])")
+# Tag values RediSearch cannot match exactly: it trims ASCII whitespace around a tag when indexing,
+# and its lexer reads control characters as separators.
+_TAG_UNMATCHABLE = re.compile(r"^[ \t\n\r\x0b\x0c]|[ \t\n\r\x0b\x0c]$|[\x00-\x08\x0b-\x1f\x7f]")
 
 
 class FilterError(ConfigError):
@@ -93,10 +98,21 @@ class Tag:
         self.name = name
 
     def __eq__(self, value: str | Iterable[str]) -> Filter:  # type: ignore[override]
-        values = (value,) if isinstance(value, str) else tuple(value)
+        if isinstance(value, str):
+            values: tuple[object, ...] = (value,)
+        elif isinstance(value, list | tuple | set | frozenset):  # not any iterable: a dict gives its keys
+            values = tuple(value)
+        else:
+            values = ()
         if not values or not all(isinstance(v, str) and v for v in values):
             raise FilterError(f"Tag({self.name!r}) == needs non-empty strings, got {value!r}")
-        return TagIn(self.name, values)
+        odd = next((v for v in values if isinstance(v, str) and _TAG_UNMATCHABLE.search(v)), None)
+        if odd is not None:
+            raise FilterError(
+                f"Tag({self.name!r}) == {odd!r}: a tag value cannot start or end with whitespace or hold "
+                "control characters (RediSearch trims or splits them, so it would never match)"
+            )
+        return TagIn(self.name, tuple(str(v) for v in values))
 
     def __ne__(self, value: str | Iterable[str]) -> Filter:  # type: ignore[override]
         return Not(self == value)
@@ -111,9 +127,17 @@ class Num:
         self.name = name
 
     def _n(self, value: float) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        if isinstance(value, bool) or not isinstance(value, int | float):
             raise FilterError(f"Num({self.name!r}) compares with numbers, got {value!r}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float range
+            raise FilterError(
+                f"Num({self.name!r}) got a whole number too large for a stored number"
+            ) from None
+        if math.isnan(number):
+            raise FilterError(f"Num({self.name!r}) compares with numbers, got {value!r}")
+        return number
 
     def __eq__(self, value: float) -> Filter:  # type: ignore[override]
         return NumRange(self.name, self._n(value), self._n(value))
@@ -177,6 +201,48 @@ def _num(value: float) -> str:
     return repr(int(value)) if value.is_integer() else repr(value)
 
 
+def _vsets_string(value: str) -> str:
+    """A Vector Sets string literal. Its parser has no escapes (a backslash only keeps the next
+    character from closing the string), so quote with the quote character the value lacks."""
+    for quote in ('"', "'"):
+        if quote not in value and not value.endswith("\\"):
+            return quote + value + quote
+    raise FilterError(
+        f"tag value {value!r} holds both quote characters or ends with a backslash, which a Vector Sets "
+        "filter cannot express; use a RediSearch index (backend='search')"
+    )
+
+
+def _vsets_num(value: float) -> str:
+    """A finite number as the Vector Sets parser reads it: no signed exponent, at most ~250 characters."""
+    text = _num(value)
+    if len(text) > 30 or "e" in text:
+        text = repr(value).replace("e+", "e")
+        if "e-" in text:
+            text = format(Decimal(text), "f")
+    if len(text) > 200:
+        raise FilterError(
+            f"{value!r} is too close to zero to write in a Vector Sets filter; use a RediSearch index "
+            "(backend='search') or round it"
+        )
+    return text
+
+
+def _vsets_range(node: NumRange) -> str:
+    f = f".{node.field}"
+    nothing = f"({f} != {f})"  # false, and like every comparison it drops documents without the field
+    if node.low == math.inf or node.high == -math.inf:
+        return nothing
+    if node.low == node.high and not (node.low_open or node.high_open):
+        return f"({f} == {_vsets_num(node.low)})"
+    sides = []
+    if node.low != -math.inf:
+        sides.append(f"{f} {'>' if node.low_open else '>='} {_vsets_num(node.low)}")
+    if node.high != math.inf:
+        sides.append(f"{f} {'<' if node.high_open else '<='} {_vsets_num(node.high)}")
+    return "(" + (" and ".join(sides) or f"{f} == {f}") + ")"
+
+
 def to_search(node: Filter | None, schema: IndexSchema) -> str:
     """RediSearch query syntax (DIALECT 2); `*` for no filter."""
     if node is None:
@@ -197,6 +263,8 @@ def to_search(node: Filter | None, schema: IndexSchema) -> str:
     if isinstance(node, Or):
         return "(" + " | ".join(to_search(p, schema) for p in node.parts) + ")"
     if isinstance(node, Not):
+        if isinstance(node.part, Not):  # RediSearch 2.10 mis-evaluates -(-x) inside an intersection
+            return to_search(node.part.part, schema)
         return f"(-{to_search(node.part, schema)})"
     raise FilterError(f"not a sluice filter: {node!r}")
 
@@ -207,17 +275,10 @@ def to_vsets(node: Filter | None, schema: IndexSchema) -> str | None:
         return None
     if isinstance(node, TagIn):
         _check(schema, node.field, "tag", "Tag")
-        return "(" + " or ".join(f"{json.dumps(v)} in .{node.field}" for v in node.values) + ")"
+        return "(" + " or ".join(f"{_vsets_string(v)} in .{node.field}" for v in node.values) + ")"
     if isinstance(node, NumRange):
         _check(schema, node.field, "numeric", "Num")
-        if node.low == node.high and not (node.low_open or node.high_open):
-            return f"(.{node.field} == {_num(node.low)})"
-        sides = []
-        if not math.isinf(node.low):
-            sides.append(f".{node.field} {'>' if node.low_open else '>='} {_num(node.low)}")
-        if not math.isinf(node.high):
-            sides.append(f".{node.field} {'<' if node.high_open else '<='} {_num(node.high)}")
-        return "(" + (" and ".join(sides) or f".{node.field} == .{node.field}") + ")"
+        return _vsets_range(node)
     if isinstance(node, TextMatch):
         raise FilterError(
             f"Text({node.field!r}) % ... is a full-text match, which Vector Sets cannot express; "

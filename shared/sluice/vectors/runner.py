@@ -79,6 +79,8 @@ class Runner:
         if not calls:
             return []
         with translate_errors("run vector index commands"):
+            if not self.cluster and len(calls) == 1 and not calls[0].script:
+                return [_one(self.redis, calls[0])]  # a query's hot path: no pipeline to build
             if not self.cluster:
                 return _reraise(self._pipeline(self.redis, self._scripts_for("", self.redis), calls))
             groups: dict[str, list[int]] = defaultdict(list)
@@ -143,6 +145,14 @@ class AsyncRunner:
             await self.redis.initialize()
             manager = self.redis.nodes_manager
             return shard_tags_for(manager.get_node_from_slot, self.redis.get_primaries(), self.redis.keyslot)
+
+
+def _one(redis: Any, call: Call) -> Any:
+    """One plain command; a server error reply comes back as a value, as from a pipeline."""
+    try:
+        return redis.execute_command(*call.args)
+    except rex.ResponseError as e:
+        return e
 
 
 def _reraise(replies: list[Any]) -> list[Any]:

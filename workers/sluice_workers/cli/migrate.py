@@ -53,8 +53,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     source_redis = client.redis
     if args.source_url:
         source_redis = connect(settings.redis.model_copy(update={"url": SecretStr(args.source_url)}))
+    try:
+        return _migrate(args, client, source_redis)
+    finally:
+        client.close()
+        if source_redis is not client.redis:
+            source_redis.close()
+
+
+def _migrate(args: argparse.Namespace, client: Client, source_redis: Any) -> int:
     options = Options(
-        source_prefix=args.source_prefix, index=args.index, text_field=args.text_field, llm_string=args.llm_string
+        source_prefix=args.source_prefix,
+        index=args.index,
+        text_field=args.text_field,
+        llm_string=args.llm_string,
     )
     source = open_source(source_redis, args.source, args.what, options)
     m = Migration(
@@ -63,7 +75,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )  # fmt: skip
     print(f"source: {source.described}")
     survey = m.survey()
-    print(f"found: {survey.items} {m.unit} in {survey.records} {_records(args.what)}, {len(survey.skipped)} keys skipped")
+    print(
+        f"found: {survey.items} {m.unit} in {survey.records} {_records(args.what)}, {len(survey.skipped)} keys skipped"
+    )
     for skipped in survey.skipped[:SHOWN_FAILURES]:
         print(f"  skipped {skipped.key}: {skipped.reason}")
     decision = m.decide(survey)
@@ -75,7 +89,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.dry_run:
         print("dry run: nothing enqueued")
         return 0
-    report = m.run(decision, args.timeout, tick=lambda r: sys.stderr.write("\r" + r.bar(m.unit)))
+    shown = [""]
+
+    def tick(report: Report) -> None:
+        bar = report.bar(m.unit)
+        if bar != shown[0]:
+            sys.stderr.write("\r" + bar)
+            shown[0] = bar
+
+    report = m.run(decision, args.timeout, tick=tick)
     sys.stderr.write("\n")
     return _summary(report, m.unit)
 
@@ -94,7 +116,9 @@ def _summary(report: Report, unit: str) -> int:
     if not report.jobs:
         print(f"nothing to migrate: no {unit} enqueued")
     if report.kept:
-        print(f"{report.kept} conversations already in sluice were left as they are (--replace replaces them)")
+        print(
+            f"{report.kept} conversations already in sluice were left as they are (--replace replaces them)"
+        )
     failures = report.failures()
     for ref, reason in list(failures.items())[:SHOWN_FAILURES]:
         print(f"FAILED job {ref.entry_id}: {reason}")

@@ -21,7 +21,7 @@ from sluice.keys import Keys
 from sluice.settings import Settings
 from sluice.stores.history import HistoryStore, HistoryWrite, WriteResult, message_ref
 from sluice.stores.history_vectors import GoneMessage, HistoryVectors, NewMessage, index_name, message_text
-from sluice.stores.messages import check_message
+from sluice.stores.messages import check_message, normalize
 from sluice.stores.sessions import drop_call, expiry_call, sweep
 from sluice.stores.versions import padded
 from sluice.types import EntryId
@@ -69,13 +69,14 @@ class HistoryHandler:
             if not isinstance(p, HistoryAppendPayload):
                 failures[job.entry_id] = PermanentJobError(f"not a history job: {p.kind}")
                 continue
-            problem = next((why for m in p.messages if (why := check_message(m))), None)
-            if problem:
-                failures[job.entry_id] = PermanentJobError(f"session {p.session_id!r}: {problem}")
+            try:
+                messages = _normalized(p.messages)
+            except (ValueError, KeyError, TypeError, AttributeError) as e:  # not a message: never will be
+                failures[job.entry_id] = PermanentJobError(f"session {p.session_id!r}: {str(e)[:300]}")
                 continue
             index = index_name(p.embedder) if p.embedder and p.op == "append" else None
             writes.append(
-                HistoryWrite(p.session_id, job.entry_id, p.op, p.messages, p.ttl, p.max_messages, index)
+                HistoryWrite(p.session_id, job.entry_id, p.op, messages, p.ttl, p.max_messages, index)
             )
             owners.append(job)
         results = self._store.write(writes, pipeline=self._pipeline)
@@ -152,6 +153,17 @@ class HistoryHandler:
         for reply in self._store.runner.run(calls):
             check(reply, "sweep the session index")
         return len(found.dead)
+
+
+def _normalized(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Validated, canonical message dicts (what readers may build without validating again)."""
+    out = []
+    for m in messages:
+        problem = check_message(m)
+        if problem:
+            raise ValueError(problem)
+        out.append(normalize(m))
+    return out
 
 
 def _successor(version: str) -> str:

@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import redis.exceptions as rex
 
 from sluice.connection.translate import ServerErrors
@@ -31,7 +32,7 @@ from sluice.jobs.models import IndexDocument, IndexPayload
 from sluice.keys import Keys
 from sluice.settings import Settings
 from sluice.stores.versions import padded
-from sluice.vectors.documents import DocumentError, DocWrite, check_vector, indexed_fields, metadata_json
+from sluice.vectors.documents import DocumentError, DocWrite, check_vector
 from sluice.vectors.manager import make_backend
 from sluice.vectors.meta import IndexMeta
 from sluice.vectors.runner import Call, Runner
@@ -82,13 +83,13 @@ class IndexHandler:
         owners: list[int] = []
         for i, (job, p) in enumerate(zip(jobs, payloads, strict=True)):
             for view in views.get(i, []) if i not in failures else []:
-                try:
+                backend = make_backend(view.backend, self.keys, [""])
+                try:  # building the calls checks every document against this generation's schema
                     writes = _writes(job, p, view, vectors)
+                    new = backend.write_calls(view, view.generation, writes, self.tombstone_ttl_ms)
                 except DocumentError as e:
                     failures[i] = PermanentJobError(f"index {p.index!r}: {e}")
                     break
-                backend = make_backend(view.backend, self.keys, [""])
-                new = backend.write_calls(view, view.generation, writes, self.tombstone_ttl_ms)
                 calls += new
                 owners += [i] * len(new)
         self._write(calls, owners, failures)
@@ -110,7 +111,7 @@ class IndexHandler:
         payloads: Sequence[IndexPayload],
         views: dict[int, list[IndexMeta]],
         failures: dict[int, BaseException],
-    ) -> dict[tuple[str, str], list[float]]:
+    ) -> dict[tuple[str, str], np.ndarray]:
         """(embedder, text) -> vector, with one embeddings call per embedder for the whole batch."""
         wanted: dict[str, list[str]] = defaultdict(list)
         users: dict[str, list[int]] = defaultdict(list)
@@ -127,7 +128,7 @@ class IndexHandler:
                     break
                 wanted[name] += texts
                 users[name].append(i)
-        out: dict[tuple[str, str], list[float]] = {}
+        out: dict[tuple[str, str], np.ndarray] = {}
         for name, texts in wanted.items():
             try:
                 embedder = self.registry.get(name)
@@ -136,7 +137,7 @@ class IndexHandler:
                 failures.update(dict.fromkeys(users[name], PermanentJobError(str(e))))
                 continue
             try:
-                vectors = self.cache.embed(fingerprint, embedder, texts)
+                vectors = self.cache.embed_arrays(fingerprint, embedder, texts)
             except Exception as e:  # the embedder's own errors: a model/network hiccup is worth a retry
                 error = RetryableJobError(f"embedder {name!r} failed: {type(e).__name__}: {e}")
                 failures.update(dict.fromkeys(users[name], error))
@@ -175,7 +176,7 @@ def _usable(doc: IndexDocument, view: IndexMeta, p: IndexPayload) -> bool:
 
 
 def _writes(
-    job: Job, p: IndexPayload, view: IndexMeta, vectors: dict[tuple[str, str], list[float]]
+    job: Job, p: IndexPayload, view: IndexMeta, vectors: dict[tuple[str, str], np.ndarray]
 ) -> list[DocWrite]:
     """Deletes first, then upserts (the last of duplicate ids wins), at the job's version (a copy:
     at its source's, never above the job's)."""
@@ -185,10 +186,8 @@ def _writes(
     writes = [DocWrite(doc_id, version, "delete") for doc_id in dict.fromkeys(p.deletes)]
     last = {d.id: d for d in p.upserts}
     for doc in last.values():
-        vector = doc.vector if _usable(doc, view, p) and doc.vector is not None else vectors[(name, doc.text)]
+        vector: Any = doc.vector if _usable(doc, view, p) else vectors[(name, doc.text)]
         check_vector(vector, schema)
-        metadata_json(doc.metadata)
-        indexed_fields(schema, doc.metadata)
         at = min(doc.version, version) if doc.version else version
         writes.append(DocWrite(doc.id, at, "upsert", doc.text, doc.metadata, vector))
     return writes

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from sluice.errors import PermanentJobError, RedisUnavailable, SluiceError
+from sluice.errors import PermanentJobError, RedisFull, RedisUnavailable, SluiceError
 from sluice.jobs.codec import Job
 from sluice.types import EntryId, KeyT
 from sluice_workers.handlers.base import Handler
@@ -88,11 +88,12 @@ class Consumer:
                     if len(delivery):
                         self.process(delivery)
                     failures = 0
-                except RedisUnavailable as e:
+                except (RedisUnavailable, RedisFull) as e:  # entries in hand stay pending
                     failures += 1
                     self.summary.errors += 1
                     delay = min(5.0, 0.1 * 2 ** min(failures, 6))
-                    log.warning("%s: Redis unavailable (%s); retrying in %.1fs", self.name, e, delay)
+                    what = "full" if isinstance(e, RedisFull) else "unavailable"
+                    log.warning("%s: Redis %s (%s); retrying in %.1fs", self.name, what, e, delay)
                     self.stop.wait(delay)
                 except SluiceError as e:
                     # e.g. NOGROUP after the server lost its data: recreate the groups and go on.
@@ -207,7 +208,7 @@ class Consumer:
     def _run_handler(self, handler: Handler, jobs: list[Job]) -> dict[EntryId, BaseException]:
         try:
             return dict(handler.handle(jobs))
-        except RedisUnavailable:
+        except (RedisUnavailable, RedisFull):
             raise  # the loop backs off; entries stay pending and are reclaimed
         except Exception as batch_error:
             if len(jobs) == 1:
@@ -217,7 +218,7 @@ class Consumer:
         for job in jobs:
             try:
                 failures.update(handler.handle([job]))
-            except RedisUnavailable:
+            except (RedisUnavailable, RedisFull):
                 raise
             except Exception as e:
                 failures[job.entry_id] = e

@@ -17,7 +17,7 @@ from typing import Any
 
 from sluice.connection.capabilities import Capabilities, probe
 from sluice.connection.factory import connect
-from sluice.errors import ConfigError, RedisUnavailable
+from sluice.errors import ConfigError, RedisFull, RedisUnavailable
 from sluice.keys import Keys
 from sluice.settings import Settings
 from sluice.types import JOB_KINDS, JobKind, KeyT
@@ -78,7 +78,7 @@ def _start(
             transport = StreamTransport(redis, settings, caps)
             transport.ensure_groups(streams)
             return caps, transport
-        except RedisUnavailable as e:
+        except (RedisUnavailable, RedisFull) as e:  # full: XGROUP CREATE needs memory
             log.warning("waiting for Redis (%s); next try in %.1fs", e, delay)
             stop.wait(delay)
             delay = min(delay * 2, 5.0)

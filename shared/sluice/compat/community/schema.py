@@ -34,7 +34,9 @@ def read_schema(schema: Mapping[str, Any] | str | os.PathLike[str] | None) -> di
     try:
         import yaml  # type: ignore[import-untyped]
     except ImportError:
-        raise ConfigError("index_schema is a YAML file: install pyyaml, or pass the schema as a dict") from None
+        raise ConfigError(
+            "index_schema is a YAML file: install pyyaml, or pass the schema as a dict"
+        ) from None
     loaded = yaml.safe_load(Path(schema).read_text(encoding="utf-8"))
     if not isinstance(loaded, dict):
         raise ConfigError(f"index_schema file {schema} does not hold a mapping")
@@ -63,13 +65,13 @@ def to_sluice(schema: Mapping[str, Any], vector_schema: Mapping[str, Any] | None
         for f in schema.get(kind) or []:
             name = f.get("name", "")
             if _FIELD.match(name) and name not in RESERVED and name not in ("text", content):
-                fields.append(MetadataField(name=name, type=kind, separator=f.get("separator", ",")))  # type: ignore[arg-type]
+                fields.append(MetadataField(name=name, type=kind, separator=f.get("separator", ",")))
     spec = {**DEFAULT_VECTOR_SCHEMA, **(vector_schema or {}), **((schema.get("vector") or [{}])[0])}
     vector = VectorField(
-        dims=int(spec.get("dims") or dims) if vector_schema and "dims" in vector_schema else dims,
-        algorithm=str(spec["algorithm"]).lower(),  # type: ignore[arg-type]
-        metric=str(spec["distance_metric"]).lower(),  # type: ignore[arg-type]
-        dtype=_DTYPES.get(str(spec["datatype"]).upper(), "float32"),  # type: ignore[arg-type]
+        dims=dims,  # as langchain-community: the embeddings' size, whatever the schema says
+        algorithm=str(spec["algorithm"]).lower(),
+        metric=str(spec["distance_metric"]).lower(),
+        dtype=_DTYPES.get(str(spec["datatype"]).upper(), "float32"),
         **{k: int(spec[k]) for k in ("m", "ef_construction", "ef_runtime") if k in spec},
     )
     return IndexSchema(vector=vector, metadata=tuple(fields))

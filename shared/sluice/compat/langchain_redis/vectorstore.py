@@ -1,0 +1,91 @@
+"""langchain-redis's `RedisVectorStore`, backed by sluice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+
+from sluice.compat.clients import client_for
+from sluice.compat.langchain_redis.config import RedisConfig
+from sluice.compat.vectors import CompatVectorStore
+from sluice.errors import ConfigError
+from sluice.facade.client import Client
+from sluice.migrate.legacy import safe_name
+
+_SLUICE_KWARGS = ("client", "namespace", "embedder")
+
+
+class RedisVectorStore(CompatVectorStore):
+    """Drop-in for ``langchain_redis.RedisVectorStore(embeddings, config=RedisConfig(...))`` (or the
+    config's fields as keyword arguments).
+
+    Differences on purpose:
+
+    - Writes are enqueued for the workers; this object's next search, ``get_by_ids`` or MMR
+      waits for them. ``add_texts`` returns the ids at once.
+    - An existing index (made before, or by ``sluice migrate --from langchain-redis --what
+      vectors``) is used with its own schema; the config shapes only a new one. Ids given with
+      the key prefix (``<prefix>:<id>``) are accepted.
+    - Metadata comes back exactly as it went in (no ``_metadata_json`` round trip needed).
+    - Filters are sluice's (`sluice.vectors.filters` or a dict), not redisvl ``FilterExpression``s;
+      ``sort_by`` and a per-document ``ttl`` are not offered (an error says so).
+    """
+
+    def __init__(
+        self, embeddings: Embeddings, config: RedisConfig | None = None, ttl: int | None = None, **kwargs: Any
+    ) -> None:
+        if ttl is not None:
+            raise ConfigError("ttl: sluice vector indexes keep documents until deleted; drop ttl=")
+        own = {k: kwargs.pop(k) for k in _SLUICE_KWARGS if k in kwargs}
+        self.config = config or RedisConfig(**kwargs)
+        self.ttl = ttl
+        sluice: Client = client_for(
+            url=self.config.redis_url, redis=self.config.redis_client, client=own.get("client"),
+            namespace=own.get("namespace"),
+        )  # fmt: skip
+        super().__init__(
+            sluice,
+            safe_name(self.config.index_name),
+            embeddings,
+            schema_for=self.config.to_sluice,
+            id_prefix=f"{self.config.key_prefix}:",
+            embedder=own.get("embedder"),
+        )
+
+    @property
+    def key_prefix(self) -> str | None:
+        return self.config.key_prefix
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: list[str],
+        embedding: Embeddings,
+        metadatas: list[dict[str, Any]] | None = None,
+        config: RedisConfig | None = None,
+        keys: list[str] | None = None,
+        return_keys: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """The store with `texts` enqueued; ``(store, ids)`` with ``return_keys=True``."""
+        ids = keys or kwargs.pop("ids", None)
+        store = cls(embedding, config=config, **kwargs)
+        out = store.add_texts(texts, metadatas, ids=ids)
+        return (store, out) if return_keys or store.config.return_keys else store
+
+    @classmethod
+    def from_existing_index(cls, index_name: str, embedding: Embeddings, **kwargs: Any) -> RedisVectorStore:
+        """The store over an index that exists (ValueError if it does not)."""
+        store = cls(embedding, index_name=index_name, from_existing=True, **kwargs)
+        if not store.exists():
+            raise ValueError(f"index {index_name!r} does not exist")
+        return store
+
+    def similarity_search(
+        self, query: str, k: int = 4, filter: Any = None, sort_by: str | None = None, **kwargs: Any
+    ) -> list[Document]:
+        if sort_by is not None:
+            raise ConfigError("sort_by is not offered: results come nearest first")
+        return super().similarity_search(query, k, filter=filter, **kwargs)
