@@ -20,7 +20,8 @@ import math
 import multiprocessing as mp
 import sys
 import time
-from collections.abc import Callable
+from functools import partial
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -236,58 +237,112 @@ class Measurement:
         self.mean_ms = sum(self.samples_ms) / len(self.samples_ms) if self.samples_ms else math.nan
 
 
-def timed(calls: int, fn: Callable[[int], Any]) -> list[float]:
-    out = []
-    for i in range(calls):
-        t0 = time.perf_counter()
-        fn(i)
-        out.append(time.perf_counter() - t0)
-    return out
+APPENDERS = ("sluice", "sluice-buffered", "langchain-redis", "redisvl")
+READERS = ("sluice", "langchain-redis", "redisvl", "raw")
 
 
-def run_system(url: str, system: str, rnd: int, opts: Options) -> list[Measurement]:
-    """Both cases for one system, on a freshly flushed server."""
-    redis_py.Redis.from_url(url).flushall()
-    append = Measurement("append", system, rnd)
-    read = Measurement("read", "raw" if system == "raw" else system, rnd)
-    writer = FACTORIES["sluice" if system == "raw" else system](url)
-    try:
-        sessions = [f"s{i}" for i in range(opts.sessions)]
-        timed(opts.warmup, lambda i: writer.append(sessions[i % len(sessions)], turn(i)))
-        if system != "raw":
-            samples = timed(opts.n, lambda i: writer.append(sessions[i % len(sessions)], turn(i)))
-            append.fill(samples)
-        # a 100-message session: 50 turns
+class Round:
+    """One round: every system side by side on a freshly flushed server, calls interleaved.
+
+    Each timed step calls every system once, in an order rotated per step, so that load from
+    elsewhere on a shared machine falls on all systems alike; a system that fails is recorded
+    with its error and left out of the following steps.
+    """
+
+    def __init__(self, url: str, rnd: int, opts: Options) -> None:
+        self.url, self.rnd, self.opts = url, rnd, opts
+        self.systems: dict[str, System] = {}
+        self.errors: dict[str, str] = {}
+        self.samples: dict[tuple[str, str], list[float]] = {}
+
+    def _guard(self, name: str, fn: Callable[[], Any]) -> tuple[bool, Any]:
+        """(True, result), or (False, None) with the system's error recorded."""
+        try:
+            return True, fn()
+        except Exception as e:  # one failing system must not lose the others' numbers
+            self.errors.setdefault(name, f"{type(e).__name__}: {e}"[:1000])
+            return False, None
+
+    def _live(self, names: Sequence[str]) -> list[str]:
+        return [n for n in names if n not in self.errors and (n == "raw" or n in self.systems)]
+
+    def _step(self, case: str, names: Sequence[str], i: int, call: Callable[[str], Any]) -> None:
+        live = self._live(names)
+        for name in live[i % len(live) :] + live[: i % len(live)] if live else []:
+            t0 = time.perf_counter()
+            if self._guard(name, partial(call, name))[0]:
+                self.samples.setdefault((case, name), []).append(time.perf_counter() - t0)
+
+    def run(self) -> list[Measurement]:
+        redis_py.Redis.from_url(self.url).flushall()
+        wanted = [s for s in self.opts.systems if s != "raw"]
+        for name in wanted:
+            ok, made = self._guard(name, partial(FACTORIES[name], self.url))
+            if ok:
+                self.systems[name] = made
+        if "raw" in self.opts.systems and "sluice" in self.systems:
+            self.systems["raw"] = RawZrange(self.url)
+        try:
+            self._measure()
+        finally:
+            for system in self.systems.values():
+                system.close()
+        return self._measurements()
+
+    def _measure(self) -> None:
+        opts, sessions = self.opts, [f"s{i}" for i in range(self.opts.sessions)]
+        appenders = [s for s in APPENDERS if s in self.opts.systems]
+        readers = [s for s in READERS if s in self.opts.systems]
+
+        def append(i: int) -> Callable[[str], Any]:
+            return lambda name: self.systems[name].append(sessions[i % len(sessions)], turn(i))
+
+        for i in range(opts.warmup):
+            self._step("warmup", appenders, i, append(i))
+        for i in range(opts.n):
+            self._step("append", appenders, i, append(opts.warmup + i))
+        # the session read: 100 messages (50 turns) per system that reads
+        writers = [s for s in readers if s != "raw"]
         for i in range(opts.session_messages // 2):
-            writer.append("reader", turn(i))
-        writer.settle()
-        reader = RawZrange(url) if system == "raw" else writer
-        got = reader.read("reader")
-        if len(got) != opts.session_messages:
-            raise RuntimeError(f"read {len(got)} messages, expected {opts.session_messages}")
-        timed(opts.warmup, lambda i: reader.read("reader"))
-        read.fill(timed(opts.reads, lambda i: reader.read("reader")))
-    except Exception as e:  # one failing system must not lose the others' numbers
-        append.error = read.error = f"{type(e).__name__}: {e}"[:1000]
-    finally:
-        writer.close()
-    if system == "raw":
-        return [read]
-    return [append] if system == "sluice-buffered" else [append, read]
+            self._step("fill", writers, i, lambda name, i=i: self.systems[name].append("reader", turn(i)))
+        for name in self._live(writers):
+            self._guard(name, self.systems[name].settle)
+        for name in self._live(readers):
+            ok, got = self._guard(name, partial(self.systems[name].read, "reader"))
+            if ok and len(got) != opts.session_messages:
+                self.errors[name] = f"read {len(got)} messages, expected {opts.session_messages}"
+
+        def read(name: str) -> Any:
+            return self.systems[name].read("reader")
+
+        for i in range(opts.warmup):
+            self._step("warmup", readers, i, read)
+        for i in range(opts.reads):
+            self._step("read", readers, i, read)
+
+    def _measurements(self) -> list[Measurement]:
+        out = []
+        for case, names in (("append", APPENDERS), ("read", READERS)):
+            for name in (n for n in names if n in self.opts.systems):
+                m = Measurement(case, name, self.rnd, error=self.errors.get(name))
+                samples = self.samples.get((case, name), [])
+                if samples:
+                    m.fill(samples)
+                out.append(m)
+        return out
 
 
 def run(url: str, opts: Options, log: Any = None) -> Report:
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     report = Report("history")
-    systems = list(opts.systems)
     results: list[Measurement] = []
     for rnd in range(opts.repeat):
-        order = systems[rnd % len(systems) :] + systems[: rnd % len(systems)]
-        for system in order:
-            log(f"# history round {rnd + 1}/{opts.repeat}: {system} ...")
-            for m in run_system(url, system, rnd, opts):
-                log(f"#   {m.case}: p50 {fmt(m.p50_ms, 3)} ms mean {fmt(m.mean_ms, 3)} ms {m.error or ''}")
-                results.append(m)
+        log(f"# history round {rnd + 1}/{opts.repeat}: {', '.join(opts.systems)} side by side ...")
+        for m in Round(url, rnd, opts).run():
+            log(
+                f"#   {m.case} {m.system}: p50 {fmt(m.p50_ms, 3)} ms mean {fmt(m.mean_ms, 3)} ms {m.error or ''}"
+            )
+            results.append(m)
     _summarize(report, results, opts)
     return report
 
@@ -339,7 +394,8 @@ def _summarize(report: Report, results: list[Measurement], opts: Options) -> Non
         "enqueue), the peers write and index in the request path.",
         f"read = all {opts.session_messages} messages of one session, {opts.reads} reads per round; sluice and "
         "langchain-redis return LangChain messages, redisvl returns its own dicts, raw ZRANGE is the undecoded floor.",
-        f"{opts.repeat} round(s), systems interleaved (order rotated), medians reported; ratios are peer ÷ sluice "
+        f"{opts.repeat} round(s); in each, every timed step calls every system once (order rotated per step), so "
+        "load from elsewhere falls on all alike; medians of the rounds reported; ratios are peer ÷ sluice "
         "(how many times faster sluice is). Shared machine: compare ratios of one run.",
         "Fidelity is not timed here: langchain-redis drops tool calls and message ids, redisvl keeps role and "
         "content only; sluice round-trips every field (tests/integration/test_history.py).",

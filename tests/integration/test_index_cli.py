@@ -126,3 +126,21 @@ def test_load_as_a_process_creates_the_index_with_the_embedder(
         )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "50 of 50 documents indexed into 'p'" in done.stdout
+
+
+def test_create_from_a_schema_file(
+    client: Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sluice.vectors import IndexSchema, MetadataField
+
+    path = tmp_path / "schema.json"
+    path.write_text(
+        IndexSchema.for_dims(DIMS, MetadataField(name="kind", type="tag"), algorithm="flat").model_dump_json()
+    )
+    assert index("create", "flat", "--schema", str(path), "--backend", "search") == 0
+    assert (
+        "32-dim cosine flat float32, embedder (the app), metadata fields kind:tag" in capsys.readouterr().out
+    )
+    path.write_text("{not json")
+    assert index("create", "broken", "--schema", str(path)) == 2
+    assert "--schema" in capsys.readouterr().err

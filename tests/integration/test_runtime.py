@@ -365,3 +365,15 @@ def test_worker_exports_prometheus_metrics(client: Client) -> None:
     assert 'sluice_jobs_processed_total{kind="history-append"} 1.0' in text
     assert "sluice_batch_seconds_bucket" in text
     assert f'sluice_stream_lag{{stream="{client.keys.stream("history-append", 0)}"}}' in text
+
+
+def test_from_redis_accepts_an_apps_resp3_decoding_client(redis8: Any, namespace: str) -> None:
+    # Given the client an app already has: redis-py 8 defaults (RESP3), decoded replies
+    app_client = redis_py.Redis.from_url(redis8.url, protocol=3, decode_responses=True)
+    client = Client.from_redis(app_client, namespace=namespace)
+    history = client.chat_history("from-redis")
+    with ThreadWorker(fast_settings(redis8.url, namespace)):
+        history.add_messages([HumanMessage("hi")])
+        assert [m.content for m in history.messages] == ["hi"]
+    assert client.capabilities.search
+    app_client.close()

@@ -15,36 +15,11 @@ import threading
 import weakref
 from typing import Any
 
-from redis.exceptions import RedisError
-
-from sluice.errors import ConfigError
 from sluice.facade.client import Client
 
-_DEFAULT_PROTOCOL = 3  # redis-py >= 8 (5.x-7.x: 2, which they also write into connection_kwargs)
-_RESP3_ONLY = ("maint_notifications", "orig_", "himport_registry")
 _LOCK = threading.Lock()
 _BY_URL: dict[tuple[str, str], Client] = {}
 _BY_REDIS: weakref.WeakKeyDictionary[Any, dict[str, Client]] = weakref.WeakKeyDictionary()
-
-
-def resp2(redis: Any) -> Any:
-    """`redis` itself if it speaks RESP2, else a twin on the same connection settings that does.
-
-    sluice's reply parsers read RESP2 (`sluice.connection.factory`); redis-py 8 speaks RESP3 unless
-    told otherwise, and a LangChain app hands over its client as it is.
-    """
-    pool = getattr(redis, "connection_pool", None)
-    if pool is None or str(pool.connection_kwargs.get("protocol") or _DEFAULT_PROTOCOL) == "2":
-        return redis
-    kwargs = {k: v for k, v in pool.connection_kwargs.items() if not k.startswith(_RESP3_ONLY)}
-    try:
-        twin = type(pool)(connection_class=pool.connection_class, **{**kwargs, "protocol": 2})
-        return type(redis)(connection_pool=twin)
-    except (TypeError, ValueError, RedisError) as e:
-        raise ConfigError(
-            f"cannot make a RESP2 connection like the given redis client ({e}); pass "
-            "redis.Redis(..., protocol=2), or a URL"
-        ) from e
 
 
 def _namespace(namespace: str | None) -> str:
@@ -62,7 +37,7 @@ def client_for(
         if redis is not None:
             per = _BY_REDIS.setdefault(redis, {})
             if ns not in per:
-                per[ns] = Client.from_redis(resp2(redis), namespace=ns)
+                per[ns] = Client.from_redis(redis, namespace=ns)
             return per[ns]
         if not url:
             raise ConfigError(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 from sluice.connection.capabilities import Capabilities, aprobe, probe
-from sluice.connection.factory import connect, connect_async
+from sluice.connection.factory import connect, connect_async, resp2_twin
 from sluice.errors import ConfigError
 from sluice.jobs.models import Payload
 from sluice.keys import Keys
@@ -59,8 +59,13 @@ class Client:
     def from_redis(
         cls, redis: Any, namespace: str = "sluice", *, async_redis: Any = None, **settings: Any
     ) -> Client:
-        """Wrap a redis-py client the app already has (`Redis`, `RedisCluster`, Sentinel-managed)."""
-        return cls(Settings(namespace=namespace, **settings), redis=redis, async_redis=async_redis)
+        """Wrap a redis-py client the app already has (`Redis`, `RedisCluster`, Sentinel-managed).
+
+        A client speaking RESP3 or decoding replies is twinned on the same connection settings
+        with RESP2 and bytes replies, which sluice's reply parsers read.
+        """
+        twin = resp2_twin(redis)
+        return cls(Settings(namespace=namespace, **settings), redis=twin, async_redis=async_redis)
 
     # --- connections -----------------------------------------------------------------------------
     @property

@@ -30,7 +30,13 @@ end
 if (cur and ver <= cur) or (tomb and ver < tomb) then
   return 0
 end
--- DEL first: fields the new version lacks must not survive in the index
-redis.call('DEL', KEYS[1], KEYS[2])
+-- DEL first: fields the new version lacks must not survive in the index (only what exists:
+-- a new document costs one write here, the HNSW insert is costly enough)
+if cur then
+  redis.call('DEL', KEYS[1])
+end
+if tomb then
+  redis.call('DEL', KEYS[2])
+end
 redis.call('HSET', KEYS[1], '_v', ver, unpack(ARGV, 4))
 return 1
