@@ -15,6 +15,7 @@ import threading
 import weakref
 from typing import Any
 
+from sluice.errors import ConfigError
 from sluice.facade.client import Client
 
 _LOCK = threading.Lock()
