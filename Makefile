@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration venv bench clean screenshot
+.PHONY: demo test lint unit integration venv bench clean screenshot audit fuzz-long soak
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python tools/check_imports.py
 
-test: lint
+test: lint audit
 	$(BIN)/pytest -q
 
 unit: $(STAMP)
@@ -39,6 +39,19 @@ screenshot: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+# Dependency audit (pip-audit, ~15 s); tolerates only an unreachable vulnerability database, and says so.
+audit: $(STAMP)
+	BIN=$(BIN) tools/audit.sh
+
+# Every fuzz target with 20,000 examples (`make test` runs 200); prints the examples tried per target.
+fuzz-long: $(STAMP)
+	HYPOTHESIS_PROFILE=long $(BIN)/pytest -q tests/fuzz --timeout 3600 --hypothesis-show-statistics
+
+# A few minutes of mixed load (all four job kinds, readers in parallel): memory of Redis and the
+# workers over time, a summary and a plot under benchmarks/results/ (SOAK_SECONDS=600 for longer).
+soak: $(STAMP)
+	$(BIN)/python -m benchmarks.soak --seconds $${SOAK_SECONDS:-240}
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -14,6 +14,8 @@ def _bars(ax: Any, labels: list[str], values: list[float], title: str, ylabel: s
     ax.bar_label(bars, labels=[f"{v:,.0f}" if v >= 10 else f"{v:.1f}" for v in values], fontsize=7)
     ax.set_xticks(range(len(labels)), labels, rotation=25, ha="right", fontsize=7)
     ax.set_yscale("log")
+    if values:
+        ax.set_ylim(bottom=min(values) / 3)  # bars on a log axis need a floor below the smallest
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
 
@@ -54,11 +56,13 @@ def foreground_axes(fig: Any, data: dict[str, Any], axes: list[Any]) -> None:
         busy = [m["busy"]["p99_us"] for m in rows]
         ax.bar([x - 0.2 for x in xs], idle, 0.4, label="idle p99", color="#9ecae1")
         bars = ax.bar([x + 0.2 for x in xs], busy, 0.4, label="busy p99", color=SLUICE)
-        ax.bar_label(bars, labels=[f"×{m['p99_ratio']:.1f}" for m in rows], fontsize=7)
+        ax.bar_label(bars, labels=[f"x{m['p99_ratio']:.1f}" for m in rows], fontsize=7)
         ax.set_xticks(list(xs), [m["variant"] for m in rows], rotation=25, ha="right", fontsize=7)
         ax.set_yscale("log")
+        if idle:
+            ax.set_ylim(bottom=min(idle + busy) / 3)
         ax.set_ylabel("µs (log)")
-        ax.set_title(f"{kind} lookup p99 while 2 workers index (target ×2 of idle)", fontsize=9)
+        ax.set_title(f"{kind} lookup p99 while 2 workers index (target: at most 2x idle)", fontsize=9)
         ax.legend(fontsize=7)
 
 

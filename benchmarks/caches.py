@@ -5,7 +5,8 @@ One server, one run, the same prompts, answers and embedder instance for every s
   sluice stores, vs langchain-redis `RedisCache` and langchain-community `RedisCache`; plus
   sluice with its in-process cache (``local_cache=N``), hot.
 - ``update``: what `update` costs the app: sluice enqueues (the workers write), the peers write
-  synchronously; exact and semantic caches. 2 sluice worker processes run meanwhile.
+  synchronously; exact and semantic caches. Timed with no worker running, then once more while
+  2 worker processes apply the fills on the same cores.
 - ``semantic``: lookups of a labelled paraphrase sample at each size (embedding excluded: the
   query vectors are precomputed, and the embedder's own time is reported beside), hit and
   false-hit rates; sluice is filled through its workers, and the fill is timed too.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -48,7 +50,7 @@ FILL_TIMEOUT = 600.0
 @dataclass
 class Options:
     n: int = 2_000  # exact: distinct cached prompts, each looked up once per round
-    repeat: int = 3  # rounds per case, systems interleaved (order rotated each round)
+    repeat: int = 3  # rounds per case; systems take turns every 50 calls (order rotated each round)
     updates: int = 1_000  # update case: calls per system per round
     semantic_sizes: tuple[int, ...] = (10_000, 100_000)  # entries in each semantic cache
     sample: int = 400  # labelled lookups per semantic size (half should hit)
@@ -147,7 +149,7 @@ def case_update(url: str, opts: Options, report: Report, log: Any, embeddings: A
         "raw-set": lambda i: raw.set(f"bench:raw:{i}", codec.encode(gens[i])),
         "sluice-semantic": lambda i: semantic.update(prompts[i], llm, gens[i]),
     }
-    builders = {
+    builders: dict[str, Callable[[], Any]] = {
         "langchain-redis": lambda: langchain_redis_exact(url),
         "langchain-community": lambda: langchain_community_exact(url),
         "langchain-redis-semantic": lambda: langchain_redis_semantic(
@@ -266,7 +268,8 @@ def run(url: str, opts: Options, log: Any = None) -> Report:
         data["measurements"] += data["semantic"]["measurements"]
     report.notes += [
         f"Latencies are per call, measured in this one Python process (perf_counter_ns) against the same "
-        f"embedded server; {opts.repeat} round(s) per case with the systems interleaved (order rotated); "
+        f"embedded server; {opts.repeat} round(s) per case, systems taking "
+        "turns every 50 calls (order rotated per round); "
         "p50/p99 pool every round. Shared 2-core machine: compare ratios within one run.",
         "raw GET + decode reads the very value sluice stores and builds the LangChain generations with "
         "the same allow-listed decoder (`sluice.stores.generations.decode`); sluice adds key hashing, the "

@@ -73,6 +73,13 @@ def _fill_peers(
     return spent
 
 
+def _lookup(cache: Any, texts: list[str]) -> Callable[[int], Any]:
+    def lookup(k: int) -> Any:
+        return cache.lookup(texts[k], cd.LLM_STRING)
+
+    return lookup
+
+
 def run(url: str, opts: Any, report: Report, log: Any, embeddings: Any, embed_us: float) -> dict[str, Any]:
     redis_py.Redis.from_url(url).flushall()
     sizes = sorted(opts.semantic_sizes)
@@ -109,11 +116,10 @@ def run(url: str, opts: Any, report: Report, log: Any, embeddings: Any, embed_us
             added, filled = size - filled, size
             sample = cd.labelled_sample(size, opts.sample, names)
             embeddings.prepare([q.text for q in sample], lists=True)
-            systems: dict[str, Callable[[int], Any]] = {}
-            if OURS in opts.systems:
-                systems[OURS] = lambda k, sample=sample: ours.lookup(sample[k].text, llm)
-            for name, peer in peers.items():
-                systems[name] = lambda k, peer=peer, sample=sample: peer.lookup(sample[k].text, llm)
+            texts = [q.text for q in sample]
+            systems = {name: _lookup(cache, texts) for name, cache in [(OURS, ours), *peers.items()]}
+            if OURS not in opts.systems:
+                del systems[OURS]
             misses_before = embeddings.misses
             samples = rounds(f"semantic {size:,}", systems, range(len(sample)), opts.repeat, log)
             if embeddings.misses != misses_before:
@@ -148,8 +154,10 @@ def _summarize(
     quality: dict[str, cd.Quality] = {}
     for name, s in samples.items():
         if s.ok:
-            quality[name] = q = cd.quality(sample, [cd.entry_of(r) for r in s.results])
-            s.extra.update(hit_rate=q.hit_rate, false_hit_rate=q.false_hit_rate, fill_seconds=fills.get(name))
+            scored = quality[name] = cd.quality(sample, [cd.entry_of(r) for r in s.results])
+            s.extra.update(
+                hit_rate=scored.hit_rate, false_hit_rate=scored.false_hit_rate, fill_seconds=fills.get(name)
+            )
         base = samples.get(OURS)
         q = quality.get(name)
         rows.append([

@@ -62,10 +62,10 @@ def missing_peer(system: str) -> str | None:
 
 
 # --- exact caches ---------------------------------------------------------------------------------
-def raw_entry_decoder(version_width: int) -> Callable[[bytes | None], list[Generation] | None]:
+def raw_entry_decoder(version_width: int) -> Callable[[bytes | str | None], list[Generation] | None]:
     """What an app hand-rolling the cache would do with the value sluice stores: strip, parse, build."""
 
-    def decode(raw: bytes | None) -> list[Generation] | None:
+    def decode(raw: bytes | str | None) -> list[Generation] | None:
         return None if raw is None else codec.decode(raw[version_width + 1 :])
 
     return decode
@@ -105,8 +105,8 @@ class RedisvlCache:
 
     @classmethod
     def build(cls, url: str, embeddings: Any, threshold: float) -> RedisvlCache:
-        from redisvl.extensions.cache.llm import SemanticCache
-        from redisvl.utils.vectorize import CustomVectorizer
+        from redisvl.extensions.cache.llm import SemanticCache  # type: ignore[import-untyped]
+        from redisvl.utils.vectorize import CustomVectorizer  # type: ignore[import-untyped]
 
         cache = SemanticCache(
             name="bench_rvl",
@@ -118,7 +118,7 @@ class RedisvlCache:
         return cls(cache, embeddings)
 
     def lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
-        from redisvl.query.filter import Tag
+        from redisvl.query.filter import Tag  # type: ignore[import-untyped]
 
         hits = self.cache.check(
             vector=self.embeddings.embed_query(prompt),

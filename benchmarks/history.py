@@ -16,13 +16,14 @@ Peers need RediSearch and RedisJSON: the runner's embedded Redis 8.2 loads them 
 
 from __future__ import annotations
 
+import gc
 import math
 import multiprocessing as mp
 import sys
 import time
-from functools import partial
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import redis as redis_py
@@ -242,11 +243,13 @@ READERS = ("sluice", "langchain-redis", "redisvl", "raw")
 
 
 class Round:
-    """One round: every system side by side on a freshly flushed server, calls interleaved.
+    """One round: every system on a freshly flushed server, measured one after another.
 
-    Each timed step calls every system once, in an order rotated per step, so that load from
-    elsewhere on a shared machine falls on all systems alike; a system that fails is recorded
-    with its error and left out of the following steps.
+    Each system's calls run as one block (warm-up, then the timed calls) with the garbage
+    collector paused, as `timeit` does; the order of systems rotates from round to round. Calls
+    are not interleaved: right after a peer's `FT.SEARCH` the next call pays a few milliseconds
+    on a busy machine, which would blur every system into the slowest. A system that fails is
+    recorded with its error and left out of the rest of the round.
     """
 
     def __init__(self, url: str, rnd: int, opts: Options) -> None:
@@ -264,14 +267,29 @@ class Round:
             return False, None
 
     def _live(self, names: Sequence[str]) -> list[str]:
-        return [n for n in names if n not in self.errors and (n == "raw" or n in self.systems)]
+        live = [n for n in names if n not in self.errors and n in self.systems]
+        k = self.rnd % len(live) if live else 0
+        return live[k:] + live[:k]
 
-    def _step(self, case: str, names: Sequence[str], i: int, call: Callable[[str], Any]) -> None:
-        live = self._live(names)
-        for name in live[i % len(live) :] + live[: i % len(live)] if live else []:
-            t0 = time.perf_counter()
-            if self._guard(name, partial(call, name))[0]:
-                self.samples.setdefault((case, name), []).append(time.perf_counter() - t0)
+    def _block(self, case: str, name: str, calls: int, call: Callable[[int], Any]) -> None:
+        """`warmup` untimed calls, then `calls` timed ones, with the garbage collector paused."""
+        samples: list[float] = []
+
+        def timed() -> None:
+            for i in range(self.opts.warmup):
+                call(i)
+            gc.collect()
+            gc.disable()
+            try:
+                for i in range(calls):
+                    t0 = time.perf_counter()
+                    call(self.opts.warmup + i)
+                    samples.append(time.perf_counter() - t0)
+            finally:
+                gc.enable()
+
+        if self._guard(name, timed)[0]:
+            self.samples[(case, name)] = samples
 
     def run(self) -> list[Measurement]:
         redis_py.Redis.from_url(self.url).flushall()
@@ -291,34 +309,24 @@ class Round:
 
     def _measure(self) -> None:
         opts, sessions = self.opts, [f"s{i}" for i in range(self.opts.sessions)]
-        appenders = [s for s in APPENDERS if s in self.opts.systems]
-        readers = [s for s in READERS if s in self.opts.systems]
-
-        def append(i: int) -> Callable[[str], Any]:
-            return lambda name: self.systems[name].append(sessions[i % len(sessions)], turn(i))
-
-        for i in range(opts.warmup):
-            self._step("warmup", appenders, i, append(i))
-        for i in range(opts.n):
-            self._step("append", appenders, i, append(opts.warmup + i))
+        for name in self._live(APPENDERS):
+            system = self.systems[name]
+            self._block(
+                "append", name, opts.n, lambda i, s=system: s.append(sessions[i % len(sessions)], turn(i))
+            )
         # the session read: 100 messages (50 turns) per system that reads
-        writers = [s for s in readers if s != "raw"]
-        for i in range(opts.session_messages // 2):
-            self._step("fill", writers, i, lambda name, i=i: self.systems[name].append("reader", turn(i)))
-        for name in self._live(writers):
-            self._guard(name, self.systems[name].settle)
+        readers = self._live(READERS)
+        for name in (n for n in readers if n != "raw"):
+            system = self.systems[name]
+            fill = [turn(i) for i in range(opts.session_messages // 2)]
+            self._guard(name, lambda s=system, f=fill: [s.append("reader", t) for t in f])
+            self._guard(name, system.settle)
         for name in self._live(readers):
             ok, got = self._guard(name, partial(self.systems[name].read, "reader"))
             if ok and len(got) != opts.session_messages:
                 self.errors[name] = f"read {len(got)} messages, expected {opts.session_messages}"
-
-        def read(name: str) -> Any:
-            return self.systems[name].read("reader")
-
-        for i in range(opts.warmup):
-            self._step("warmup", readers, i, read)
-        for i in range(opts.reads):
-            self._step("read", readers, i, read)
+        for name in self._live(readers):
+            self._block("read", name, opts.reads, lambda i, s=self.systems[name]: s.read("reader"))
 
     def _measurements(self) -> list[Measurement]:
         out = []
@@ -394,8 +402,9 @@ def _summarize(report: Report, results: list[Measurement], opts: Options) -> Non
         "enqueue), the peers write and index in the request path.",
         f"read = all {opts.session_messages} messages of one session, {opts.reads} reads per round; sluice and "
         "langchain-redis return LangChain messages, redisvl returns its own dicts, raw ZRANGE is the undecoded floor.",
-        f"{opts.repeat} round(s); in each, every timed step calls every system once (order rotated per step), so "
-        "load from elsewhere falls on all alike; medians of the rounds reported; ratios are peer ÷ sluice "
+        f"{opts.repeat} round(s); in each, every system runs as a block (warm-up, then the timed calls, "
+        "garbage collector paused as in timeit), the order rotated per round; medians of the rounds reported; "
+        "ratios are peer ÷ sluice "
         "(how many times faster sluice is). Shared machine: compare ratios of one run.",
         "Fidelity is not timed here: langchain-redis drops tool calls and message ids, redisvl keeps role and "
         "content only; sluice round-trips every field (tests/integration/test_history.py).",

@@ -74,7 +74,9 @@ def sluice_settings(url: str, opts: Any) -> Any:
     return Settings(
         namespace=NAMESPACE,
         redis=RedisSettings(url=SecretStr(url)),
-        worker=WorkerSettings(batch_size=opts.worker_batch, block_ms=50, kinds=["index"]),
+        worker=WorkerSettings(
+            batch_size=opts.worker_batch, concurrency=opts.concurrency, block_ms=50, kinds=["index"]
+        ),
         embedders={"bench": spec},
     )
 

@@ -13,7 +13,9 @@ Cases (one server, one run, the same deterministic embedder and data for every s
 
 from __future__ import annotations
 
+import gc
 import math
+import random
 import sys
 import time
 from collections.abc import Callable
@@ -52,10 +54,11 @@ class Options:
     dims: int = 384
     centres: int = 200
     spread: float = 0.6
-    queries: int = 300
+    queries: int = 500
     k: int = 10
     ef: int = 100  # EF_RUNTIME of every index and query
     workers: int = 2
+    concurrency: int = 2  # consumer threads per worker process
     worker_batch: int = 1  # entries per XREADGROUP in sluice's workers (index jobs are large)
     job_docs: int = 100  # documents per index job (sluice's batch_size)
     chunk: int = 1_000  # documents per add_texts / load call
@@ -199,12 +202,19 @@ def _queries(opts: Options, data: vs.Data, systems: dict[str, Any], log: Any) ->
         for system in systems.values():  # warm up connections and caches
             for j in range(min(20, opts.queries)):
                 system.query(qvec[j], opts.k, filtered)
-        for j in range(opts.queries):  # interleaved, so noise hits every system alike
-            for s, system in systems.items():
-                t0 = time.perf_counter()
-                ids = system.query(qvec[j], opts.k, filtered)
-                lat[s].append((time.perf_counter() - t0) * 1000)
-                found[s].append(ids)
+        order = random.Random(7)
+        gc.disable()  # as timeit does: no system pays for collecting another's garbage
+        try:
+            for j in range(opts.queries):  # interleaved in a shuffled order, so noise hits all alike
+                for s in order.sample(list(systems), len(systems)):
+                    t0 = time.perf_counter()
+                    ids = systems[s].query(qvec[j], opts.k, filtered)
+                    lat[s].append((time.perf_counter() - t0) * 1000)
+                    found[s].append(ids)
+                if j % 50 == 49:
+                    gc.collect()
+        finally:
+            gc.enable()
         for s in systems:
             out[f"{s}|{int(filtered)}"] = {
                 "system": s, "filtered": filtered, "p50_ms": percentile(lat[s], 50),
@@ -315,7 +325,7 @@ def _summarize(
         "'server busy' its share of the wall time (below 100%: the server waited for its clients or for a CPU).",
         "ingest bytes/vector include what each system stores besides the index (sluice: the embeddings cache, "
         "~1.6 KB per text); the memory table measures sluice's layouts alone (vectors sent by the app).",
-        "query: the systems take turns on each query vector (same vector, same EF); latency is the client call "
+        "query: the systems take turns on each query vector (same vector, same EF, shuffled order, Python's GC paused as in timeit); latency is the client call "
         "with a precomputed query vector (raw: bytes; others: a list of floats); recall against exact cosine top-k.",
         "Shared 2-CPU machine: treat absolute numbers as noisy and compare the ratios of one run.",
     ]

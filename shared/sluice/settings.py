@@ -73,10 +73,14 @@ class QueueSettings(BaseModel):
     durability_timeout: float = Field(default=1.0, gt=0, description="seconds to wait for replica/fsync")
     wait_timeout: float = Field(default=10.0, gt=0, description="default read-your-writes wait, seconds")
     dedupe_window: float = Field(
-        default=10.0, ge=0, description="seconds a job id is remembered, so a resent enqueue is not added twice (0 = off)"
+        default=10.0,
+        ge=0,
+        description="seconds a job id is remembered, so a resent enqueue is not added twice (0 = off)",
     )
     enqueue_retries: int = Field(
-        default=3, ge=0, description="resends of an enqueue that failed in transit (safe: deduplicated by job id)"
+        default=3,
+        ge=0,
+        description="resends of an enqueue that failed in transit (safe: deduplicated by job id)",
     )
     signal_ttl: float = Field(default=60.0, gt=0, description="seconds a job's applied-signal key lives")
 
@@ -119,7 +123,12 @@ class WorkerSettings(BaseModel):
     )
     dead_letter_maxlen: int = Field(default=100_000, ge=1, description="approximate cap of the DLQ stream")
     write_budget_ms: float = Field(
-        default=50.0, gt=0, description="server milliseconds one write pipeline may take (keeps lookups fast)"
+        default=2.0,
+        gt=0,
+        description=(
+            "milliseconds one write pipeline may take: Redis serves nobody else meanwhile, so "
+            "small pipelines keep the apps' lookups fast while workers index"
+        ),
     )
 
 

@@ -36,7 +36,9 @@ def decodes_or_refuses(fields: dict[bytes, bytes] | None) -> JobEnvelope | None:
     except JobDecodeError as e:
         assert e.entry_id == ENTRY
         assert str(e).startswith(f"stream entry {ENTRY} is not a valid sluice job: ")
-        assert len(str(e)) < 400, "a decode error must stay short: it goes into logs and the dead-letter stream"
+        assert len(str(e)) < 400, (
+            "a decode error must stay short: it goes into logs and the dead-letter stream"
+        )
         return None
     assert job.entry_id == ENTRY
     # a decoded job re-encodes to what decodes to the very same envelope
@@ -88,7 +90,9 @@ PATHS = [(), ("payload",), ("payload", "messages", 0), ("payload", "messages", 0
 @FUZZ
 @given(
     path=st.sampled_from(PATHS),
-    key=st.sampled_from(["v", "id", "namespace", "kind", "session_id", "messages", "op", "ttl", "x", "content"]),
+    key=st.sampled_from(
+        ["v", "id", "namespace", "kind", "session_id", "messages", "op", "ttl", "x", "content"]
+    ),
     value=json_value,
     drop=st.booleans(),
 )
@@ -126,7 +130,9 @@ payloads = st.one_of(
         generations=st.lists(st.dictionaries(st.text(max_size=8), json_value, max_size=3), max_size=3),
         ttl=ttls,
     ),
-    st.builds(CacheWarmPayload, model=texts, llm_string=texts, prompts=st.lists(texts, min_size=1, max_size=3)),
+    st.builds(
+        CacheWarmPayload, model=texts, llm_string=texts, prompts=st.lists(texts, min_size=1, max_size=3)
+    ),
     st.builds(
         IndexPayload,
         index=texts.filter(bool),
@@ -147,7 +153,9 @@ payloads = st.one_of(
         session_id=texts.filter(bool),
         op=st.sampled_from(["append", "clear"]),
         messages=st.lists(
-            st.fixed_dictionaries({"type": st.just("human"), "data": st.fixed_dictionaries({"content": texts})}),
+            st.fixed_dictionaries(
+                {"type": st.just("human"), "data": st.fixed_dictionaries({"content": texts})}
+            ),
             max_size=3,
         ),
         ttl=ttls,
@@ -177,7 +185,9 @@ KEYS = Keys("ns", 4)
 @given(
     session=nasty_text.filter(bool),
     content=nasty_text,
-    extra=st.dictionaries(st.text(max_size=5), json_value | st.just(float("nan")) | st.builds(object), max_size=2),
+    extra=st.dictionaries(
+        st.text(max_size=5), json_value | st.just(float("nan")) | st.builds(object), max_size=2
+    ),
 )
 def test_plan_refuses_unencodable_history_jobs_with_a_typed_error(
     session: str, content: str, extra: dict[str, Any]
@@ -206,7 +216,9 @@ def test_plan_refuses_unencodable_history_jobs_with_a_typed_error(
         nasty_text, json_value | st.just(float("nan")) | st.just(float("inf")) | st.builds(object), max_size=3
     ),
 )
-def test_plan_refuses_unencodable_index_documents_with_a_typed_error(doc_id: str, metadata: dict[str, Any]) -> None:
+def test_plan_refuses_unencodable_index_documents_with_a_typed_error(
+    doc_id: str, metadata: dict[str, Any]
+) -> None:
     try:
         payload = IndexPayload(index="ix", upserts=[IndexDocument(id=doc_id, text="t", metadata=metadata)])
     except ValidationError:

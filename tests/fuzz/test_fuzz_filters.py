@@ -18,7 +18,18 @@ from hypothesis import strategies as st
 from sluice.facade.client import Client
 from sluice.facade.vectorstore import SluiceVectorStore
 from sluice.vectors import IndexSchema, MetadataField, Num, Tag, Text, VectorField
-from sluice.vectors.filters import And, Filter, FilterError, Not, NumRange, Or, TagIn, as_filter, to_search, to_vsets
+from sluice.vectors.filters import (
+    And,
+    Filter,
+    FilterError,
+    Not,
+    NumRange,
+    Or,
+    TagIn,
+    as_filter,
+    to_search,
+    to_vsets,
+)
 from support.settings import fast_settings
 from support.workers import ThreadWorker
 
@@ -71,7 +82,9 @@ def build(handle: str, op: str, value: Any, other: Any) -> Filter:
 @example(("num", "=="), 10**400, None)
 @example(("num", "between"), 1, 10**400)
 @example(("num", ">="), float("nan"), None)
-def test_any_value_gives_a_filter_or_a_filter_error(operation: tuple[str, str], value: Any, other: Any) -> None:
+def test_any_value_gives_a_filter_or_a_filter_error(
+    operation: tuple[str, str], value: Any, other: Any
+) -> None:
     try:
         flt = build(*operation, value, other)
     except FilterError as e:
@@ -85,7 +98,10 @@ def test_any_value_gives_a_filter_or_a_filter_error(operation: tuple[str, str], 
 
 
 @FUZZ
-@given(st.dictionaries(st.text(max_size=6) | st.sampled_from(["lang", "year", "title"]), anything, max_size=3) | anything)
+@given(
+    st.dictionaries(st.text(max_size=6) | st.sampled_from(["lang", "year", "title"]), anything, max_size=3)
+    | anything
+)
 def test_as_filter_takes_a_mapping_or_refuses(value: Any) -> None:
     try:
         flt = as_filter(value, SCHEMA)
@@ -143,7 +159,12 @@ numbers = (
 )
 tag_values = st.sampled_from(TAGS) | st.text(
     st.characters(codec="utf-8", exclude_characters=","), min_size=1, max_size=4
-).filter(lambda v: v.strip(" \t\n\r\x0b\x0c") == v and not any(ord(c) < 32 or ord(c) == 127 for c in v if c not in "\t\n"))
+).filter(
+    lambda v: (
+        v.strip(" \t\n\r\x0b\x0c") == v
+        and not any(ord(c) < 32 or ord(c) == 127 for c in v if c not in "\t\n")
+    )
+)
 """Tag values a filter accepts (`Tag` refuses the rest); never the separator, which splits a stored tag."""
 leaves = st.one_of(
     st.builds(lambda v: Tag("lang") == v, tag_values),
@@ -158,9 +179,11 @@ leaves = st.one_of(
 )
 trees = st.recursive(
     leaves,
-    lambda inner: st.builds(lambda a, b: a & b, inner, inner)
-    | st.builds(lambda a, b: a | b, inner, inner)
-    | st.builds(lambda a: ~a, inner),
+    lambda inner: (
+        st.builds(lambda a, b: a & b, inner, inner)
+        | st.builds(lambda a, b: a | b, inner, inner)
+        | st.builds(lambda a: ~a, inner)
+    ),
     max_leaves=6,
 )
 
@@ -211,7 +234,9 @@ def explain(flt: Filter) -> str:
 @example(Num("year") > -0.001)
 @example(Num("year").between(1e-300, 5e-324))
 @example(~(Num("year") < 2020) & (Tag("lang") != "x-y"))
-def test_a_filtered_search_returns_exactly_what_python_selects(indexed: SluiceVectorStore, flt: Filter) -> None:
+def test_a_filtered_search_returns_exactly_what_python_selects(
+    indexed: SluiceVectorStore, flt: Filter
+) -> None:
     # Given a random filter, and a query that ranks every document (k = all of them)
     assume(not (indexed.session.backend_choice == "search" and hits_redisearch_knn_bug(flt)))
     query = indexed.embeddings.embed_query("doc word")
@@ -232,7 +257,10 @@ def test_redisearch_knn_prefilter_bug(indexed: SluiceVectorStore) -> None:
     en, fr, de = Tag("lang") == "en", Tag("lang") == "fr", Tag("lang") == "de"
     flt = (en | (fr & de)) & (en | (fr & de))  # == en, since no document is tagged both fr and de
     assert hits_redisearch_knn_bug(flt)
-    found = {d.id for d in indexed.similarity_search_by_vector(indexed.embeddings.embed_query("doc"), k=40, filter=flt)}
+    found = {
+        d.id
+        for d in indexed.similarity_search_by_vector(indexed.embeddings.embed_query("doc"), k=40, filter=flt)
+    }
     assert found == {f"d{i}" for i, (_, meta) in enumerate(DOCS) if matches(en, meta)}
 
 

@@ -152,11 +152,14 @@ def test_messages_the_app_sends_read_back_equal(sent: list[BaseMessage]) -> None
 
 # --- the exact cache's entries: corrupted content is a miss, never a crash --------------------------
 
+
 @FUZZ
 @given(st.binary(max_size=120) | json_value.map(lambda v: json.dumps(v).encode()))
 @example(deep(100_000))
 @example(b'[{"type":"ChatGeneration","message":{"type":"ai","data":{"content":"x","tool_calls":[1]}}}]')
-@example(b'[{"type":"ChatGeneration","message":{"type":"ai","data":{"content":"x","additional_kwargs":{"tool_calls":5}}}}]')
+@example(
+    b'[{"type":"ChatGeneration","message":{"type":"ai","data":{"content":"x","additional_kwargs":{"tool_calls":5}}}}]'
+)
 def test_cache_entries_are_generations_or_a_miss(body: bytes) -> None:
     found = parse_entry(padded("1700000000000-1").encode() + b":" + body, "ns:cache:c:a:b")
     assert found is None or all(isinstance(g, Generation) for g in found)

@@ -33,7 +33,9 @@ SESSIONS = 10
 
 def job(n: int, size: int = 0) -> HistoryAppendPayload:
     content = str(n) + (" " + "x" * size if size else "")
-    return HistoryAppendPayload(session_id=f"f{n % SESSIONS}", messages=[{"type": "human", "data": {"content": content}}])
+    return HistoryAppendPayload(
+        session_id=f"f{n % SESSIONS}", messages=[{"type": "human", "data": {"content": content}}]
+    )
 
 
 def applied(client: Client) -> list[int]:
@@ -85,7 +87,9 @@ def test_a_paused_server_times_out_reads_clearly_and_everything_resumes(
             # Then app reads fail fast with our error type, saying what happened and what to do
             for read in (lambda: history.messages, lambda: cache.lookup("prompt", "llm")):
                 started = time.monotonic()
-                with pytest.raises(RedisTimeout, match=r"did not answer in time.*SLUICE_REDIS__SOCKET_TIMEOUT"):
+                with pytest.raises(
+                    RedisTimeout, match=r"did not answer in time.*SLUICE_REDIS__SOCKET_TIMEOUT"
+                ):
                     read()
                 assert time.monotonic() - started < 2.0
             time.sleep(1.5)
@@ -100,7 +104,10 @@ def test_a_paused_server_times_out_reads_clearly_and_everything_resumes(
     assert in_order(client)
     assert cache.lookup("prompt", "llm") == [Generation(text="cached")]
     assert summary.consumers[0].errors >= 1, "the worker's reads should have timed out during the pause"
-    assert any("Redis unavailable" in r.getMessage() and "did not answer in time" in r.getMessage() for r in caplog.records)
+    assert any(
+        "Redis unavailable" in r.getMessage() and "did not answer in time" in r.getMessage()
+        for r in caplog.records
+    )
     assert client.status().dead_letters == 0
 
 
@@ -123,7 +130,9 @@ def test_a_worker_paused_in_the_middle_of_a_batch_loses_nothing(redis_factory: A
     # Given a steady stream of jobs while the server is paused three times, each past the socket timeout
     server = redis_factory.redis(8)
     settings = short_timeouts(fast_settings(server.url, namespace, visibility_timeout=2.0), timeout=0.5)
-    settings = settings.model_copy(update={"queue": settings.queue.model_copy(update={"enqueue_retries": 10})})
+    settings = settings.model_copy(
+        update={"queue": settings.queue.model_copy(update={"enqueue_retries": 10})}
+    )
     client = Client(settings)
     accepted: list[int] = []
     stop = threading.Event()
@@ -194,6 +203,8 @@ def test_a_full_redis_refuses_enqueues_clearly_and_the_worker_keeps_going(
         time.sleep(1.0)
         assert worker.alive() and late.alive()
         assert client.status().dead_letters == 0
+        full = [r.getMessage() for r in caplog.records if "Redis full" in r.getMessage()]
+        assert full, "the worker should have met the full Redis (and backed off)"
         # When memory is made available (raise maxmemory, as the error says)
         admin.config_set("maxmemory", 0)
         # Then the workers drain everything that was accepted
@@ -254,10 +265,20 @@ EXACT_CORRUPTIONS = [
     lambda r, k: r.set(k, padded("1-1").encode() + b":\xff"),
     lambda r, k: r.set(k, padded("1-1") + ':[{"type":"os.system","text":"x"}]'),
     lambda r, k: r.set(
-        k, padded("1-1") + ':[{"type":"ChatGeneration","message":{"type":"ai","data":{"content":"x","tool_calls":[1]}}}]'
+        k,
+        padded("1-1")
+        + ':[{"type":"ChatGeneration","message":{"type":"ai","data":{"content":"x","tool_calls":[1]}}}]',
     ),
 ]
-EXACT_IDS = ["wrong-type", "no-version", "not-json", "deep-json", "not-utf8", "unknown-class", "bad-tool-calls"]
+EXACT_IDS = [
+    "wrong-type",
+    "no-version",
+    "not-json",
+    "deep-json",
+    "not-utf8",
+    "unknown-class",
+    "bad-tool-calls",
+]
 
 
 @pytest.mark.parametrize("corrupt", EXACT_CORRUPTIONS, ids=EXACT_IDS)
@@ -282,7 +303,7 @@ def test_the_semantic_cache_treats_a_corrupted_entry_as_a_logged_miss(
     # Given a semantic cache entry whose exact entry (the payload) was corrupted after it was indexed
     from sluice.facade.llm_cache import member_of
 
-    cache = client.semantic_cache(HashingEmbeddings(dims=16), embedder="hashing", record_hits=False)
+    cache = client.semantic_cache(HashingEmbeddings(dims=16), embedder="hashing")
     with ThreadWorker(client.settings):
         cache.update("what is redis", "llm", [Generation(text="an in-memory store")])
         cache.flush()
@@ -298,12 +319,16 @@ def test_the_semantic_cache_treats_a_corrupted_entry_as_a_logged_miss(
 
 @pytest.mark.parametrize("backend", ["search", "vsets"])
 @pytest.mark.parametrize("damage", ["bad-meta-json", "wrong-type"])
-def test_the_vector_store_reports_or_skips_a_corrupted_document(client: Client, backend: str, damage: str) -> None:
+def test_the_vector_store_reports_or_skips_a_corrupted_document(
+    client: Client, backend: str, damage: str
+) -> None:
     # Given an index with documents, one of which something else overwrote
     schema = IndexSchema.for_dims(16, MetadataField(name="lang", type="tag"))
     store = client.vectorstore("docs", "hashing", schema=schema, backend=backend)
     with ThreadWorker(client.settings):
-        store.add_texts(["redis streams", "redis vectors", "postgres rows"], [{"lang": "en"}] * 3, ids=["a", "b", "c"])
+        store.add_texts(
+            ["redis streams", "redis vectors", "postgres rows"], [{"lang": "en"}] * 3, ids=["a", "b", "c"]
+        )
         store.flush()
     meta = store.session.meta
     assert meta is not None
@@ -327,12 +352,12 @@ def test_the_vector_store_reports_or_skips_a_corrupted_document(client: Client, 
     try:
         found = {d.id for d in store.similarity_search_by_vector(query, k=3)}
     except StoreCorrupted as e:
-        assert "docs" in str(e) or key in str(e)
+        assert "document 'b'" in str(e) or "index 'docs'" in str(e)
     else:
         assert found <= {"a", "b", "c"} and "c" in found | {"c"}
     try:
         docs = store.get_by_ids(["a", "b"])
     except StoreCorrupted as e:
-        assert "docs" in str(e) or key in str(e)
+        assert "document 'b'" in str(e) or "index 'docs'" in str(e)
     else:
         assert all(d.id in ("a", "b") for d in docs)

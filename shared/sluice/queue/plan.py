@@ -53,7 +53,9 @@ def json_size(value: Any, what: str) -> int:
     try:
         return len(text.encode())
     except UnicodeEncodeError:  # a lone surrogate, which the encoder would alter or refuse
-        raise ConfigError(f"{what} holds text that is not valid Unicode (a lone surrogate); fix the text") from None
+        raise ConfigError(
+            f"{what} holds text that is not valid Unicode (a lone surrogate); fix the text"
+        ) from None
 
 
 def check_payload(payload: Payload, limits: LimitSettings) -> None:

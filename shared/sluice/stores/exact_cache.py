@@ -87,6 +87,14 @@ def parse_entry(raw: bytes | str | None, key: str) -> list[Generation] | None:
         return None
 
 
+def _entry_or_miss(reply: Any, key: str) -> list[Generation] | None:
+    """One reply of a pipelined lookup: an error (another Redis type) is a miss, logged."""
+    if isinstance(reply, Exception):
+        log.warning("LLM cache: %s cannot be read (%s); treated as a miss", key, reply)
+        return None
+    return parse_entry(reply, key)
+
+
 def write_args(keys: Keys, w: CacheWrite, *, cleared: str | None) -> tuple[list[str], list[Any]]:
     """Script keys and arguments; `cleared` is the pre-read clear mark on a Cluster (None: read in Lua)."""
     hl = digest(w.llm_string)
@@ -148,10 +156,7 @@ class ExactCacheStore:
             for key in keys:
                 pipe.get(key)
             replies = pipe.execute(raise_on_error=False)
-        return [
-            None if isinstance(r, Exception) else parse_entry(r, k)
-            for k, r in zip(keys, replies, strict=True)
-        ]
+        return [_entry_or_miss(r, k) for k, r in zip(keys, replies, strict=True)]
 
     def write(self, writes: Sequence[CacheWrite]) -> list[int]:
         """Apply writes (pipelined; one by one on a Cluster). 1 = written, 0 = older, -1 = cleared since."""
@@ -241,10 +246,7 @@ class AsyncExactCacheStore:
             for key in keys:
                 pipe.get(key)
             replies = await pipe.execute(raise_on_error=False)
-        return [
-            None if isinstance(r, Exception) else parse_entry(r, k)
-            for k, r in zip(keys, replies, strict=True)
-        ]
+        return [_entry_or_miss(r, k) for k, r in zip(keys, replies, strict=True)]
 
     async def write(self, writes: Sequence[CacheWrite]) -> list[int]:
         out: list[int] = []

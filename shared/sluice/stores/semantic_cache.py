@@ -36,6 +36,7 @@ from sluice.models.prompts import text_of
 from sluice.settings import Settings
 from sluice.stores.exact_cache import CacheWrite
 from sluice.stores.versions import padded
+from sluice.vectors.budget import WriteBudget
 from sluice.vectors.documents import VERSION_WIDTH, DocumentError, DocWrite, Hit, check_vector
 from sluice.vectors.filters import Filter, Tag
 from sluice.vectors.manager import make_backend
@@ -50,7 +51,6 @@ PROMPT_FIELD: Final = "prompt"
 CANDIDATES: Final = 4
 """Nearest entries read per lookup: the nearest may have expired or been cleared."""
 TOMBSTONE_TTL_MS: Final = 24 * 3600 * 1000
-WRITE_CHUNK: Final = 32
 SWEEP_INTERVAL: Final = 30.0
 """Seconds between sweeps of one cache's vector set by one worker."""
 SWEEP_SAMPLE: Final = 64
@@ -186,6 +186,7 @@ class SemanticWriter:
     ) -> None:
         self.keys = Keys(settings.namespace, settings.queue.partitions)
         self.runner = Runner(redis, cluster=cluster)
+        self.budget = WriteBudget(settings.worker.write_budget_ms)
         self.registry = registry or EmbedderRegistry(settings.embedders)
         self.embeddings = embeddings_cache or EmbeddingsCache(redis, self.keys)
         self._next_sweep: dict[str, float] = {}
@@ -213,10 +214,8 @@ class SemanticWriter:
                 calls += backend.write_calls(meta, generation, [doc], TOMBSTONE_TTL_MS)
             if w.ttl:
                 calls += touch_calls(self.keys, w.cache, meta, member, max(1, int(w.ttl * 1000)))[1:]
-        replies: list[Any] = []
-        # modest pipelines: HNSW inserts run on Redis's one thread, beside the apps' lookups
-        for start in range(0, len(calls), WRITE_CHUNK):
-            replies += self.runner.run(calls[start : start + WRITE_CHUNK])
+        # budget-sized pipelines: HNSW inserts run on Redis's one thread, beside the apps' lookups
+        replies = self.budget.run(self.runner.run, calls)
         _raise_errors(replies)
         for cache, meta in metas.items():
             if time.monotonic() >= self._next_sweep.get(cache, 0.0):

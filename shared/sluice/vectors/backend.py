@@ -14,8 +14,8 @@ from typing import Any, Literal, Protocol
 import redis.exceptions as rex
 
 from sluice.connection.capabilities import Capabilities
-from sluice.connection.translate import to_sluice_error
-from sluice.errors import ConfigError, SluiceError
+from sluice.connection.translate import ServerErrors, to_sluice_error
+from sluice.errors import ConfigError, SluiceError, StoreCorrupted
 from sluice.vectors.documents import DocWrite, Hit
 from sluice.vectors.filters import Filter
 from sluice.vectors.meta import BackendName, IndexMeta
@@ -94,6 +94,10 @@ def make_backend(name: BackendName, keys: Any, tags: Sequence[str]) -> Backend:
 def check(reply: Any, what: str) -> Any:
     """Raise the sluice error for a server error reply; otherwise return the reply."""
     if isinstance(reply, rex.ResponseError):
+        if ServerErrors.matches(reply, ServerErrors.WRONGTYPE):
+            raise StoreCorrupted(
+                f"{what}: a key of the index holds another Redis type ({reply}); delete it and re-index"
+            )
         raise to_sluice_error(reply, what) or SluiceError(f"{what}: {reply}")
     return reply
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from sluice.errors import StoreCorrupted
 from sluice.vectors.schema import DType, IndexSchema, Metric
 
 VERSION_WIDTH = 29  # len(sluice.stores.versions.padded(...))
@@ -148,10 +149,23 @@ def set_document(text: str, metadata: Mapping[str, Any]) -> str:
     )
 
 
+def _corrupted(doc_id: str, error: BaseException) -> StoreCorrupted:
+    return StoreCorrupted(
+        f"document {doc_id[:60]!r} is not stored in sluice's format ({str(error)[:120]}); "
+        "delete it or index it again"
+    )
+
+
 def parse_set_document(doc_id: str, raw: bytes | str) -> Hit:
-    text = raw.decode() if isinstance(raw, bytes) else raw
-    body = json.loads(text[VERSION_WIDTH:])
-    return Hit(doc_id, body.get("t", ""), body.get("m", {}))
+    try:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        body = json.loads(text[VERSION_WIDTH:])
+        hit = Hit(doc_id, body.get("t", ""), body.get("m", {}))
+        if not isinstance(hit.text, str) or not isinstance(hit.metadata, dict):
+            raise TypeError("text or metadata of the wrong type")
+    except (ValueError, TypeError, AttributeError, RecursionError) as e:
+        raise _corrupted(doc_id, e) from None
+    return hit
 
 
 def _str(value: Any) -> str:
@@ -160,11 +174,14 @@ def _str(value: Any) -> str:
 
 def parse_hash_document(fields: Mapping[str, Any], text_field: str, fallback_id: str = "") -> Hit:
     meta = fields.get("_meta")
-    return Hit(
-        _str(fields.get("_id", fallback_id)),
-        _str(fields.get(text_field, "")),
-        json.loads(_str(meta)) if meta else {},
-    )
+    doc_id = _str(fields.get("_id", fallback_id))
+    try:
+        metadata = json.loads(_str(meta)) if meta else {}
+        if not isinstance(metadata, dict):
+            raise TypeError("metadata is not an object")
+        return Hit(doc_id, _str(fields.get(text_field, "")), metadata)
+    except (ValueError, TypeError, RecursionError) as e:
+        raise _corrupted(doc_id, e) from None
 
 
 def search_distance(metric: Metric, raw: float) -> float:

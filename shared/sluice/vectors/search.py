@@ -17,7 +17,7 @@ from typing import Any
 import redis.exceptions as rex
 
 from sluice.connection.translate import ServerErrors
-from sluice.errors import SluiceError
+from sluice.errors import SluiceError, StoreCorrupted
 from sluice.keys import Keys
 from sluice.vectors.backend import VectorQuery, check, unsupported
 from sluice.vectors.documents import (
@@ -102,15 +102,28 @@ def parse_reply(reply: Sequence[Any], schema: IndexSchema) -> list[Hit]:
             doc_id, text, meta = fields.get(b"_id"), fields.get(text_field), fields.get(b"_meta")
             dist = fields.get(_DIST, 0.0)
         distance = float(dist)
+        ident = _str(doc_id) if doc_id is not None else _str(reply[i])
         hits.append(
             Hit(
-                _str(doc_id) if doc_id is not None else _str(reply[i]),
+                ident,
                 _str(text) if text is not None else "",
-                _JSON.decode(_str(meta)) if meta else {},
+                _metadata(ident, meta) if meta else {},
                 search_distance("l2", distance) if l2 else distance,
             )
         )
     return hits
+
+
+def _metadata(doc_id: str, meta: Any) -> dict[str, Any]:
+    try:
+        value = _JSON.decode(_str(meta))
+    except (ValueError, RecursionError) as e:  # written by something else than the index worker
+        raise StoreCorrupted(
+            f"document {doc_id[:60]!r} has metadata that is not JSON ({str(e)[:120]}); delete it or index it again"
+        ) from None
+    if not isinstance(value, dict):
+        raise StoreCorrupted(f"document {doc_id[:60]!r} has metadata that is not an object; index it again")
+    return value
 
 
 def _str(value: Any) -> str:

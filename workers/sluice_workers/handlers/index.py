@@ -15,7 +15,6 @@ source version, so a live write of the same document always wins over the copy.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -32,13 +31,12 @@ from sluice.jobs.models import IndexDocument, IndexPayload
 from sluice.keys import Keys
 from sluice.settings import Settings
 from sluice.stores.versions import padded
+from sluice.vectors.budget import WriteBudget
 from sluice.vectors.documents import DocumentError, DocWrite, check_vector
 from sluice.vectors.manager import make_backend
 from sluice.vectors.meta import IndexMeta
 from sluice.vectors.runner import Call, Runner
 from sluice_workers.handlers.base import Failures
-
-MIN_CHUNK, MAX_CHUNK, FIRST_CHUNK = 8, 2_000, 64
 
 
 class IndexHandler:
@@ -57,9 +55,8 @@ class IndexHandler:
         self.runner = Runner(redis, cluster=cluster)
         self.registry = registry or EmbedderRegistry(settings.embedders)
         self.cache = cache or EmbeddingsCache(redis, self.keys, settings.vectors)
-        self.budget_ms = settings.worker.write_budget_ms
+        self.budget = WriteBudget(settings.worker.write_budget_ms)
         self.tombstone_ttl_ms = int(settings.vectors.tombstone_ttl * 1000)
-        self.chunk = FIRST_CHUNK
 
     def handle(self, jobs: Sequence[Job]) -> Failures:
         # Jobs are tracked by position: entry ids are unique per stream only, and a batch spans streams.
@@ -146,22 +143,10 @@ class IndexHandler:
         return out
 
     def _write(self, calls: list[Call], owners: list[int], failures: dict[int, BaseException]) -> None:
-        start = 0
-        while start < len(calls):
-            end = start + self.chunk
-            began = time.perf_counter()
-            replies = self.runner.run(calls[start:end])
-            self._adapt(len(replies), (time.perf_counter() - began) * 1000)
-            for owner, reply in zip(owners[start:end], replies, strict=True):
-                if isinstance(reply, rex.ResponseError) and owner not in failures:
-                    failures[owner] = _write_error(reply)
-            start = end
-
-    def _adapt(self, n: int, elapsed_ms: float) -> None:
-        """Size the next pipeline so that it takes about the write budget."""
-        per_call = max(elapsed_ms / max(n, 1), 1e-3)
-        target = int(self.budget_ms / per_call)
-        self.chunk = max(MIN_CHUNK, min(MAX_CHUNK, (self.chunk + target) // 2 or MIN_CHUNK))
+        replies = self.budget.run(self.runner.run, calls)
+        for owner, reply in zip(owners, replies, strict=True):
+            if isinstance(reply, rex.ResponseError) and owner not in failures:
+                failures[owner] = _write_error(reply)
 
 
 def _payload(job: Job) -> IndexPayload:
