@@ -166,6 +166,9 @@ class ExactCacheStore:
         script = self._scripts["cache_write"]
         with translate_errors("write the LLM cache"):
             try:
+                if marks is None and len(writes) == 1:  # one EVALSHA; a pipeline adds SCRIPT EXISTS
+                    keys, args = write_args(self._keys, writes[0], cleared=None)
+                    return [int(script(keys=keys, args=args))]
                 if marks is None:
                     pipe = self._redis.pipeline(transaction=False)
                     for w in writes:
