@@ -51,6 +51,7 @@ NAMESPACE = "soak"
 DIMS = 64
 TTL = 45.0  # seconds every load entry lives: memory levels off once the first ones expire
 AUDIT = 4  # audit sessions (no TTL): every message sent must be there at the end
+SESSIONS, PROMPTS, DOC_IDS = 60, 400, 200  # small enough that every set fills up within the warm-up
 WORDS = [
     "redis",
     "stream",
@@ -75,7 +76,7 @@ def _pool(size: int, words: int) -> list[str]:
 
 
 # Bounded content: every cache (embeddings included) reaches a steady state, so growth means a leak.
-TEXTS = {6: _pool(800, 6), 20: _pool(300, 20)}
+TEXTS = {6: _pool(300, 6), 20: _pool(200, 20)}
 
 
 def text(rng: random.Random, n: int = 6) -> str:
@@ -144,7 +145,7 @@ class Load:
         self.client, self.rate, self.stop, self.tally = client, rate, stop, tally
         self.history = {
             f"s{i}": client.chat_history(f"s{i}", ttl=TTL, max_messages=20, read_your_writes=False)
-            for i in range(300)
+            for i in range(SESSIONS)
         }
         self.audit = {
             f"audit{i}": client.chat_history(f"audit{i}", read_your_writes=False) for i in range(AUDIT)
@@ -197,7 +198,7 @@ class Load:
 
     # --- writers ---------------------------------------------------------------------------------------
     def write_history(self, rng: random.Random) -> None:
-        self.history[f"s{rng.randrange(300)}"].add_messages(
+        self.history[f"s{rng.randrange(SESSIONS)}"].add_messages(
             [HumanMessage(text(rng)), HumanMessage(text(rng))]
         )
         self._count("history-append")
@@ -215,7 +216,7 @@ class Load:
         self._count("cache-fill")
 
     def write_cache(self, rng: random.Random) -> None:
-        self.cache.update(f"prompt {rng.randrange(3000)}", "soak-llm", [Generation(text=text(rng, 20))])
+        self.cache.update(f"prompt {rng.randrange(PROMPTS)}", "soak-llm", [Generation(text=text(rng, 20))])
         self._count("cache-fill")
 
     def write_semantic(self, rng: random.Random) -> None:
@@ -229,8 +230,8 @@ class Load:
         self._count("cache-warm", len(self.client.enqueue([payload])))
 
     def write_index(self, rng: random.Random) -> None:
-        ids = [f"d{rng.randrange(1500)}" for _ in range(3)]
-        deletes = [f"d{rng.randrange(1500)}"] if rng.random() < 0.3 else []
+        ids = [f"d{rng.randrange(DOC_IDS)}" for _ in range(3)]
+        deletes = [f"d{rng.randrange(DOC_IDS)}"] if rng.random() < 0.3 else []
         docs = [
             IndexDocument(id=i, text=text(rng), metadata={"kind": rng.choice(WORDS)})
             for i in dict.fromkeys(ids)
@@ -246,10 +247,10 @@ class Load:
 
     # --- readers ---------------------------------------------------------------------------------------
     def read_history(self, rng: random.Random) -> None:
-        self.history[f"s{rng.randrange(300)}"].get_recent(10)
+        self.history[f"s{rng.randrange(SESSIONS)}"].get_recent(10)
 
     def read_cache(self, rng: random.Random) -> None:
-        self.cache.lookup(f"prompt {rng.randrange(3000)}", "soak-llm")
+        self.cache.lookup(f"prompt {rng.randrange(PROMPTS)}", "soak-llm")
 
     def read_semantic(self, rng: random.Random) -> None:
         self.semantic.lookup(text(rng), "soak-llm")
@@ -440,7 +441,7 @@ def report(
     checks: dict[str, Any],
     out: Path,
 ) -> dict[str, Any]:
-    warmup = min(max(0.25 * seconds, 1.5 * TTL), 0.5 * seconds)
+    warmup = min(max(0.25 * seconds, 2 * TTL), 0.5 * seconds)
     table = {
         k: {
             "enqueued": tally.enqueued[k],

@@ -155,6 +155,15 @@ class Sluice:
         self.store.flush()  # read-your-writes: returns once the workers applied every job
         return app, time.perf_counter() - t0
 
+    def reset(self) -> None:
+        """Drop the index and forget the embeddings (a next round must embed again)."""
+        from sluice.vectors.backfill import scan_keys
+
+        self.store.session.drop()
+        for keys in scan_keys(self.client.redis, False, f"{NAMESPACE}:emb:*"):
+            self.client.redis.delete(*keys)
+        self.close()
+
     def enqueue_only(self, data: Data, chunk: int) -> float:
         """Seconds `add_texts` takes for every document while no worker runs (jobs then removed)."""
         store = self.client.vectorstore(

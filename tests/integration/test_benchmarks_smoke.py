@@ -94,7 +94,7 @@ def test_vector_suite_runs_every_system_and_case(redis_factory: Any) -> None:
     from benchmarks import vectors
 
     url = redis_factory.redis(8, modules=True).url
-    opts = vectors.Options(n=400, queries=20, memory_n=100, chunk=200)
+    opts = vectors.Options(n=400, queries=20, memory_n=100, chunk=200, repeat=1)
     report = vectors.run(url, opts, log=lambda _msg: None)
     data = report.data
     assert set(data["ingest"]) == {"raw", "sluice", "redisvl", "langchain"}, report.notes
