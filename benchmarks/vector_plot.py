@@ -6,6 +6,7 @@ from typing import Any
 
 COLORS = {
     "sluice": "#1f77b4",
+    "sluice-bulk": "#6baed6",
     "raw": "#7f7f7f",
     "redisvl": "#ff7f0e",
     "redisvl-ef10": "#ffbb78",
@@ -31,7 +32,9 @@ def vector_axes(fig: Any, data: dict[str, Any], axes: list[Any]) -> None:
         xs = [int(q["filtered"]) + j * width for q in rows]
         drawn = ax.bar(xs, [q["p50_ms"] for q in rows], width, label=s, color=COLORS.get(s))
         ax.bar_label(drawn, labels=[f"r={q['recall']:.2f}" for q in rows], fontsize=6)
-    ax.set_xticks([width * (len(systems) - 1) / 2, 1 + width * (len(systems) - 1) / 2], ["no filter", "10% tag"])
+    ax.set_xticks(
+        [width * (len(systems) - 1) / 2, 1 + width * (len(systems) - 1) / 2], ["no filter", "10% tag"]
+    )
     ax.set_ylabel("p50 ms (r = recall@k)")
     ax.set_title(f"k={opts.get('k', 10)} query latency at EF_RUNTIME {opts.get('ef', 0)}")
     ax.legend(fontsize=7)

@@ -65,7 +65,8 @@ def embedder_kwargs(opts: Any) -> dict[str, Any]:
 
 
 # --- sluice ---------------------------------------------------------------------------------------
-def sluice_settings(url: str, opts: Any) -> Any:
+def sluice_settings(url: str, opts: Any, budget_ms: float | None = None) -> Any:
+    """`budget_ms`: the workers' `write_budget_ms` (None: sluice's default)."""
     from sluice.settings import ComponentSpec, RedisSettings, Settings, WorkerSettings
 
     spec = ComponentSpec(
@@ -75,7 +76,11 @@ def sluice_settings(url: str, opts: Any) -> Any:
         namespace=NAMESPACE,
         redis=RedisSettings(url=SecretStr(url)),
         worker=WorkerSettings(
-            batch_size=opts.worker_batch, concurrency=opts.concurrency, block_ms=50, kinds=["index"]
+            batch_size=opts.worker_batch,
+            concurrency=opts.concurrency,
+            block_ms=50,
+            kinds=["index"],
+            **({} if budget_ms is None else {"write_budget_ms": budget_ms}),
         ),
         embedders={"bench": spec},
     )
@@ -90,20 +95,21 @@ def sluice_schema(opts: Any, backend_dtype: str = "float32") -> Any:
     )  # fmt: skip
 
 
-def sluice_worker(url: str, index: int, stop: Any, opts: Any) -> None:
+def sluice_worker(url: str, index: int, stop: Any, opts: Any, budget_ms: float | None) -> None:
     from sluice_workers.runtime.process import run_process
 
-    run_process(sluice_settings(url, opts), index, stop)
+    run_process(sluice_settings(url, opts, budget_ms), index, stop)
 
 
 class SluiceWorkers:
     """`opts.workers` spawned `sluice worker` processes (run_process with sluice's own handlers)."""
 
-    def __init__(self, url: str, opts: Any) -> None:
+    def __init__(self, url: str, opts: Any, budget_ms: float | None = None) -> None:
         ctx = mp.get_context("spawn")
         self.stop = ctx.Event()
         self.procs = [
-            ctx.Process(target=sluice_worker, args=(url, i, self.stop, opts)) for i in range(opts.workers)
+            ctx.Process(target=sluice_worker, args=(url, i, self.stop, opts, budget_ms))
+            for i in range(opts.workers)
         ]
 
     def __enter__(self) -> SluiceWorkers:
@@ -124,13 +130,15 @@ class Sluice:
     name = "sluice"
 
     def __init__(
-        self, url: str, opts: Any, *, index: str = INDEX, backend: str = "search", dtype: str = "float32"
-    ) -> None:
+        self, url: str, opts: Any, *, index: str = INDEX, backend: str = "search", dtype: str = "float32",
+        app_vectors: bool = False,
+    ) -> None:  # fmt: skip
+        """`app_vectors`: the app embeds and jobs carry vectors (the memory case); else the workers embed."""
         from sluice.facade.client import Client
 
         self.client = Client(sluice_settings(url, opts))
         self.opts = opts
-        embedder = "bench" if index == INDEX else None  # the memory case sends vectors from the app
+        embedder = None if app_vectors else "bench"
         self.store = self.client.vectorstore(
             index, "bench" if embedder else ClusteredEmbeddings(**embedder_kwargs(opts)),
             schema=sluice_schema(opts, dtype), backend=backend, embedder=embedder,  # type: ignore[arg-type]

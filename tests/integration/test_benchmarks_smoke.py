@@ -97,7 +97,7 @@ def test_vector_suite_runs_every_system_and_case(redis_factory: Any) -> None:
     opts = vectors.Options(n=400, queries=20, memory_n=100, chunk=200, repeat=1)
     report = vectors.run(url, opts, log=lambda _msg: None)
     data = report.data
-    assert set(data["ingest"]) == {"raw", "sluice", "redisvl", "langchain"}, report.notes
+    assert set(data["ingest"]) == {"raw", "sluice", "sluice-bulk", "redisvl", "langchain"}, report.notes
     assert all(m["ok"] for m in data["measurements"])
     assert {k: v for k, v in data["indexed"].items() if v is not None} == {
         "sluice": 400, "redisvl": 400, "langchain": 400

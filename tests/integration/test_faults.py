@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis as redis_py
 from langchain_core.messages import HumanMessage
 from langchain_core.outputs import Generation
 
@@ -68,9 +69,9 @@ def short_timeouts(settings: Settings, timeout: float = 0.3) -> Settings:
 def test_a_paused_server_times_out_reads_clearly_and_everything_resumes(
     redis_factory: Any, namespace: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Given a worker and an app with a 0.3 s socket timeout, and jobs flowing
+    # Given a worker and an app with a 1 s socket timeout, and jobs flowing
     server = redis_factory.redis(8)
-    settings = short_timeouts(fast_settings(server.url, namespace, visibility_timeout=3.0))
+    settings = short_timeouts(fast_settings(server.url, namespace, visibility_timeout=3.0), timeout=1.0)
     client = Client(settings)
     history = client.chat_history("f0")
     cache = client.llm_cache(record_hits=False)
@@ -80,10 +81,10 @@ def test_a_paused_server_times_out_reads_clearly_and_everything_resumes(
         client.wait(before, timeout=20)
         cache.update("prompt", "llm", [Generation(text="cached")])
         cache.flush(timeout=10)
-        # When the server stops answering for 2 s (about seven socket timeouts)
+        # When the server stops answering for 3.5 s (more than three socket timeouts)
         server.pause()
         try:
-            time.sleep(0.5)  # the worker's blocking reads time out meanwhile
+            time.sleep(1.2)  # the worker's blocking reads time out meanwhile
             # Then app reads fail fast with our error type, saying what happened and what to do
             for read in (lambda: history.messages, lambda: cache.lookup("prompt", "llm")):
                 started = time.monotonic()
@@ -91,8 +92,8 @@ def test_a_paused_server_times_out_reads_clearly_and_everything_resumes(
                     RedisTimeout, match=r"did not answer in time.*SLUICE_REDIS__SOCKET_TIMEOUT"
                 ):
                     read()
-                assert time.monotonic() - started < 2.0
-            time.sleep(1.5)
+                assert time.monotonic() - started < 2.5
+            time.sleep(0.5)
         finally:
             server.resume()
         # And after SIGCONT everything resumes: new jobs are applied, the old ones are all there
@@ -197,6 +198,15 @@ def test_a_full_redis_refuses_enqueues_clearly_and_the_worker_keeps_going(
         # Then the enqueue fails with our error, saying what to do
         assert "Redis is out of memory" in str(info.value) and "maxmemory" in str(info.value)
         assert len(accepted) >= 100
+        # (a big refused batch counts its own buffer against maxmemory: fill the rest with other
+        # data, in small writes, so Redis stays full for the workers too)
+        ballast = 0
+        while True:
+            try:
+                admin.set(f"{namespace}-ballast:{ballast}", "b" * 4096)
+            except redis_py.exceptions.OutOfMemoryError:
+                break
+            ballast += 1
         # and the worker keeps going, and a worker started now waits instead of dying
         time.sleep(1.0)
         late = ThreadWorker(settings).start()
@@ -205,7 +215,9 @@ def test_a_full_redis_refuses_enqueues_clearly_and_the_worker_keeps_going(
         assert client.status().dead_letters == 0
         full = [r.getMessage() for r in caplog.records if "Redis full" in r.getMessage()]
         assert full, "the worker should have met the full Redis (and backed off)"
-        # When memory is made available (raise maxmemory, as the error says)
+        # When memory is made available (as the error says: free memory, or raise maxmemory)
+        if ballast:
+            admin.delete(*[f"{namespace}-ballast:{i}" for i in range(ballast)])
         admin.config_set("maxmemory", 0)
         # Then the workers drain everything that was accepted
         wait_until(lambda: drained(client), 60, "the backlog to drain", interval=0.2)
@@ -361,3 +373,25 @@ def test_the_vector_store_reports_or_skips_a_corrupted_document(
         assert "document 'b'" in str(e) or "index 'docs'" in str(e)
     else:
         assert all(d.id in ("a", "b") for d in docs)
+
+
+def test_threads_racing_on_a_semantic_caches_first_use_do_not_crash(client: Client) -> None:
+    # Found by the soak: an update and lookups in threads, on a cache object nobody has used yet
+    errors: list[BaseException] = []
+
+    def run(call: Any) -> None:
+        try:
+            call()
+        except BaseException as e:  # collected for the assertion below
+            errors.append(e)
+
+    for attempt in range(5):
+        cache = client.semantic_cache(HashingEmbeddings(dims=16), embedder="hashing", name=f"race{attempt}")
+        calls = [lambda c=cache: c.update("hello", "llm", [Generation(text="x")])]
+        calls += [lambda c=cache: c.lookup("hello", "llm")] * 3
+        threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert errors == []

@@ -134,28 +134,32 @@ class SemanticCache(BaseCache):
         self.verify_embedder = False
 
     def _open(self, dims: int | None = None) -> tuple[IndexSession, IndexMeta]:
-        if self._session is None or self._session.meta is None:
+        session = self._session  # a local: another thread may be opening its own at the same time
+        if session is None or session.meta is None:
             probe = self.embeddings.embed_query(PROBE)
             self._verify(probe)
             size = dims or len(probe)
-            self._session = self._new_session(size)
-            self._session.open(lambda: size)
-        assert self._session.meta is not None
-        return self._session, self._session.meta
+            session = self._new_session(size)
+            session.open(lambda: size)
+            self._session = session
+        assert session.meta is not None
+        return session, session.meta
 
     async def _aopen(self, dims: int | None = None) -> tuple[IndexSession, IndexMeta]:
-        if self._session is None or self._session.meta is None:
+        session = self._session
+        if session is None or session.meta is None:
             probe = await self.embeddings.aembed_query(PROBE)
             self._verify(probe)
             size = dims or len(probe)
-            self._session = self._new_session(size)
+            session = self._new_session(size)
 
             async def known() -> int:
                 return size
 
-            await self._session.aopen(known)
-        assert self._session.meta is not None
-        return self._session, self._session.meta
+            await session.aopen(known)
+            self._session = session
+        assert session.meta is not None
+        return session, session.meta
 
     def _sync_store(self) -> ExactCacheStore:
         if self._store is None:
