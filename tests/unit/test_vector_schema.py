@@ -109,3 +109,16 @@ def test_registry_builds_once_per_name_and_explains_unknown_names() -> None:
     broken = EmbedderRegistry({"bad": ComponentSpec(import_path="no_such_module_xyz:Thing")})
     with pytest.raises(ConfigError, match="cannot import module"):
         broken.get("bad")
+
+
+def test_hnsw_range_queries_widen_the_search_boundary() -> None:
+    from sluice.vectors.backend import VectorQuery
+    from sluice.vectors.schema import IndexSchema, VectorField
+    from sluice.vectors.search import RANGE_EPSILON, query_args
+
+    hnsw = IndexSchema(vector=VectorField(dims=4))
+    flat = IndexSchema(vector=VectorField(dims=4, algorithm="flat"))
+    q = VectorQuery([1.0, 0.0, 0.0, 0.0], k=3, distance_threshold=0.2)
+    assert f"$EPSILON: {RANGE_EPSILON}" in query_args("i", hnsw, q)[2]
+    assert "$EPSILON: 0.05" in query_args("i", hnsw, VectorQuery(q.vector, distance_threshold=0.2, epsilon=0.05))[2]
+    assert "EPSILON" not in query_args("i", flat, q)[2]

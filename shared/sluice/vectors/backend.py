@@ -35,6 +35,7 @@ class VectorQuery:
     ef_runtime: int | None = None
     distance_threshold: float | None = None
     with_vectors: bool = False
+    epsilon: float | None = None  # HNSW range queries: search boundary slack (None: RANGE_EPSILON)
 
 
 class Backend(Protocol):
