@@ -30,11 +30,12 @@ How the rules work (Redis >= 7 ACL, checked on Redis 8.2):
   documents) belongs to ops: create vector indexes and semantic caches as ops (`sluice index
   create`, or open them once with the ops credentials) before apps use them. Workers only write
   documents into indexes that exist; apps only query them.
-- The app writes one kind of key besides the streams: the exact cache's hit counters
-  (`ns:cache-meta:<c>:hits` / `:src`, ZINCRBY / HSET), which feed refresh-ahead warming. They
-  only decide which prompts get re-warmed, and the app may enqueue warming jobs anyway.
-- Not granted to anyone: SCAN, which `LLMCache.clear()` uses (it lists key names outside any
-  pattern); run clear() as an admin user of your own.
+- Besides the streams (and their enqueue dedupe buckets) the app writes only counters: the exact
+  cache's hit counters (`ns:cache-meta:<c>:hits` / `:src`, ZINCRBY / HSET), which feed
+  refresh-ahead warming, and per-minute lookup counters (`ns:cache-meta:<c>:lookups:*`).
+- SCAN lists key names outside any pattern, so only ops has it (`sluice index migrate` reads the
+  old generation with it; dropping an index on a Cluster deletes leftovers with it).
+  `LLMCache.clear()` uses it too: run clear() as ops or an admin user of your own.
 """
 
 from __future__ import annotations
@@ -91,7 +92,9 @@ WORKER_MODULE_WRITES = (
     "json.set", "json.mset", "json.merge", "json.del",
 )  # fmt: skip
 OPS_SEARCH_ADMIN = ("ft.create", "ft.alter", "ft.dropindex", "ft.aliasadd", "ft.aliasupdate", "ft.aliasdel")
-OPS_DIAGNOSTICS = ("slowlog|get", "latency|latest", "memory|usage", "memory|stats", "zcount")
+# SCAN/HSCAN: a migration reads the old generation's documents, and drop deletes what
+# FT.DROPINDEX DD leaves on a Cluster; ops only (it lists key names outside any pattern).
+OPS_DIAGNOSTICS = ("slowlog|get", "latency|latest", "memory|usage", "memory|stats", "zcount", "scan", "hscan")
 
 # The app's own commands: COMMAND INFO/DOCS and HELLO stand in for INFO and MODULE LIST in the
 # probe; CLIENT TRACKING for the client-side cache; WAIT/WAITAOF for durable enqueues.
@@ -180,10 +183,14 @@ def users(namespace: str) -> dict[str, User]:
             Grant((f"%R~{everything}",), OPS_COMMANDS),
             (
                 Grant((f"~{streams_only}",), ("xadd",)),
+                # `sluice index load|migrate` enqueue index jobs (enqueue.lua on a stream and its
+                # dedupe buckets) and swap index metadata (vector_meta_swap.lua)
+                Grant((f"~{streams_only}", f"~{streams_only}:enq:*"), (*ENQUEUE, *ENQUEUE_DEDUPE)),
+                Grant((f"~{ns}:vindex:*",), ("evalsha", "script|load", "script|exists", "get", "set")),
                 Grant((f"~{ns}:dead",), ("xdel",)),
                 Grant((f"~{ns}:workers",), ("zrem",)),
                 Grant((f"~{ns}:vindex:*",), ("set", "del")),
-                Grant((f"~{ns}:vset:*",), ("del", "unlink")),
+                Grant((f"~{ns}:vset:*", f"~{ns}:vec:*", f"~{ns}:vtomb:*"), ("del", "unlink")),
                 Grant((f"~{everything}",), (*READ_MODULES, *OPS_SEARCH_ADMIN)),
             ),
         ),

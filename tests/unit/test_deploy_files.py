@@ -482,7 +482,8 @@ def test_acl_rules_are_least_privilege() -> None:
         flat = " ".join(rules).replace("(", " ").replace(")", " ").split()
         commands = {r[1:].lower() for r in flat if r.startswith("+")}
         assert not any(c.startswith("@") for c in commands), f"{user}: name commands, not categories"
-        assert not commands & FORBIDDEN_COMMANDS, f"{user}: {commands & FORBIDDEN_COMMANDS}"
+        forbidden = FORBIDDEN_COMMANDS - ({"scan"} if user == "ops" else set())  # ops: migrations
+        assert not commands & forbidden, f"{user}: {commands & forbidden}"
         for pattern in [r for r in flat if "~" in r]:
             assert pattern.split("~", 1)[1].startswith(f"{namespace}:"), f"{user}: {pattern}"
         assert not [r for r in flat if r.startswith("&") or r in ("allkeys", "allcommands", "allchannels")]
