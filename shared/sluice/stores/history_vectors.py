@@ -24,25 +24,21 @@ from typing import Any, Final
 import redis.exceptions as rex
 from langchain_core.messages import BaseMessage, messages_from_dict
 
-from sluice.embeddings.cache import EmbeddingsCache
-from sluice.embeddings.registry import EmbedderRegistry
 from sluice.errors import ConfigError, PermanentJobError, RetryableJobError, StoreCorrupted
 from sluice.keys import Keys, digest
-from sluice.settings import Settings
 from sluice.stores.history import REF_WIDTH, find_call, parse
 from sluice.vectors.backend import check
 from sluice.vectors.documents import DocWrite, Hit
 from sluice.vectors.filters import Filter, Tag
 from sluice.vectors.manager import make_backend
 from sluice.vectors.meta import INDEX_NAME, IndexMeta
-from sluice.vectors.runner import Call, Plan, Runner
+from sluice.vectors.runner import Call, Plan
 from sluice.vectors.schema import IndexSchema, MetadataField, VectorField
+from sluice.vectors.writer import VectorWriter
 
 INDEX_PREFIX: Final = "history."
 SESSION_FIELD: Final = "session"
 TYPE_FIELD: Final = "type"
-TOMBSTONE_TTL_MS: Final = 24 * 3600 * 1000
-WRITE_CHUNK: Final = 64
 """Vector writes per pipeline: HNSW inserts run on Redis's one thread, beside the apps' reads."""
 
 
@@ -140,22 +136,8 @@ def recall(keys: Keys, hits: Sequence[Hit], k: int) -> Plan[list[Recalled]]:
     return out[:k]
 
 
-class HistoryVectors:
+class HistoryVectors(VectorWriter):
     """Worker side: embed the kept messages of a batch and write or delete their vectors."""
-
-    def __init__(
-        self,
-        redis: Any,
-        settings: Settings,
-        *,
-        cluster: bool = False,
-        registry: EmbedderRegistry | None = None,
-        embeddings_cache: EmbeddingsCache | None = None,
-    ) -> None:
-        self.keys = Keys(settings.namespace, settings.queue.partitions)
-        self.runner = Runner(redis, cluster=cluster)
-        self.registry = registry or EmbedderRegistry(settings.embedders)
-        self.embeddings = embeddings_cache or EmbeddingsCache(redis, self.keys)
 
     def apply(self, new: Sequence[NewMessage], gone: Sequence[GoneMessage]) -> dict[int, BaseException]:
         """Write vectors for `new`, delete those of `gone`; failures by owner (a job's position)."""
@@ -200,14 +182,12 @@ class HistoryVectors:
         for meta, doc, owner in writes:
             backend = make_backend(meta.backend, self.keys, [""])
             for generation in meta.writing:
-                made = backend.write_calls(meta, generation, [doc], TOMBSTONE_TTL_MS)
+                made = backend.write_calls(meta, generation, [doc], self.tombstone_ttl_ms)
                 calls += made
                 owners += [owner] * len(made)
-        for start in range(0, len(calls), WRITE_CHUNK):
-            replies = self.runner.run(calls[start : start + WRITE_CHUNK])
-            for owner, reply in zip(owners[start : start + WRITE_CHUNK], replies, strict=True):
-                if isinstance(reply, rex.ResponseError) and owner not in failures:
-                    failures[owner] = RetryableJobError(f"semantic history write failed: {reply}")
+        for owner, reply in zip(owners, self.send(calls), strict=True):
+            if isinstance(reply, rex.ResponseError) and owner not in failures:
+                failures[owner] = RetryableJobError(f"semantic history write failed: {reply}")
 
     def _metas(self, indexes: set[str]) -> dict[str, IndexMeta | None]:
         names = sorted(indexes)

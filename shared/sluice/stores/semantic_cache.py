@@ -36,21 +36,20 @@ from sluice.models.prompts import text_of
 from sluice.settings import Settings
 from sluice.stores.exact_cache import CacheWrite
 from sluice.stores.versions import padded
-from sluice.vectors.budget import WriteBudget
 from sluice.vectors.documents import VERSION_WIDTH, DocumentError, DocWrite, Hit, check_vector
 from sluice.vectors.filters import Filter, Tag
 from sluice.vectors.manager import make_backend
 from sluice.vectors.meta import IndexMeta
-from sluice.vectors.runner import Call, Runner
+from sluice.vectors.runner import Call
 from sluice.vectors.schema import Algorithm, IndexSchema, MetadataField, VectorField
 from sluice.vectors.vsets import VectorSetBackend
+from sluice.vectors.writer import VectorWriter
 
 INDEX_PREFIX: Final = "semcache."
 LLM_FIELD: Final = "llm"
 PROMPT_FIELD: Final = "prompt"
 CANDIDATES: Final = 4
 """Nearest entries read per lookup: the nearest may have expired or been cleared."""
-TOMBSTONE_TTL_MS: Final = 24 * 3600 * 1000
 SWEEP_INTERVAL: Final = 30.0
 """Seconds between sweeps of one cache's vector set by one worker."""
 SWEEP_SAMPLE: Final = 64
@@ -172,7 +171,7 @@ def touch_calls(keys: Keys, cache: str, meta: IndexMeta, member: str, ttl_ms: in
     return calls
 
 
-class SemanticWriter:
+class SemanticWriter(VectorWriter):
     """Worker side: index the prompts of a batch of fills (one embeddings call per embedder)."""
 
     def __init__(
@@ -184,11 +183,9 @@ class SemanticWriter:
         registry: EmbedderRegistry | None = None,
         embeddings_cache: EmbeddingsCache | None = None,
     ) -> None:
-        self.keys = Keys(settings.namespace, settings.queue.partitions)
-        self.runner = Runner(redis, cluster=cluster)
-        self.budget = WriteBudget(settings.worker.write_budget_ms)
-        self.registry = registry or EmbedderRegistry(settings.embedders)
-        self.embeddings = embeddings_cache or EmbeddingsCache(redis, self.keys)
+        super().__init__(
+            redis, settings, cluster=cluster, registry=registry, embeddings_cache=embeddings_cache
+        )
         self._next_sweep: dict[str, float] = {}
 
     def write(self, writes: Sequence[CacheWrite]) -> None:
@@ -211,11 +208,11 @@ class SemanticWriter:
             )
             backend = make_backend(meta.backend, self.keys, [""])
             for generation in meta.writing:
-                calls += backend.write_calls(meta, generation, [doc], TOMBSTONE_TTL_MS)
+                calls += backend.write_calls(meta, generation, [doc], self.tombstone_ttl_ms)
             if w.ttl:
                 calls += touch_calls(self.keys, w.cache, meta, member, max(1, int(w.ttl * 1000)))[1:]
         # budget-sized pipelines: HNSW inserts run on Redis's one thread, beside the apps' lookups
-        replies = self.budget.run(self.runner.run, calls)
+        replies = self.send(calls)
         _raise_errors(replies)
         for cache, meta in metas.items():
             if time.monotonic() >= self._next_sweep.get(cache, 0.0):
@@ -250,7 +247,9 @@ class SemanticWriter:
             for m, alive, doc in zip(members, exists, stored, strict=True)
             if alive == 0
         ]
-        calls = [c for g in meta.writing for c in backend.write_calls(meta, g, deletes, TOMBSTONE_TTL_MS)]
+        calls = [
+            c for g in meta.writing for c in backend.write_calls(meta, g, deletes, self.tombstone_ttl_ms)
+        ]
         _raise_errors(self.runner.run(calls))
         return len(deletes)
 

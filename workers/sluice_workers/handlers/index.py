@@ -23,40 +23,20 @@ import numpy as np
 import redis.exceptions as rex
 
 from sluice.connection.translate import ServerErrors
-from sluice.embeddings.cache import EmbeddingsCache
-from sluice.embeddings.registry import EmbedderRegistry
 from sluice.errors import ConfigError, PermanentJobError, RetryableJobError, StoreCorrupted
 from sluice.jobs.codec import Job
 from sluice.jobs.models import IndexDocument, IndexPayload
-from sluice.keys import Keys
-from sluice.settings import Settings
 from sluice.stores.versions import padded
-from sluice.vectors.budget import WriteBudget
 from sluice.vectors.documents import DocumentError, DocWrite, check_vector
 from sluice.vectors.manager import make_backend
 from sluice.vectors.meta import IndexMeta
-from sluice.vectors.runner import Call, Runner
+from sluice.vectors.runner import Call
+from sluice.vectors.writer import VectorWriter
 from sluice_workers.handlers.base import Failures
 
 
-class IndexHandler:
+class IndexHandler(VectorWriter):
     kind = "index"
-
-    def __init__(
-        self,
-        redis: Any,
-        settings: Settings,
-        *,
-        cluster: bool = False,
-        registry: EmbedderRegistry | None = None,
-        cache: EmbeddingsCache | None = None,
-    ) -> None:
-        self.keys = Keys(settings.namespace, settings.queue.partitions)
-        self.runner = Runner(redis, cluster=cluster)
-        self.registry = registry or EmbedderRegistry(settings.embedders)
-        self.cache = cache or EmbeddingsCache(redis, self.keys, settings.vectors)
-        self.budget = WriteBudget(settings.worker.write_budget_ms)
-        self.tombstone_ttl_ms = int(settings.vectors.tombstone_ttl * 1000)
 
     def handle(self, jobs: Sequence[Job]) -> Failures:
         # Jobs are tracked by position: entry ids are unique per stream only, and a batch spans streams.
@@ -134,7 +114,7 @@ class IndexHandler:
                 failures.update(dict.fromkeys(users[name], PermanentJobError(str(e))))
                 continue
             try:
-                vectors = self.cache.embed_arrays(fingerprint, embedder, texts)
+                vectors = self.embeddings.embed_arrays(fingerprint, embedder, texts)
             except Exception as e:  # the embedder's own errors: a model/network hiccup is worth a retry
                 error = RetryableJobError(f"embedder {name!r} failed: {type(e).__name__}: {e}")
                 failures.update(dict.fromkeys(users[name], error))
@@ -143,7 +123,7 @@ class IndexHandler:
         return out
 
     def _write(self, calls: list[Call], owners: list[int], failures: dict[int, BaseException]) -> None:
-        replies = self.budget.run(self.runner.run, calls)
+        replies = self.send(calls)
         for owner, reply in zip(owners, replies, strict=True):
             if isinstance(reply, rex.ResponseError) and owner not in failures:
                 failures[owner] = _write_error(reply)
