@@ -24,7 +24,7 @@ from sluice.jobs.models import Payload
 from sluice.types import StreamEntryRef
 
 if TYPE_CHECKING:
-    from sluice.facade.client import Client
+    from sluice.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +136,11 @@ class Buffer:
             ticket.resolve(handle)
 
 
-_BUFFERS: weakref.WeakKeyDictionary[Client, Buffer] = weakref.WeakKeyDictionary()
+_BUFFERS: weakref.WeakKeyDictionary[Core, Buffer] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
-def buffer_for(client: Client) -> Buffer:
+def buffer_for(client: Core) -> Buffer:
     """The one buffer of a client (its history objects share it, so their order is kept)."""
     with _LOCK:
         buffer = _BUFFERS.get(client)
@@ -229,10 +229,10 @@ class SessionWrites:
                 del self._by[session]
 
 
-_WRITES: weakref.WeakKeyDictionary[Client, SessionWrites] = weakref.WeakKeyDictionary()
+_WRITES: weakref.WeakKeyDictionary[Core, SessionWrites] = weakref.WeakKeyDictionary()
 
 
-def writes_for(client: Client) -> SessionWrites:
+def writes_for(client: Core) -> SessionWrites:
     """The unfinished history writes of one client (shared by its history objects)."""
     with _LOCK:
         writes = _WRITES.get(client)

@@ -30,7 +30,7 @@ from sluice.stores.history import AsyncHistoryStore, HistoryOp, HistoryStore
 from sluice.stores.messages import to_compact_dicts
 
 if TYPE_CHECKING:
-    from sluice.facade.client import Client
+    from sluice.core import Core
 
 
 WriteMode = Literal["sync", "buffered"]
@@ -41,7 +41,7 @@ class ChatHistory(BaseChatMessageHistory):
 
     def __init__(
         self,
-        client: Client,
+        client: Core,
         session_id: str,
         *,
         ttl: float | None = None,

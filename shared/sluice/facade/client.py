@@ -6,21 +6,12 @@ Building a Client does no I/O; connections open on first use.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from pydantic import SecretStr
-
-from sluice.connection.capabilities import Capabilities, aprobe, probe
-from sluice.connection.factory import connect, connect_async, resp2_twin
+from sluice.connection.factory import connect
+from sluice.core import Core
 from sluice.errors import ConfigError
-from sluice.jobs.models import Payload
-from sluice.keys import Keys
 from sluice.ops.status import Status, collect
-from sluice.queue.producer import AsyncProducer, Producer
-from sluice.queue.waiting import AsyncWaiter, Waiter
-from sluice.settings import RedisSettings, Settings
-from sluice.types import StreamEntryRef
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -36,106 +27,8 @@ if TYPE_CHECKING:
     from sluice.vectors.schema import Algorithm, IndexSchema
 
 
-class Client:
+class Client(Core):
     """Use `Client.from_url(url, namespace=...)`, `Client(settings)` or `Client.from_redis(r)`."""
-
-    def __init__(
-        self, settings: Settings | None = None, *, redis: Any = None, async_redis: Any = None
-    ) -> None:
-        self.settings = settings or Settings()
-        self.keys = Keys(self.settings.namespace, self.settings.queue.partitions)
-        self._redis = redis
-        self._async_redis = async_redis
-        self._caps: Capabilities | None = None
-        self._wrapped = redis is not None
-
-    @classmethod
-    def from_url(cls, url: str, namespace: str = "sluice", **settings: Any) -> Client:
-        base = Settings(namespace=namespace, **settings)
-        redis = base.redis.model_copy(update={"url": SecretStr(url)})
-        return cls(base.model_copy(update={"redis": redis}))
-
-    @classmethod
-    def from_redis(
-        cls, redis: Any, namespace: str = "sluice", *, async_redis: Any = None, **settings: Any
-    ) -> Client:
-        """Wrap a redis-py client the app already has (`Redis`, `RedisCluster`, Sentinel-managed).
-
-        A client speaking RESP3 or decoding replies is twinned on the same connection settings
-        with RESP2 and bytes replies, which sluice's reply parsers read.
-        """
-        twin = resp2_twin(redis)
-        return cls(Settings(namespace=namespace, **settings), redis=twin, async_redis=async_redis)
-
-    # --- connections -----------------------------------------------------------------------------
-    @property
-    def redis(self) -> Any:
-        if self._redis is None:
-            self._redis = connect(self.settings.redis)
-        return self._redis
-
-    @property
-    def async_redis(self) -> Any:
-        if self._async_redis is None:
-            self._async_redis = connect_async(self._async_settings())
-        return self._async_redis
-
-    def _async_settings(self) -> RedisSettings:
-        if not self._wrapped:
-            return self.settings.redis
-        # from_redis without an async client: reach the same server the sync client uses
-        kw = self._redis.connection_pool.connection_kwargs
-        url = f"redis://{kw.get('host', '127.0.0.1')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
-        pw = kw.get("password")
-        return self.settings.redis.model_copy(
-            update={
-                "url": SecretStr(url),
-                "username": kw.get("username"),
-                "password": SecretStr(pw) if pw else None,
-            }
-        )
-
-    @property
-    def capabilities(self) -> Capabilities:
-        """What the server can do (probed once per client)."""
-        if self._caps is None:
-            self._caps = probe(self.redis)
-        return self._caps
-
-    async def acapabilities(self) -> Capabilities:
-        if self._caps is None:
-            self._caps = await aprobe(self.async_redis)
-        return self._caps
-
-    @cached_property
-    def producer(self) -> Producer:
-        return Producer(self.redis, self.settings, cluster=self.capabilities.cluster)
-
-    @cached_property
-    def aproducer(self) -> AsyncProducer:
-        return AsyncProducer(self.async_redis, self.settings)
-
-    @cached_property
-    def waiter(self) -> Waiter:
-        return Waiter(self.redis, self.keys, self.settings.queue.group)
-
-    @cached_property
-    def awaiter(self) -> AsyncWaiter:
-        return AsyncWaiter(self.async_redis, self.keys, self.settings.queue.group)
-
-    # --- jobs ------------------------------------------------------------------------------------
-    def enqueue(self, payloads: Sequence[Payload], *, notify: bool = False) -> list[StreamEntryRef]:
-        """Enqueue jobs (batched per partition); returns one handle per job, in order."""
-        return self.producer.enqueue_many(payloads, notify=notify)
-
-    def wait(self, handles: Sequence[StreamEntryRef], timeout: float | None = None) -> None:
-        """Block until the jobs are applied; raises JobFailed (dead-lettered) or WaitTimeout."""
-        if handles:
-            self.waiter.wait(handles, timeout or self.settings.queue.wait_timeout)
-
-    async def await_(self, handles: Sequence[StreamEntryRef], timeout: float | None = None) -> None:
-        if handles:
-            await self.awaiter.wait(handles, timeout or self.settings.queue.wait_timeout)
 
     def status(self) -> Status:
         return collect(self.redis, self.keys, self.settings.queue.group)
@@ -211,7 +104,9 @@ class Client:
         runner = Runner(self.redis, cluster=self.capabilities.cluster)
         return drive(list_sessions(self.keys, prefix, cursor, count), runner)
 
-    async def asessions(self, prefix: str = "", *, cursor: str | None = None, count: int = 100) -> SessionPage:
+    async def asessions(
+        self, prefix: str = "", *, cursor: str | None = None, count: int = 100
+    ) -> SessionPage:
         from sluice.stores.sessions import list_sessions
         from sluice.vectors.runner import AsyncRunner, adrive
 

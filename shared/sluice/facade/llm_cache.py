@@ -48,7 +48,7 @@ from sluice.stores.tracking import MISSING, TrackedReads
 from sluice.types import StreamEntryRef
 
 if TYPE_CHECKING:
-    from sluice.facade.client import Client
+    from sluice.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def copies(generations: list[Generation]) -> list[Generation]:
 class Consistency:
     """Read-your-writes for one facade object: a read waits for its own pending writes to its keys."""
 
-    def __init__(self, client: Client, enabled: bool, timeout: float | None) -> None:
+    def __init__(self, client: Core, enabled: bool, timeout: float | None) -> None:
         self.client = client
         self.enabled = enabled
         self.timeout = timeout
@@ -168,7 +168,7 @@ class LLMCache(BaseCache):
 
     def __init__(
         self,
-        client: Client,
+        client: Core,
         *,
         name: str = "default",
         ttl: float | None = None,

@@ -28,13 +28,13 @@ from sluice.vectors.runner import adrive, drive
 from sluice.vectors.session import IndexSession, check_dims
 
 if TYPE_CHECKING:
-    from sluice.facade.client import Client
+    from sluice.core import Core
 
 PROBE: Final = "sluice semantic history: dimension probe"
 FEATURE: Final = "semantic recall over conversations"
 
 
-def resolve_embedder(client: Client, embedder: str | None, semantic: bool) -> str | None:
+def resolve_embedder(client: Core, embedder: str | None, semantic: bool) -> str | None:
     """The settings embedder a history indexes with: the one named, the only one (semantic=True), or None."""
     names = sorted(client.settings.embedders)
     if embedder is not None:
@@ -61,7 +61,7 @@ def _candidates(k: int) -> int:
 class Recall:
     """App side of semantic recall for one settings embedder (opens or creates its index once)."""
 
-    def __init__(self, client: Client, embedder: str, embeddings: Embeddings | None = None) -> None:
+    def __init__(self, client: Core, embedder: str, embeddings: Embeddings | None = None) -> None:
         self.client = client
         self.embedder = embedder
         self.index = index_name(embedder)

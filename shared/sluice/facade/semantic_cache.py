@@ -55,7 +55,7 @@ from sluice.vectors.schema import Algorithm
 from sluice.vectors.session import IndexSession, check_dims
 
 if TYPE_CHECKING:
-    from sluice.facade.client import Client
+    from sluice.core import Core
 
 __all__ = ["Labelled", "SemanticCache", "SemanticHit", "ThresholdStats", "best_threshold", "resolve_embedder"]
 
@@ -75,7 +75,7 @@ class SemanticCache(BaseCache):
 
     def __init__(
         self,
-        client: Client,
+        client: Core,
         embeddings: Embeddings,
         *,
         embedder: str,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from langchain_core.documents import Document
@@ -25,6 +25,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
+from sluice.core import Core
 from sluice.embeddings.registry import EmbedderRegistry
 from sluice.errors import ConfigError, JobFailed
 from sluice.facade.pending import PendingWrites
@@ -36,9 +37,6 @@ from sluice.vectors.filters import Filter, as_filter
 from sluice.vectors.meta import INDEX_NAME, IndexMeta
 from sluice.vectors.schema import IndexSchema
 from sluice.vectors.session import IndexSession, check_dims
-
-if TYPE_CHECKING:
-    from sluice.facade.client import Client
 
 _PENDING = "index"
 
@@ -59,7 +57,7 @@ class SluiceVectorStore(VectorStore):
 
     def __init__(
         self,
-        client: Client,
+        client: Core,
         index: str,
         embeddings: Embeddings | str,
         *,
@@ -248,7 +246,7 @@ class SluiceVectorStore(VectorStore):
         metadatas: list[dict[str, Any]] | None = None,
         *,
         ids: list[str] | None = None,
-        client: Client | None = None,
+        client: Core | None = None,
         index: str = "default",
         url: str | None = None,
         **kwargs: Any,
@@ -368,7 +366,7 @@ class SluiceVectorStore(VectorStore):
         metadatas: list[dict[str, Any]] | None = None,
         *,
         ids: list[str] | None = None,
-        client: Client | None = None,
+        client: Core | None = None,
         index: str = "default",
         url: str | None = None,
         **kwargs: Any,
@@ -378,11 +376,9 @@ class SluiceVectorStore(VectorStore):
         return store
 
 
-def _client(client: Client | None, url: str | None, kwargs: dict[str, Any]) -> Client:
+def _client(client: Core | None, url: str | None, kwargs: dict[str, Any]) -> Core:
     if client is not None:
         return client
     if url is None:
         raise ConfigError("from_texts needs client=<sluice Client> or url='redis://...'")
-    from sluice.facade.client import Client
-
-    return Client.from_url(url, namespace=kwargs.pop("namespace", "sluice"))
+    return Core.from_url(url, namespace=kwargs.pop("namespace", "sluice"))

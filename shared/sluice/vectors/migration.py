@@ -40,7 +40,7 @@ from sluice.vectors.runner import Call, Plan, Runner, drive
 from sluice.vectors.schema import IndexSchema, differences
 
 if TYPE_CHECKING:
-    from sluice.facade.client import Client
+    from sluice.core import Core
 
 LOSSY = ("q8", "bin")
 
@@ -138,7 +138,7 @@ def count_generation(keys: Keys, tags: list[str], meta: IndexMeta, generation: i
 class Migration:
     """One index's migration, step by step (sync; run by an admin, e.g. `sluice index migrate`)."""
 
-    def __init__(self, client: Client, index: str, *, log: Callable[[str], None] = lambda _: None) -> None:
+    def __init__(self, client: Core, index: str, *, log: Callable[[str], None] = lambda _: None) -> None:
         self.client = client
         self.index = index
         self.keys = client.keys

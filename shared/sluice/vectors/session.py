@@ -24,13 +24,13 @@ from sluice.vectors.schema import IndexSchema
 
 if TYPE_CHECKING:
     from sluice.connection.capabilities import Capabilities
-    from sluice.facade.client import Client
+    from sluice.core import Core
 
 
 class IndexSession:
     def __init__(
         self,
-        client: Client,
+        client: Core,
         index: str,
         *,
         schema: IndexSchema | None,
