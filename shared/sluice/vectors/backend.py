@@ -81,17 +81,6 @@ def choose(caps: Capabilities, requested: BackendChoice, for_what: str) -> Backe
     return "search" if caps.search else "vsets"
 
 
-def make_backend(name: BackendName, keys: Any, tags: Sequence[str]) -> Backend:
-    """`tags`: the current shard tags (one per primary) for RediSearch's per-primary indexes."""
-    if name == "search":
-        from sluice.vectors.search import SearchBackend
-
-        return SearchBackend(keys, tags)
-    from sluice.vectors.vsets import VectorSetBackend
-
-    return VectorSetBackend(keys)
-
-
 def check(reply: Any, what: str) -> Any:
     """Raise the sluice error for a server error reply; otherwise return the reply."""
     if isinstance(reply, rex.ResponseError):
