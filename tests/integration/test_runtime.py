@@ -314,7 +314,7 @@ def test_a_resent_enqueue_adds_nothing_twice(client: Client) -> None:
     (call,) = list(planning.calls(client.keys, batches[0], q.max_backlog, q.dedupe_window))
     first = client.producer._run(call)
     # When the producer resends the very same call (same job ids)
-    again = client.producer._run(call)
+    again = client.producer._run(call.resent())
     # Then Redis answers with the first entry ids and holds each job once
     assert again == first
     assert client.redis.xlen(call.stream) == 2

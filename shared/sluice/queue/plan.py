@@ -153,6 +153,10 @@ class ScriptCall:
     args: list[Any]
     slots: list[int]
 
+    def resent(self) -> ScriptCall:
+        """The same call, asking the script to look the job ids up before adding them."""
+        return ScriptCall(self.stream, self.keys, [*self.args[:3], 1, *self.args[4:]], self.slots)
+
 
 def calls(keys: Keys, batch: StreamBatch, max_backlog: int, dedupe_window: float) -> Iterable[ScriptCall]:
     """Script calls for a batch, CHUNK jobs each; the dedupe buckets come from this host's clock."""
@@ -160,7 +164,7 @@ def calls(keys: Keys, batch: StreamBatch, max_backlog: int, dedupe_window: float
     bucket = int(time.time() * 1000) // window_ms if window_ms else 0
     bucket_keys = [keys.enqueue_dedupe(batch.stream, bucket), keys.enqueue_dedupe(batch.stream, bucket - 1)]
     for i in range(0, len(batch.jobs), CHUNK):
-        args: list[Any] = [max_backlog, FIELD, window_ms]
+        args: list[Any] = [max_backlog, FIELD, window_ms, 0]
         for job_id, data in zip(batch.job_ids[i : i + CHUNK], batch.jobs[i : i + CHUNK], strict=True):
             args += [job_id, data]
         yield ScriptCall(batch.stream, [batch.stream, *bucket_keys], args, batch.slots[i : i + CHUNK])

@@ -129,6 +129,7 @@ class Producer:
                     return self._run(call)
             except (QueueFull, RedisUnavailable) as exc:
                 time.sleep(attempts.after(exc))
+                call = call.resent()
 
     def _run(self, call: planning.ScriptCall) -> list[bytes]:
         extra = _durability_commands(self._settings.queue)
@@ -182,6 +183,7 @@ class AsyncProducer:
                     return await self._run(call)
             except (QueueFull, RedisUnavailable) as exc:
                 await asyncio.sleep(attempts.after(exc))
+                call = call.resent()
 
     async def _run(self, call: planning.ScriptCall) -> list[bytes]:
         extra = _durability_commands(self._settings.queue)
