@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from sluice.keys import digest
 
-ENVELOPE_VERSION = 1
+ENVELOPE_VERSION: Final = 1
 
 
 class _Model(BaseModel):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ from pydantic_core import PydanticSerializationError
 
 from sluice.errors import ConfigError, PayloadTooLarge
 from sluice.jobs.codec import FIELD, encode
-from sluice.jobs.models import JobEnvelope, Payload
+from sluice.jobs.models import ENVELOPE_VERSION, JobEnvelope, Payload
 from sluice.keys import Keys
 from sluice.settings import LimitSettings
 from sluice.types import EntryId, JobKind, KeyT, StreamEntryRef
@@ -35,7 +36,18 @@ class StreamBatch:
 
 
 def envelope(namespace: str, payload: Payload, *, notify: bool, trace: dict[str, str] | None) -> JobEnvelope:
-    return JobEnvelope(namespace=namespace, payload=payload, notify=notify, trace=trace)
+    # The payload is a validated model already and the other fields are ours: skip re-validation
+    # (the hot path of bulk enqueue). The namespace was validated by Settings.
+    return JobEnvelope.model_construct(
+        v=ENVELOPE_VERSION,
+        id=uuid.uuid4().hex,
+        namespace=namespace,
+        created=time.time(),
+        attempt=0,
+        trace=trace,
+        notify=notify,
+        payload=payload,
+    )
 
 
 def json_size(value: Any, what: str) -> int:
