@@ -316,7 +316,9 @@ def breakdown(client: Client) -> dict[str, float]:
         sizes[family] += client.redis.memory_usage(key, samples=0) or 0
     for name in client.redis.execute_command("FT._LIST"):
         info = client.redis.ft(name.decode()).info()
-        sizes[f"FT index {name.decode()} (total_index_memory)"] += float(info.get("total_index_memory_sz_mb", 0)) * 2**20
+        sizes[f"FT index {name.decode()} (total_index_memory)"] += (
+            float(info.get("total_index_memory_sz_mb", 0)) * 2**20
+        )
     return {k: round(v / 1024, 1) for k, v in sizes.most_common(12)}
 
 

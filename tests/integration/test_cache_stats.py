@@ -34,7 +34,9 @@ def test_semantic_cache_lookups_record_hit_distances(redis8: Any, namespace: str
     from sluice.embeddings.hashing import HashingEmbeddings
 
     client = Client(fast_settings(redis8.url, namespace))
-    cache = client.semantic_cache(HashingEmbeddings(), embedder="hashing", name="sstats", distance_threshold=0.3)
+    cache = client.semantic_cache(
+        HashingEmbeddings(), embedder="hashing", name="sstats", distance_threshold=0.3
+    )
     with ThreadWorker(client.settings):
         cache.update("how do I reset my password", "model", [Generation(text="a")])
         assert cache.lookup_with_score("How do I reset my password?", "model") is not None

@@ -47,7 +47,10 @@ def test_a_batch_is_split_so_no_handler_call_sees_an_entry_id_twice() -> None:
     env = JobEnvelope(namespace="n", payload=HistoryAppendPayload(session_id="s"))
     jobs = [Job("a", EntryId("1-0"), env), Job("b", EntryId("1-0"), env), Job("a", EntryId("2-0"), env)]
     parts = _unique_ids(jobs)
-    assert [[(j.stream, j.entry_id) for j in p] for p in parts] == [[("a", "1-0"), ("a", "2-0")], [("b", "1-0")]]
+    assert [[(j.stream, j.entry_id) for j in p] for p in parts] == [
+        [("a", "1-0"), ("a", "2-0")],
+        [("b", "1-0")],
+    ]
     # failures reported by entry id are attributed to the right stream's job
     error = RuntimeError("x")
     assert _by_stream(parts[1], {EntryId("1-0"): error}) == {("b", "1-0"): error}

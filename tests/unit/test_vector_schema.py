@@ -120,5 +120,8 @@ def test_hnsw_range_queries_widen_the_search_boundary() -> None:
     flat = IndexSchema(vector=VectorField(dims=4, algorithm="flat"))
     q = VectorQuery([1.0, 0.0, 0.0, 0.0], k=3, distance_threshold=0.2)
     assert f"$EPSILON: {RANGE_EPSILON}" in query_args("i", hnsw, q)[2]
-    assert "$EPSILON: 0.05" in query_args("i", hnsw, VectorQuery(q.vector, distance_threshold=0.2, epsilon=0.05))[2]
+    assert (
+        "$EPSILON: 0.05"
+        in query_args("i", hnsw, VectorQuery(q.vector, distance_threshold=0.2, epsilon=0.05))[2]
+    )
     assert "EPSILON" not in query_args("i", flat, q)[2]

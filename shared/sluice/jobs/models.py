@@ -72,7 +72,9 @@ class IndexPayload(_Model):
     deletes: list[str] = Field(default_factory=list)
     embedder: str | None = None
     generation: int | None = Field(
-        default=None, ge=1, description="write only this generation (a migration's backfill); None = all written"
+        default=None,
+        ge=1,
+        description="write only this generation (a migration's backfill); None = all written",
     )
 
     def target_key(self) -> str:
