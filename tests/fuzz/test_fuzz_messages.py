@@ -89,6 +89,8 @@ DATA_KEYS = [
 @example(kind="ai", data={"tool_calls": [1]}, content="x")
 @example(kind="ai", data={"additional_kwargs": {"tool_calls": 5}}, content="x")
 @example(kind="tool", data={"tool_call_id": 5}, content="x")
+@example(kind="remove", data={}, content=[])
+@example(kind="remove", data={}, content=[{}])
 def test_message_shaped_bodies(kind: str, data: dict[str, Any], content: Any) -> None:
     # Given a stored member whose JSON looks like a message dict, with any fields of any type
     if content is not None:

@@ -10,8 +10,9 @@ import os
 from typing import Any
 from unittest import mock
 
+import pytest
 from fuzzing import FUZZ
-from hypothesis import example, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
@@ -56,6 +57,7 @@ def load(env: dict[str, str]) -> Settings | None:
 @example({"SLUICE_REDIS__SOCKET_TIMEOUT": "inf"})
 @example({"SLUICE_WORKER__KINDS": "history-append"})
 def test_any_environment_loads_or_names_the_field(env: dict[str, str]) -> None:
+    assume(not any(env.get(section) == "null" for section in ("SLUICE_QUEUE", "SLUICE_REDIS")))  # see below
     settings = load(env)
     if settings is None:
         return
@@ -111,3 +113,12 @@ def test_no_password_in_the_repr(password: str) -> None:
     assert settings is not None
     for text in (repr(settings), str(settings), repr(settings.redis), settings.model_dump_json()):
         assert secret not in text
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="pydantic-settings drops every SLUICE_QUEUE__* variable when SLUICE_QUEUE is the JSON null, "
+    "so an invalid SLUICE_QUEUE__PARTITIONS=0 is silently replaced by the default",
+)
+def test_a_null_section_does_not_hide_its_nested_variables() -> None:
+    assert load({"SLUICE_QUEUE": "null", "SLUICE_QUEUE__PARTITIONS": "0"}) is None

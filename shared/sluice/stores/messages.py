@@ -91,12 +91,18 @@ _FRESH = {
     for kind, defaults in _DEFAULTS.items()
 }
 _FAST = frozenset(
-    kind for kind, cls in CLASSES.items() if not cls.__private_attributes__ and _REQUIRED[kind] == {"content"}
+    kind
+    for kind, cls in CLASSES.items()
+    # RemoveMessage's own __init__ refuses content and needs an id: only validation knows that
+    if not cls.__private_attributes__ and _REQUIRED[kind] == {"content"} and kind != "remove"
 )
 # the fields a plain text message has; any other (tool calls, usage, roles...) is validated
 _PLAIN = frozenset({"content", "additional_kwargs", "response_metadata", "id", "name", "type"})
 _BLOCK = (str, dict)
 _TEXT_OR_NONE = (str, type(None))
+
+
+NOT_KEPT = "a RemoveMessage is an instruction to delete messages, not a message a conversation keeps"
 
 
 def to_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
@@ -135,6 +141,8 @@ def check_message(message: Any) -> str | None:
     kind, data = message.get("type"), message.get("data")
     if kind not in MESSAGE_TYPES:
         return f"unknown message type {str(kind)[:40]!r}"
+    if kind == "remove":
+        return NOT_KEPT
     if not isinstance(data, dict) or "content" not in data:
         return "a message needs data.content"
     return None
@@ -142,7 +150,10 @@ def check_message(message: Any) -> str | None:
 
 def build(message: dict[str, Any]) -> BaseMessage:
     """A message dict to its message, validated (ValueError, KeyError or TypeError if it is not one)."""
-    cls = CLASSES.get(message.get("type", ""))
+    kind = message.get("type", "")
+    if kind == "remove":
+        raise ValueError(NOT_KEPT)
+    cls = CLASSES.get(kind)
     if cls is None:
         return messages_from_dict([message])[0]
     return cls(**message["data"])
