@@ -98,7 +98,10 @@ OPS_DIAGNOSTICS = ("slowlog|get", "latency|latest", "memory|usage", "memory|stat
 
 # The app's own commands: COMMAND INFO/DOCS and HELLO stand in for INFO and MODULE LIST in the
 # probe; CLIENT TRACKING for the client-side cache; WAIT/WAITAOF for durable enqueues.
-APP_OWN = ("command|info", "command|docs", "client|tracking", "xadd", "blpop", "wait", "waitaof")
+# No CLIENT TRACKING: Redis does not check BCAST prefixes against key patterns, so a tracking app
+# user could watch another namespace's key names. `local_cache=` (client-side caching) needs it:
+# add `+client|tracking` to the app user in a single-tenant deployment.
+APP_OWN = ("command|info", "command|docs", "xadd", "blpop", "wait", "waitaof")
 APP_COMMANDS = (*CONNECT, *CLUSTER, *SCRIPTS, *APP_OWN, *READ_STREAMS, *READ_PLAIN)
 WORKER_COMMANDS = (
     *CONNECT, *CLUSTER, *PROBE, *CLOCK, *SCRIPTS, *WORKER_STREAMS, *READ_STREAMS, *READ_PLAIN,

@@ -18,7 +18,7 @@ from sluice.connection.factory import connect, connect_async, resp2_twin
 from sluice.jobs.models import Payload
 from sluice.keys import Keys
 from sluice.queue.producer import AsyncProducer, Producer
-from sluice.queue.waiting import AsyncWaiter, Waiter
+from sluice.queue.waiting import SIGNAL_BLOCK, AsyncWaiter, Waiter
 from sluice.settings import RedisSettings, Settings
 from sluice.types import StreamEntryRef
 
@@ -105,13 +105,17 @@ class Core:
     def aproducer(self) -> AsyncProducer:
         return AsyncProducer(self.async_redis, self.settings)
 
+    @property
+    def _signal_block(self) -> float:
+        return min(SIGNAL_BLOCK, self.settings.redis.socket_timeout / 2)
+
     @cached_property
     def waiter(self) -> Waiter:
-        return Waiter(self.redis, self.keys, self.settings.queue.group)
+        return Waiter(self.redis, self.keys, self.settings.queue.group, block=self._signal_block)
 
     @cached_property
     def awaiter(self) -> AsyncWaiter:
-        return AsyncWaiter(self.async_redis, self.keys, self.settings.queue.group)
+        return AsyncWaiter(self.async_redis, self.keys, self.settings.queue.group, block=self._signal_block)
 
     # --- jobs ------------------------------------------------------------------------------------
     def enqueue(self, payloads: Sequence[Payload], *, notify: bool = False) -> list[StreamEntryRef]:

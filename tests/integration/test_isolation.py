@@ -152,11 +152,6 @@ def test_a_tenants_worker_cannot_consume_another_tenants_jobs(
     refused(lambda: r.xautoclaim(globex.stream("history-append", 0), "workers", "thief", 0))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known leak: the app user may run CLIENT TRACKING (for local_cache), and Redis 8.2 does not check "
-    "BCAST prefixes against the user's key patterns, so invalidations name another tenant's keys",
-)
 def test_a_tenant_cannot_watch_another_tenants_key_names(server: servers.RedisServer) -> None:
     # sluice's own local cache tracks in default mode (only keys it read); BCAST is what an attacker would use
     app = raw(server, "acme", "app")

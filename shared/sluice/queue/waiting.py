@@ -92,10 +92,11 @@ def _raise_dead(dead: dict[EntryId, str]) -> None:
 class Waiter:
     """Blocks until jobs are applied (sync)."""
 
-    def __init__(self, redis: Any, keys: Keys, group: str) -> None:
+    def __init__(self, redis: Any, keys: Keys, group: str, *, block: float = SIGNAL_BLOCK) -> None:
         self._redis = redis
         self._keys = keys
         self._group = group
+        self._block = block  # below the socket timeout, or every BLPOP would time out
 
     def remaining(self, handles: Iterable[StreamEntryRef]) -> list[StreamEntryRef]:
         """Handles not applied yet; raises JobFailed for a dead-lettered one."""
@@ -124,7 +125,7 @@ class Waiter:
             if notified:
                 signal = self._keys.done_signal(left[0].stream, left[0].entry_id)
                 with translate_errors("wait"):
-                    self._redis.blpop([signal], timeout=max(0.01, min(SIGNAL_BLOCK, budget)))
+                    self._redis.blpop([signal], timeout=max(0.01, min(self._block, budget)))
             else:
                 time.sleep(min(delay, budget))
                 delay = min(delay * 2, 0.05)
@@ -134,10 +135,11 @@ class Waiter:
 class AsyncWaiter:
     """Blocks until jobs are applied (asyncio)."""
 
-    def __init__(self, redis: Any, keys: Keys, group: str) -> None:
+    def __init__(self, redis: Any, keys: Keys, group: str, *, block: float = SIGNAL_BLOCK) -> None:
         self._redis = redis
         self._keys = keys
         self._group = group
+        self._block = block  # below the socket timeout, or every BLPOP would time out
 
     async def remaining(self, handles: Iterable[StreamEntryRef]) -> list[StreamEntryRef]:
         left: list[StreamEntryRef] = []
@@ -165,7 +167,7 @@ class AsyncWaiter:
             if notified:
                 signal = self._keys.done_signal(left[0].stream, left[0].entry_id)
                 with translate_errors("wait"):
-                    await self._redis.blpop([signal], timeout=max(0.01, min(SIGNAL_BLOCK, budget)))
+                    await self._redis.blpop([signal], timeout=max(0.01, min(self._block, budget)))
             else:
                 await asyncio.sleep(min(delay, budget))
                 delay = min(delay * 2, 0.05)
