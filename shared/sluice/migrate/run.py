@@ -30,7 +30,7 @@ from sluice.migrate.records import (
     VectorRecord,
 )
 from sluice.migrate.sources import Source
-from sluice.vectors.progress import Applied
+from sluice.queue.progress import Applied
 from sluice.vectors.schema import IndexSchema
 
 if TYPE_CHECKING:
@@ -72,9 +72,9 @@ class Report:
     finished: bool = False
 
     def bar(self, unit: str, width: int = 30) -> str:
-        total = sum(t.total_docs for t in self.trackers.values())
-        applied = sum(t.applied_docs for t in self.trackers.values())
-        failed = sum(t.failed_docs for t in self.trackers.values())
+        total = sum(t.total_units for t in self.trackers.values())
+        applied = sum(t.applied_units for t in self.trackers.values())
+        failed = sum(t.failed_units for t in self.trackers.values())
         filled = int(width * (applied + failed) / total) if total else width
         return f"[{'#' * filled}{'.' * (width - filled)}] {applied}/{total} {unit} applied, {failed} failed"
 

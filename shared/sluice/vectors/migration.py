@@ -30,12 +30,13 @@ from typing import TYPE_CHECKING, Any
 from sluice.errors import ConfigError
 from sluice.jobs.models import IndexDocument
 from sluice.keys import Keys
+from sluice.queue.progress import Applied
 from sluice.vectors import ingest
 from sluice.vectors.backend import BackendChoice, check, choose
 from sluice.vectors.backfill import purge_generation, read_generation
 from sluice.vectors.manager import make_backend
 from sluice.vectors.meta import GenerationSpec, IndexMeta
-from sluice.vectors.progress import Applied, settle_in_flight
+from sluice.vectors.progress import settle_in_flight
 from sluice.vectors.runner import Call, Plan, Runner, drive
 from sluice.vectors.schema import IndexSchema, differences
 
@@ -330,7 +331,7 @@ class Migration:
             )
             result = self.backfill(started, copy_vectors=target.copy_vectors, timeout=timeout, tick=tick)
             self.log(
-                f"backfilled: {result.applied.applied_docs} documents; {result.source_docs} in the old "
+                f"backfilled: {result.applied.applied_units} documents; {result.source_docs} in the old "
                 f"generation, {result.target_docs} in the new"
             )
             if (result.failures or result.target_docs < result.source_docs) and not force:

@@ -26,12 +26,12 @@ from sluice.embeddings.registry import EmbedderRegistry
 from sluice.errors import ConfigError
 from sluice.facade.client import Client
 from sluice.jobs.models import IndexDocument
+from sluice.queue.progress import Applied
 from sluice.settings import Settings
 from sluice.vectors import ingest
 from sluice.vectors.manager import index_info, read_meta
 from sluice.vectors.meta import IndexMeta
 from sluice.vectors.migration import Migration, MigrationError, Target, resumed
-from sluice.vectors.progress import Applied
 from sluice.vectors.runner import Runner, drive
 from sluice.vectors.schema import IndexSchema, MetadataField, VectorField, differences
 from sluice.vectors.session import IndexSession
@@ -273,8 +273,8 @@ def load(args: argparse.Namespace, client: Client) -> int:
     print(file=sys.stderr)
     seconds = time.monotonic() - began
     print(
-        f"{applied.applied_docs} of {total} documents indexed into {args.index!r} in {seconds:.1f}s "
-        f"({applied.applied_docs / seconds if seconds else 0:,.0f}/s); {applied.failed_docs} failed"
+        f"{applied.applied_units} of {total} documents indexed into {args.index!r} in {seconds:.1f}s "
+        f"({applied.applied_units / seconds if seconds else 0:,.0f}/s); {applied.failed_units} failed"
     )
     for handle, reason in applied.failed.items():
         print(f"FAILED job {handle.entry_id} (first document {first_ids.get(handle)!r}): {reason}")

@@ -110,8 +110,8 @@ def _summary(report: Report, unit: str) -> int:
     for kind in sorted(report.jobs):
         t = report.trackers[kind]
         print(
-            f"{kind}: {report.jobs[kind]} jobs, {t.applied_docs} {unit} applied, {t.failed_docs} failed"
-            + ("" if t.done else f", {t.total_docs - t.applied_docs - t.failed_docs} not applied yet")
+            f"{kind}: {report.jobs[kind]} jobs, {t.applied_units} {unit} applied, {t.failed_units} failed"
+            + ("" if t.done else f", {t.total_units - t.applied_units - t.failed_units} not applied yet")
         )
     if not report.jobs:
         print(f"nothing to migrate: no {unit} enqueued")

@@ -13,9 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-from collections import defaultdict
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -24,11 +21,10 @@ from langchain_core.messages import BaseMessage, convert_to_messages, messages_f
 from sluice.connection.factory import connect
 from sluice.errors import ConfigError
 from sluice.jobs.models import CacheWarmPayload
-from sluice.keys import Keys
 from sluice.models.prompts import cache_prompt, text_of
 from sluice.models.registry import ModelRegistry
 from sluice.queue.producer import Producer
-from sluice.queue.waiting import parse_state, state_commands
+from sluice.queue.progress import Applied
 from sluice.settings import Settings
 from sluice.types import StreamEntryRef
 
@@ -82,46 +78,12 @@ def read_prompts(path: Path) -> list[str]:
     return prompts
 
 
-class Progress:
-    """Which jobs are applied or dead-lettered, from the consumer group's state (no polling of data)."""
-
-    def __init__(self, redis: Any, keys: Keys, group: str, handles: Sequence[StreamEntryRef]) -> None:
-        self.redis, self.keys, self.group = redis, keys, group
-        self.left: dict[StreamEntryRef, int] = {h: i for i, h in enumerate(handles)}
-        self.applied = 0
-        self.failed: dict[int, str] = {}
-
-    def update(self) -> None:
-        by_stream: dict[str, list[StreamEntryRef]] = defaultdict(list)
-        for h in self.left:
-            by_stream[h.stream].append(h)
-        for stream, refs in by_stream.items():
-            ids = sorted((r.entry_id for r in refs), key=lambda i: tuple(map(int, i.split("-"))))
-            for start in range(0, len(ids), STATE_CHUNK):
-                chunk = ids[start : start + STATE_CHUNK]
-                pipe = self.redis.pipeline(transaction=False)
-                state_commands(pipe, self.keys, self.group, stream, chunk)
-                state = parse_state(chunk, pipe.execute(), self.group)
-                for entry_id in state.applied:
-                    del self.left[StreamEntryRef(stream, entry_id)]
-                    self.applied += 1
-                for entry_id, reason in state.dead.items():
-                    self.failed[self.left.pop(StreamEntryRef(stream, entry_id))] = reason
-
-    def bar(self, total: int, width: int = 30) -> str:
-        done = self.applied + len(self.failed)
-        filled = int(width * done / total) if total else width
-        return f"[{'#' * filled}{'.' * (width - filled)}] {self.applied}/{total} applied, {len(self.failed)} failed"
-
-
-def wait(progress: Progress, total: int, timeout: float, out: TextIO) -> None:
-    deadline = time.monotonic() + timeout
-    while progress.left and time.monotonic() < deadline:
-        progress.update()
-        out.write("\r" + progress.bar(total))
+def wait(progress: Applied, timeout: float, out: TextIO) -> None:
+    def tick(p: Applied) -> None:
+        out.write("\r" + p.bar(what="applied"))
         out.flush()
-        if progress.left:
-            time.sleep(POLL)
+
+    progress.wait(timeout, tick)
     out.write("\n")
 
 
@@ -149,12 +111,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.no_wait:
         print(f"{len(handles)} warm jobs enqueued for model {args.model!r}")
         return 0
-    progress = Progress(redis, producer.keys, settings.queue.group, handles)
-    wait(progress, len(handles), args.timeout, sys.stderr)
+    progress = Applied(redis, producer.keys, settings.queue.group)
+    progress.add(handles)
+    wait(progress, args.timeout, sys.stderr)
     print(
-        f"{progress.applied} of {len(handles)} prompts warmed into cache {args.cache!r} with model {args.model!r}"
+        f"{progress.applied_units} of {len(handles)} prompts warmed into cache {args.cache!r} "
+        f"with model {args.model!r}"
     )
-    for index, reason in sorted(progress.failed.items()):
+    position = {h: i for i, h in enumerate(handles)}
+    for index, reason in sorted((position[h], r) for h, r in progress.failed.items()):
         print(f"FAILED {text_of(prompts[index])[:100]!r}: {reason}")
     if progress.left:
         print(

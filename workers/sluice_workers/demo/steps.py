@@ -21,6 +21,7 @@ from sluice.facade.client import Client
 from sluice.jobs.models import CacheWarmPayload, IndexDocument
 from sluice.models.prompts import cache_prompt
 from sluice.models.registry import ModelRegistry
+from sluice.queue.progress import Applied
 from sluice.types import StreamEntryRef
 from sluice.vectors import IndexSchema, MetadataField, Tag, VectorField, ingest
 
@@ -47,7 +48,7 @@ class Step:
         )
 
 
-def progress(label: str, done: int, total: int) -> None:
+def _progress_line(label: str, done: int, total: int) -> None:
     width = 30
     filled = int(width * done / max(total, 1))
     sys.stderr.write(f"\r  {label:<28} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
@@ -67,7 +68,7 @@ def play_conversation(client: Client, turns: int) -> Step:
         t0 = time.perf_counter()
         read = history.messages  # waits for this object's own appends, then one ZRANGE
         step.latencies_ms.append((time.perf_counter() - t0) * 1000)
-        progress("conversation turns", i + 1, turns)
+        _progress_line("conversation turns", i + 1, turns)
         expected = [x for k in range(i + 1) for x in (f"question {k}", f"answer {k}")]
         if [m.content for m in read] != expected:
             raise SluiceError(f"conversation read back out of order after turn {i}")
@@ -85,15 +86,18 @@ def _wait_with_progress(
     client: Client, handles: list[StreamEntryRef], label: str, timeout: float = 120
 ) -> None:
     """A progress bar of *applied* jobs (not merely enqueued ones)."""
-    deadline = time.monotonic() + timeout
-    left = client.waiter.remaining(handles)
-    while left:
-        progress(label, len(handles) - len(left), len(handles))
-        if time.monotonic() > deadline:
-            raise SluiceError(f"{len(left)} {label} jobs not applied after {timeout}s")
-        time.sleep(0.1)
-        left = client.waiter.remaining(left)
-    progress(label, len(handles), len(handles))
+    progress = Applied(client.redis, client.keys, client.settings.queue.group)
+    progress.add(handles)
+    done = progress.wait(
+        timeout, lambda p: _progress_line(label, p.applied_units + p.failed_units, len(handles))
+    )
+    if progress.failed:
+        ref, reason = next(iter(progress.failed.items()))
+        raise SluiceError(
+            f"{len(progress.failed)} {label} jobs were dead-lettered, e.g. {ref.entry_id}: {reason}"
+        )
+    if not done:
+        raise SluiceError(f"{len(progress.left)} {label} jobs not applied after {timeout}s")
 
 
 def index_corpus(client: Client, embedder: str) -> tuple[Step, Any]:
