@@ -115,6 +115,30 @@ class Consistency:
             self._done(handles)
 
 
+class EntryStores:
+    """A client's exact-cache store, sync and asyncio, built on first use (both LLM caches keep
+    their answers there)."""
+
+    def __init__(self, client: Core) -> None:
+        self.client = client
+        self._sync: ExactCacheStore | None = None
+        self._async: AsyncExactCacheStore | None = None
+
+    def sync(self) -> ExactCacheStore:
+        if self._sync is None:
+            cluster = self.client.capabilities.cluster
+            self._sync = ExactCacheStore(self.client.redis, self.client.keys, cluster=cluster)
+        return self._sync
+
+    async def asyncio(self) -> AsyncExactCacheStore:
+        if self._async is None:
+            caps = await self.client.acapabilities()
+            self._async = AsyncExactCacheStore(
+                self.client.async_redis, self.client.keys, cluster=caps.cluster
+            )
+        return self._async
+
+
 class HitBuffer:
     """Hit counts kept in memory and flushed in one pipeline about once a second (refresh-ahead)."""
 
@@ -189,24 +213,14 @@ class LLMCache(BaseCache):
         self._consistency = Consistency(client, read_your_writes, wait_timeout)
         self._tracked = tracked
         self._hits = HitBuffer(ttl) if record_hits else None
-        self._store: ExactCacheStore | None = None
-        self._astore: AsyncExactCacheStore | None = None
+        self._stores = EntryStores(client)
 
     # --- plumbing ----------------------------------------------------------------------------
     def _sync_store(self) -> ExactCacheStore:
-        if self._store is None:
-            self._store = ExactCacheStore(
-                self.client.redis, self.client.keys, cluster=self.client.capabilities.cluster
-            )
-        return self._store
+        return self._stores.sync()
 
     async def _async_store(self) -> AsyncExactCacheStore:
-        if self._astore is None:
-            caps = await self.client.acapabilities()
-            self._astore = AsyncExactCacheStore(
-                self.client.async_redis, self.client.keys, cluster=caps.cluster
-            )
-        return self._astore
+        return await self._stores.asyncio()
 
     def _pending_key(self, member: str) -> str:
         return f"cache:{self.name}:{member}"  # = CacheFillPayload.target_key()

@@ -27,7 +27,7 @@ from langchain_core.outputs import Generation
 
 from sluice.embeddings.registry import EmbedderRegistry
 from sluice.errors import ConfigError, PermissionDenied, RedisUnavailable
-from sluice.facade.llm_cache import Consistency, HitBuffer, clear_scope, member_of
+from sluice.facade.llm_cache import Consistency, EntryStores, HitBuffer, clear_scope, member_of
 from sluice.jobs.models import CacheFillPayload
 from sluice.models.prompts import text_of
 from sluice.ops import cachestats
@@ -110,8 +110,7 @@ class SemanticCache(BaseCache):
         self._consistency = Consistency(client, read_your_writes, wait_timeout)
         self._hits = HitBuffer(ttl, embedder) if record_hits else None
         self._session: IndexSession | None = None
-        self._store: ExactCacheStore | None = None
-        self._astore: AsyncExactCacheStore | None = None
+        self._stores = EntryStores(client)
 
     # --- the index -----------------------------------------------------------------------------
     def _new_session(self, dims: int) -> IndexSession:
@@ -162,19 +161,10 @@ class SemanticCache(BaseCache):
         return session, session.meta
 
     def _sync_store(self) -> ExactCacheStore:
-        if self._store is None:
-            self._store = ExactCacheStore(
-                self.client.redis, self.client.keys, cluster=self.client.capabilities.cluster
-            )
-        return self._store
+        return self._stores.sync()
 
     async def _async_store(self) -> AsyncExactCacheStore:
-        if self._astore is None:
-            caps = await self.client.acapabilities()
-            self._astore = AsyncExactCacheStore(
-                self.client.async_redis, self.client.keys, cluster=caps.cluster
-            )
-        return self._astore
+        return await self._stores.asyncio()
 
     def _query(self, vector: list[float], llm_string: str, threshold: float | None) -> VectorQuery:
         # a range query where a threshold applies; plain KNN when measuring (evaluate)
