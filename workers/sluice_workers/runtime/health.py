@@ -60,7 +60,10 @@ class Heartbeat:
             pipe.execute()
 
     def start(self) -> None:
-        self.beat()
+        try:
+            self.beat()
+        except SluiceError as e:  # a full or busy Redis must not stop a worker from starting
+            log.warning("first heartbeat failed: %s", e)
         self._thread.start()
 
     def stop(self) -> None:
