@@ -104,3 +104,23 @@ def test_padded_versions_sort_like_entry_ids() -> None:
 def test_queue_full_reply_is_parsed_and_others_are_not() -> None:
     assert queue_full("QUEUEFULL 10 8") == (10, 8)
     assert queue_full("ERR something") is None
+
+
+def test_the_fast_encoder_writes_what_the_envelope_model_reads() -> None:
+    from sluice.jobs.codec import encode_new
+
+    payload = CacheFillPayload(
+        llm_string="m", prompt='quote " and \\ and é', generations=[{"text": "t"}], ttl=5
+    )
+    for notify, trace in ((False, None), (True, {"traceparent": 'a"b'})):
+        job_id, data = encode_new(payload, namespace="ns-1.x_y", notify=notify, trace=trace)
+        env = decode("s", "1-1", {b"job": data}).envelope
+        assert (env.id, env.namespace, env.notify, env.trace, env.attempt, env.v) == (
+            job_id,
+            "ns-1.x_y",
+            notify,
+            trace,
+            0,
+            1,
+        )
+        assert env.payload == payload

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,8 +14,8 @@ from typing import Any
 from pydantic_core import PydanticSerializationError
 
 from sluice.errors import ConfigError, PayloadTooLarge
-from sluice.jobs.codec import FIELD, encode
-from sluice.jobs.models import ENVELOPE_VERSION, JobEnvelope, Payload
+from sluice.jobs.codec import FIELD, encode_new
+from sluice.jobs.models import Payload
 from sluice.keys import Keys
 from sluice.settings import LimitSettings
 from sluice.types import EntryId, JobKind, KeyT, StreamEntryRef
@@ -33,21 +32,6 @@ class StreamBatch:
     jobs: list[bytes] = field(default_factory=list)
     slots: list[int] = field(default_factory=list)
     job_ids: list[str] = field(default_factory=list)
-
-
-def envelope(namespace: str, payload: Payload, *, notify: bool, trace: dict[str, str] | None) -> JobEnvelope:
-    # The payload is a validated model already and the other fields are ours: skip re-validation
-    # (the hot path of bulk enqueue). The namespace was validated by Settings.
-    return JobEnvelope.model_construct(
-        v=ENVELOPE_VERSION,
-        id=uuid.uuid4().hex,
-        namespace=namespace,
-        created=time.time(),
-        attempt=0,
-        trace=trace,
-        notify=notify,
-        payload=payload,
-    )
 
 
 def json_size(value: Any, what: str) -> int:
@@ -131,9 +115,8 @@ def plan(
         )
     for slot, payload in enumerate(items):
         check_payload(payload, limits)
-        env = envelope(keys.namespace, payload, notify=notify, trace=trace)
         try:
-            data = encode(env)
+            job_id, data = encode_new(payload, namespace=keys.namespace, notify=notify, trace=trace)
         except PydanticSerializationError as e:
             raise ConfigError(
                 f"this {payload.kind} job cannot be encoded as JSON ({str(e)[:200]}); pass only JSON values "
@@ -147,11 +130,11 @@ def plan(
                 "SLUICE_LIMITS__MAX_PAYLOAD_BYTES",
             )
         kind: JobKind = payload.kind
-        stream = keys.stream_for(kind, env.target_key())
+        stream = keys.stream_for(kind, payload.target_key())
         batch = batches.setdefault(stream, StreamBatch(stream))
         batch.jobs.append(data)
         batch.slots.append(slot)
-        batch.job_ids.append(env.id)
+        batch.job_ids.append(job_id)
         count += 1
     return list(batches.values()), count
 
