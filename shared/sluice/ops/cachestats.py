@@ -58,30 +58,29 @@ class LookupCounts:
             return out
 
 
-def record(redis: Any, keys: Keys, cache: str, counts: dict[str, int], minute: int | None = None) -> None:
-    """Add counts to this minute's hash (one pipeline); nothing to do for empty counts."""
-    if not counts:
-        return
-    key = keys.cache_lookups(cache, int(time.time() // 60) if minute is None else minute)
-    pipe = redis.pipeline(transaction=False)
+def _queue(pipe: Any, keys: Keys, cache: str, counts: dict[str, int]) -> None:
+    key = keys.cache_lookups(cache, int(time.time() // 60))
     for name, n in counts.items():
         pipe.hincrby(key, name, n)
     pipe.expire(key, KEEP_SECONDS)
-    with translate_errors("record cache lookups"):
-        pipe.execute()
+
+
+def record(redis: Any, keys: Keys, cache: str, counts: dict[str, int]) -> None:
+    """Add counts to this minute's hash (one pipeline); nothing to do for empty counts."""
+    if counts:
+        pipe = redis.pipeline(transaction=False)
+        _queue(pipe, keys, cache, counts)
+        with translate_errors("record cache lookups"):
+            pipe.execute()
 
 
 async def arecord(redis: Any, keys: Keys, cache: str, counts: dict[str, int]) -> None:
     """`record` on a redis.asyncio client."""
-    if not counts:
-        return
-    key = keys.cache_lookups(cache, int(time.time() // 60))
-    pipe = redis.pipeline(transaction=False)
-    for name, n in counts.items():
-        pipe.hincrby(key, name, n)
-    pipe.expire(key, KEEP_SECONDS)
-    with translate_errors("record cache lookups"):
-        await pipe.execute()
+    if counts:
+        pipe = redis.pipeline(transaction=False)
+        _queue(pipe, keys, cache, counts)
+        with translate_errors("record cache lookups"):
+            await pipe.execute()
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,6 +106,17 @@ def write_args(keys: Keys, w: CacheWrite, *, cleared: str | None) -> tuple[list[
     return script_keys, [version, ttl_ms, w.generations_json, hl, cleared or ""]
 
 
+def hit_commands(
+    pipe: Any, keys: Keys, cache: str, counts: Mapping[str, float], sources: Mapping[str, str]
+) -> None:
+    """Queue hit counts (members ``<hl>:<hp>``) and their sources on a sync or asyncio pipeline."""
+    hits = keys.cache_hits(cache)
+    for member, n in counts.items():
+        pipe.zincrby(hits, n, member)
+    if sources:
+        pipe.hset(keys.cache_sources(cache), mapping=dict(sources))
+
+
 def newest_mark(marks: Mapping[Any, Any], llm_string: str) -> str:
     """The clear mark that applies to one model: the newer of the whole-cache and the model's mark."""
     plain = {_text(k): _text(v) for k, v in marks.items()}
@@ -215,11 +226,7 @@ class ExactCacheStore:
             return
         with translate_errors("record LLM cache hits"):
             pipe = self._redis.pipeline(transaction=False)
-            hits = self._keys.cache_hits(cache)
-            for member, n in counts.items():
-                pipe.zincrby(hits, n, member)
-            if sources:
-                pipe.hset(self._keys.cache_sources(cache), mapping=dict(sources))
+            hit_commands(pipe, self._keys, cache, counts, sources)
             pipe.execute()
 
 
@@ -291,9 +298,5 @@ class AsyncExactCacheStore:
             return
         with translate_errors("record LLM cache hits"):
             pipe = self._redis.pipeline(transaction=False)
-            hits = self._keys.cache_hits(cache)
-            for member, n in counts.items():
-                pipe.zincrby(hits, n, member)
-            if sources:
-                pipe.hset(self._keys.cache_sources(cache), mapping=dict(sources))
+            hit_commands(pipe, self._keys, cache, counts, sources)
             await pipe.execute()
