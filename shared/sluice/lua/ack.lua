@@ -54,7 +54,9 @@ local function field(fields, name)
   return ''
 end
 
-local acked, k = 0, 3
+-- Entries with no flags and no other group (the common case) are finished in bulk; the others one
+-- by one, so that only the call that acknowledged an entry writes its dead letter and signal.
+local acked, k, plain = 0, 3, {}
 for i = 7, #ARGV, 5 do
   local id, flags, reason, kind, attempts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local dead = string.find(flags, 'd', 1, true) ~= nil
@@ -62,27 +64,42 @@ for i = 7, #ARGV, 5 do
   local marker, signal
   if dead then marker = KEYS[k]; k = k + 1 end
   if notify then signal = KEYS[k]; k = k + 1 end
-  local entry = dead and redis.call('XRANGE', stream, id, id) or nil
-  local done
-  if mode == 'xackdel' then  -- 1: acked and deleted; 2: acked, kept for other groups; -1: not ours
-    local code = redis.call('XACKDEL', stream, group, 'ACKED', 'IDS', 1, id)[1]
-    done = code == 1 or code == 2
+  if not dead and not notify and #others == 0 then
+    plain[#plain + 1] = id
   else
-    done = redis.call('XACK', stream, group, id) == 1
-    if done and (#others == 0 or acked_by_all_others(id)) then redis.call('XDEL', stream, id) end
+    local entry = dead and redis.call('XRANGE', stream, id, id) or nil
+    local done
+    if mode == 'xackdel' then  -- 1: acked and deleted; 2: acked, kept for other groups; -1: not ours
+      local code = redis.call('XACKDEL', stream, group, 'ACKED', 'IDS', 1, id)[1]
+      done = code == 1 or code == 2
+    else
+      done = redis.call('XACK', stream, group, id) == 1
+      if done and (#others == 0 or acked_by_all_others(id)) then redis.call('XDEL', stream, id) end
+    end
+    if done then
+      acked = acked + 1
+      if dead then
+        local job = entry[1] and field(entry[1][2], 'job') or ''
+        redis.call('XADD', dlq, 'MAXLEN', '~', dlq_cap, '*', 'stream', stream, 'entry_id', id,
+          'kind', kind, 'error', reason, 'attempts', attempts, 'at', now, 'job', job)
+        redis.call('SET', marker, reason, 'PX', dead_ttl)
+      end
+      if notify then
+        redis.call('RPUSH', signal, dead and 'dead' or 'ok')
+        redis.call('PEXPIRE', signal, signal_ttl)
+      end
+    end
   end
-  if done then
-    acked = acked + 1
-    if dead then
-      local job = entry[1] and field(entry[1][2], 'job') or ''
-      redis.call('XADD', dlq, 'MAXLEN', '~', dlq_cap, '*', 'stream', stream, 'entry_id', id,
-        'kind', kind, 'error', reason, 'attempts', attempts, 'at', now, 'job', job)
-      redis.call('SET', marker, reason, 'PX', dead_ttl)
+end
+for first = 1, #plain, 500 do
+  local chunk = {unpack(plain, first, math.min(first + 499, #plain))}
+  if mode == 'xackdel' then
+    for _, code in ipairs(redis.call('XACKDEL', stream, group, 'ACKED', 'IDS', #chunk, unpack(chunk))) do
+      if code == 1 or code == 2 then acked = acked + 1 end
     end
-    if notify then
-      redis.call('RPUSH', signal, dead and 'dead' or 'ok')
-      redis.call('PEXPIRE', signal, signal_ttl)
-    end
+  else
+    acked = acked + redis.call('XACK', stream, group, unpack(chunk))
+    redis.call('XDEL', stream, unpack(chunk))
   end
 end
 return acked
