@@ -221,7 +221,7 @@ def _async_kwargs(kwargs: Mapping[str, Any], accepted: frozenset[str]) -> dict[s
         elif name in accepted:
             out[name] = value
         elif value not in (None, False, (), []):
-            raise _refuse(f"its option {name}={value!r} has no asyncio equivalent")
+            raise _refuse(f"its option {name} has no asyncio equivalent")  # never echo a value
     return out
 
 
