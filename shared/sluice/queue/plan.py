@@ -18,7 +18,7 @@ from sluice.jobs.codec import FIELD, encode_new
 from sluice.jobs.models import Payload
 from sluice.keys import Keys
 from sluice.settings import LimitSettings
-from sluice.types import EntryId, JobKind, KeyT, StreamEntryRef
+from sluice.types import EntryId, JobKind, KeyT, NotifiedEntryRef, StreamEntryRef
 
 CHUNK = 500  # jobs per script call: bounds the server time one call takes
 
@@ -165,8 +165,10 @@ def calls(keys: Keys, batch: StreamBatch, max_backlog: int, dedupe_window: float
         yield ScriptCall(batch.stream, [batch.stream, *bucket_keys], args, batch.slots[i : i + CHUNK])
 
 
-def handles(stream: KeyT, ids: Iterable[bytes | str]) -> list[StreamEntryRef]:
-    return [StreamEntryRef(stream, EntryId(i.decode() if isinstance(i, bytes) else i)) for i in ids]
+def handles(stream: KeyT, ids: Iterable[bytes | str], *, notify: bool = False) -> list[StreamEntryRef]:
+    """Handles of the entries `ids` of `stream` (`NotifiedEntryRef` when enqueued with notify)."""
+    ref = NotifiedEntryRef if notify else StreamEntryRef
+    return [ref(stream, EntryId(i.decode() if isinstance(i, bytes) else i)) for i in ids]
 
 
 def queue_full(reply_error: str) -> tuple[int, int] | None:

@@ -118,7 +118,9 @@ class Producer:
             for call in planning.calls(self._keys, batch, q.max_backlog, q.dedupe_window):
                 _too_many(q, call)
                 ids = self._attempt(call)
-                for slot, handle in zip(call.slots, planning.handles(call.stream, ids), strict=True):
+                for slot, handle in zip(
+                    call.slots, planning.handles(call.stream, ids, notify=notify), strict=True
+                ):
                     out[slot] = handle
         return [h for h in out if h is not None]
 
@@ -135,7 +137,7 @@ class Producer:
         stream = self._keys.stream_for(envelope.payload.kind, envelope.target_key())
         batch = planning.StreamBatch(stream, [data], [0], [envelope.id])
         (call,) = planning.calls(self._keys, batch, q.max_backlog, q.dedupe_window)
-        return planning.handles(call.stream, self._attempt(call))[0]
+        return planning.handles(call.stream, self._attempt(call), notify=envelope.notify)[0]
 
     def _attempt(self, call: planning.ScriptCall) -> list[bytes]:
         attempts = _Attempts(self._settings.queue)
@@ -187,7 +189,9 @@ class AsyncProducer:
             for call in planning.calls(self._keys, batch, q.max_backlog, q.dedupe_window):
                 _too_many(q, call)
                 ids = await self._attempt(call)
-                for slot, handle in zip(call.slots, planning.handles(call.stream, ids), strict=True):
+                for slot, handle in zip(
+                    call.slots, planning.handles(call.stream, ids, notify=notify), strict=True
+                ):
                     out[slot] = handle
         return [h for h in out if h is not None]
 
