@@ -8,6 +8,7 @@ is ``#!lua flags=no-writes`` runs with EVALSHA_RO instead: a user allowed only r
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from functools import cache
 from importlib import resources
@@ -21,6 +22,12 @@ from redis.exceptions import NoScriptError
 def source(name: str) -> str:
     """The text of `sluice/lua/<name>.lua`."""
     return resources.files("sluice").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+
+
+@cache
+def sha(name: str) -> str:
+    """The SHA1 digest EVALSHA names the script by (what SCRIPT LOAD returns)."""
+    return hashlib.sha1(source(name).encode(), usedforsecurity=False).hexdigest()
 
 
 @cache
