@@ -1,7 +1,8 @@
 """Lua scripts shipped with the package, loaded by name and registered on a client.
 
 Each `.lua` file opens with its key schema. redis-py's `Script` runs EVALSHA and reloads on
-NOSCRIPT, on standalone, Sentinel-managed and Cluster clients alike. A script whose first line
+NOSCRIPT, on standalone, Sentinel-managed and Cluster clients alike. Cluster batches of the vector
+runner send EVALSHA themselves (`sha`) and load scripts per node (`sluice.vectors.cluster_batch`). A script whose first line
 is ``#!lua flags=no-writes`` runs with EVALSHA_RO instead: a user allowed only reads (and
 ``+evalsha_ro``) may run it, and a replica can answer it.
 """
