@@ -21,8 +21,9 @@ from redis.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
 from sluice.connection.translate import translate_errors
-from sluice.errors import ConfigError, DurabilityNotReached, QueueFull, RedisUnavailable
-from sluice.jobs.models import Payload
+from sluice.errors import ConfigError, DurabilityNotReached, PayloadTooLarge, QueueFull, RedisUnavailable
+from sluice.jobs.codec import encode
+from sluice.jobs.models import JobEnvelope, Payload
 from sluice.keys import Keys
 from sluice.queue import plan as planning
 from sluice.settings import QueueSettings, Settings
@@ -145,6 +146,21 @@ class Producer:
                 for slot, handle in zip(call.slots, planning.handles(call.stream, ids), strict=True):
                     out[slot] = handle
         return [h for h in out if h is not None]
+
+    def requeue(self, envelope: JobEnvelope) -> StreamEntryRef:
+        """Enqueue an existing job again, as it is (a retried dead letter keeps its id and origin),
+        on the stream its target key routes to; same backlog bound and resend dedupe as enqueue."""
+        q = self._settings.queue
+        data = encode(envelope)
+        limit = self._settings.limits.max_payload_bytes
+        if len(data) > limit:
+            raise PayloadTooLarge(
+                f"encoded {envelope.kind} job (bytes)", len(data), limit, "SLUICE_LIMITS__MAX_PAYLOAD_BYTES"
+            )
+        stream = self._keys.stream_for(envelope.payload.kind, envelope.target_key())
+        batch = planning.StreamBatch(stream, [data], [0], [envelope.id])
+        (call,) = planning.calls(self._keys, batch, q.max_backlog, q.dedupe_window)
+        return planning.handles(call.stream, self._attempt(call))[0]
 
     def _attempt(self, call: planning.ScriptCall) -> list[bytes]:
         attempts = _Attempts(self._settings.queue)

@@ -107,7 +107,7 @@ class CacheWarmHandler:
                     continue
                 encoded = codec.encode(generations)
                 writes.append(
-                    CacheWrite(p.cache, p.llm_string, key_prompt, encoded, p.ttl, job.entry_id, p.embedder)
+                    CacheWrite(p.cache, p.llm_string, key_prompt, encoded, p.ttl, job.version, p.embedder)
                 )
             if failed:
                 failures[job.entry_id] = _failure(p.model, failed, len(p.prompts))
