@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from langchain_core.globals import set_llm_cache
+from langchain_core.messages import HumanMessage
 
 from sluice.errors import WaitTimeout
 from sluice.facade.client import Client
@@ -122,6 +123,14 @@ def test_a_wait_with_no_worker_in_the_namespace_says_so(redis8: Any, namespace: 
         message = _timeout(client)
     assert f"no worker heartbeat in namespace {namespace!r}" in message
     assert f"SLUICE_NAMESPACE={namespace}" in message
+    # And so does a facade's read that waits for its own writes (a floor wait), sync and async
+    history = client.chat_history("s", wait_timeout=0.3)
+    history.add_messages([HumanMessage("hi")])
+    with pytest.raises(WaitTimeout, match=f"no worker heartbeat in namespace {namespace!r}"):
+        history.messages  # noqa: B018 - the read is the point
+    handle = client.enqueue([HistoryAppendPayload(session_id="s", messages=[])])[0]
+    with pytest.raises(WaitTimeout, match=f"no worker heartbeat in namespace {namespace!r}"):
+        _waiter(client).wait_floors({handle.stream: handle.entry_id}, 0.3)
 
     async def async_wait() -> str:
         handles = client.enqueue([HistoryAppendPayload(session_id="s", messages=[])])
@@ -130,7 +139,14 @@ def test_a_wait_with_no_worker_in_the_namespace_says_so(redis8: Any, namespace: 
             await waiter.wait(handles, 0.3)
         return str(caught.value)
 
+    async def async_floor() -> None:
+        handle = client.enqueue([HistoryAppendPayload(session_id="s", messages=[])])[0]
+        waiter = AsyncWaiter(client.async_redis, client.keys, client.settings.queue.group)
+        await waiter.wait_floors({handle.stream: handle.entry_id}, 0.3)
+
     assert f"no worker heartbeat in namespace {namespace!r}" in asyncio.run(async_wait())
+    with pytest.raises(WaitTimeout, match=f"no worker heartbeat in namespace {namespace!r}"):
+        asyncio.run(async_floor())
     client.close()
 
 

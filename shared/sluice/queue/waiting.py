@@ -4,6 +4,11 @@ A job is applied when its consumer group has delivered it (``last-delivered-id >
 no longer pending, and it was not dead-lettered (a dead marker beside the stream says so). That
 state is the truth, whatever retries and reclaims happened. Workers also push a signal onto a
 per-job list for jobs enqueued with ``notify``, so a waiter blocks on BLPOP instead of polling.
+
+A *floor* stands for handles a caller no longer holds one by one (see `sluice.facade.pending`):
+stream S has reached floor F when every entry of S up to F is applied or dead-lettered, i.e. the
+group has delivered F and nothing up to F is pending. That waits for others' jobs as well, never
+for fewer than the forgotten handles.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import json
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +31,7 @@ PENDING_SCAN = 1000
 SIGNAL_BLOCK = 0.25  # seconds one BLPOP blocks before the state is checked again
 HEARTBEATS_READ = 50  # most recent heartbeats a timed-out wait reads to say why
 _STREAM_KIND = re.compile(r"\{([^{}:]+):\d+\}$")
+FLOOR_POLL_CAP = 0.05  # seconds between checks of a floor at most (no signal tells it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +86,29 @@ def _no_group(error: Exception) -> bool:
     return "NOGROUP" in text or "no such key" in text.lower()
 
 
+def floor_commands(pipe: Any, group: str, stream: str, floor: EntryId) -> None:
+    """Queue what `floor_reached` reads: the group's position and the first pending entry up to `floor`."""
+    pipe.xinfo_groups(stream)
+    pipe.xpending_range(stream, group, "-", floor, 1)
+
+
+def floor_reached(floor: EntryId, replies: Sequence[Any], group: str) -> bool:
+    """Parse `floor_commands` replies (executed with raise_on_error=False)."""
+    groups, pending = replies
+    for reply in replies:
+        if isinstance(reply, Exception):
+            if _no_group(reply):
+                return False  # no worker has read this stream yet: nothing is applied
+            raise reply
+    last = next((_text(g.get("last-delivered-id")) for g in groups if _text(g.get("name")) == group), None)
+    return last is not None and parse_entry_id(last) >= parse_entry_id(floor) and not pending
+
+
+def finished_of(ids: Sequence[EntryId], state: StreamState) -> list[EntryId]:
+    """Ids applied or dead-lettered: nothing left to wait for."""
+    return [i for i in ids if i in state.applied or i in state.dead]
+
+
 def _group_by_stream(handles: Iterable[StreamEntryRef]) -> dict[str, set[EntryId]]:
     by_stream: dict[str, set[EntryId]] = defaultdict(set)
     for h in handles:
@@ -107,18 +136,27 @@ def _parse_beats(bodies: Sequence[Any]) -> list[dict[str, Any]]:
     return beats
 
 
-def timeout_message(
-    left: Sequence[StreamEntryRef],
-    total: int,
-    timeout: float,
-    keys: Keys,
-    beats: list[dict[str, Any]] | None,
-) -> str:
-    """Why a wait timed out, as far as the heartbeats of the namespace tell."""
+def _handles_timeout(
+    left: Sequence[StreamEntryRef], total: int, timeout: float, keys: Keys, beats: list[dict[str, Any]] | None
+) -> WaitTimeout:
     first = left[0]
     head = (
         f"{len(left)} of {total} jobs not applied after {timeout}s (first: {first.stream} {first.entry_id})"
     )
+    return WaitTimeout(timeout_message(head, first.stream, keys, beats))
+
+
+def _floor_timeout(
+    left: Mapping[str, EntryId], timeout: float, keys: Keys, beats: list[dict[str, Any]] | None
+) -> WaitTimeout:
+    stream, floor = next(iter(left.items()))
+    head = f"jobs up to {floor} of {stream} (and {len(left) - 1} more streams) not applied after {timeout}s"
+    return WaitTimeout(timeout_message(head, stream, keys, beats))
+
+
+def timeout_message(head: str, stream: str, keys: Keys, beats: list[dict[str, Any]] | None) -> str:
+    """`head` (what was not applied in time), then why, as far as the namespace's heartbeats tell
+    (`beats`: the live ones; None when they could not be read)."""
     ns = keys.namespace
     status = f"see `sluice --namespace {ns} status`"
     if beats is None:
@@ -128,7 +166,7 @@ def timeout_message(
             f"{head}: no worker heartbeat in namespace {ns!r}: are workers running? Start them on this "
             f"Redis with SLUICE_NAMESPACE={ns} (a worker without it serves the namespace 'sluice')"
         )
-    match = _STREAM_KIND.search(first.stream)
+    match = _STREAM_KIND.search(stream)
     kind = match[1] if match else None
     serving = [b for b in beats if kind is None or kind in (b.get("kinds") or [kind])]
     if not serving:
@@ -168,7 +206,7 @@ class Waiter:
         while left:
             budget = deadline - time.monotonic()
             if budget <= 0:
-                raise WaitTimeout(timeout_message(left, len(handles), timeout, self._keys, self._beats()))
+                raise _handles_timeout(left, len(handles), timeout, self._keys, self._beats())
             if notified:
                 signal = self._keys.done_signal(left[0].stream, left[0].entry_id)
                 with translate_errors("wait"):
@@ -191,6 +229,38 @@ class Waiter:
                 return _parse_beats(pipe.execute())
         except SluiceError:  # e.g. an ACL without these keys: the message only loses its hint
             return None
+
+    def finished(self, handles: Iterable[StreamEntryRef]) -> list[StreamEntryRef]:
+        """The handles applied or dead-lettered (one round trip per stream; never raises JobFailed)."""
+        out: list[StreamEntryRef] = []
+        for stream, ids in _group_by_stream(handles).items():
+            ordered = list(ids)
+            with translate_errors("wait"):
+                pipe = self._redis.pipeline(transaction=False)
+                state_commands(pipe, self._keys, self._group, stream, ordered)
+                state = parse_state(ordered, pipe.execute(raise_on_error=False), self._group)
+            out.extend(StreamEntryRef(stream, i) for i in finished_of(ordered, state))
+        return out
+
+    def wait_floors(self, floors: Mapping[str, EntryId], timeout: float) -> None:
+        """Block until every stream has reached its floor; raises WaitTimeout."""
+        deadline = time.monotonic() + timeout
+        left = dict(floors)
+        delay = 0.001
+        while True:
+            for stream, floor in list(left.items()):
+                with translate_errors("wait"):
+                    pipe = self._redis.pipeline(transaction=False)
+                    floor_commands(pipe, self._group, stream, floor)
+                    if floor_reached(floor, pipe.execute(raise_on_error=False), self._group):
+                        del left[stream]
+            budget = deadline - time.monotonic()
+            if not left:
+                return
+            if budget <= 0:
+                raise _floor_timeout(left, timeout, self._keys, self._beats())
+            time.sleep(min(delay, budget))
+            delay = min(delay * 2, FLOOR_POLL_CAP)
 
 
 class AsyncWaiter:
@@ -221,8 +291,7 @@ class AsyncWaiter:
         while left:
             budget = deadline - time.monotonic()
             if budget <= 0:
-                beats = await self._beats()
-                raise WaitTimeout(timeout_message(left, len(handles), timeout, self._keys, beats))
+                raise _handles_timeout(left, len(handles), timeout, self._keys, await self._beats())
             if notified:
                 signal = self._keys.done_signal(left[0].stream, left[0].entry_id)
                 with translate_errors("wait"):
@@ -244,3 +313,33 @@ class AsyncWaiter:
                 return _parse_beats(await pipe.execute())
         except SluiceError:
             return None
+
+    async def finished(self, handles: Iterable[StreamEntryRef]) -> list[StreamEntryRef]:
+        out: list[StreamEntryRef] = []
+        for stream, ids in _group_by_stream(handles).items():
+            ordered = list(ids)
+            with translate_errors("wait"):
+                pipe = self._redis.pipeline(transaction=False)
+                state_commands(pipe, self._keys, self._group, stream, ordered)
+                state = parse_state(ordered, await pipe.execute(raise_on_error=False), self._group)
+            out.extend(StreamEntryRef(stream, i) for i in finished_of(ordered, state))
+        return out
+
+    async def wait_floors(self, floors: Mapping[str, EntryId], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        left = dict(floors)
+        delay = 0.001
+        while True:
+            for stream, floor in list(left.items()):
+                with translate_errors("wait"):
+                    pipe = self._redis.pipeline(transaction=False)
+                    floor_commands(pipe, self._group, stream, floor)
+                    if floor_reached(floor, await pipe.execute(raise_on_error=False), self._group):
+                        del left[stream]
+            budget = deadline - time.monotonic()
+            if not left:
+                return
+            if budget <= 0:
+                raise _floor_timeout(left, timeout, self._keys, await self._beats())
+            await asyncio.sleep(min(delay, budget))
+            delay = min(delay * 2, FLOOR_POLL_CAP)

@@ -27,6 +27,7 @@ from sluice.jobs.models import CacheFillPayload
 from sluice.keys import Keys, digest
 from sluice.scripts import Scripts
 from sluice.stores import generations as codec
+from sluice.stores import hits
 from sluice.stores.versions import padded
 
 log = logging.getLogger(__name__)
@@ -104,17 +105,6 @@ def write_args(keys: Keys, w: CacheWrite, *, cleared: str | None) -> tuple[list[
     ttl_ms = max(1, int(w.ttl * 1000)) if w.ttl else 0
     version = padded(w.version) if w.version else ""
     return script_keys, [version, ttl_ms, w.generations_json, hl, cleared or ""]
-
-
-def hit_commands(
-    pipe: Any, keys: Keys, cache: str, counts: Mapping[str, float], sources: Mapping[str, str]
-) -> None:
-    """Queue hit counts (members ``<hl>:<hp>``) and their sources on a sync or asyncio pipeline."""
-    hits = keys.cache_hits(cache)
-    for member, n in counts.items():
-        pipe.zincrby(hits, n, member)
-    if sources:
-        pipe.hset(keys.cache_sources(cache), mapping=dict(sources))
 
 
 def newest_mark(marks: Mapping[Any, Any], llm_string: str) -> str:
@@ -221,13 +211,12 @@ class ExactCacheStore:
         return removed
 
     def record_hits(self, cache: str, counts: Mapping[str, float], sources: Mapping[str, str]) -> None:
-        """Add hit counts (members ``<hl>:<hp>``) and the sources refresh-ahead needs to recompute them."""
+        """Add hit counts (members ``<hl>:<hp>``) and the sources refresh-ahead needs to recompute them
+        (bounded: `sluice.stores.hits`)."""
         if not counts:
             return
         with translate_errors("record LLM cache hits"):
-            pipe = self._redis.pipeline(transaction=False)
-            hit_commands(pipe, self._keys, cache, counts, sources)
-            pipe.execute()
+            hits.record(self._redis, self._keys, cache, counts, sources)
 
 
 class AsyncExactCacheStore:
@@ -297,6 +286,4 @@ class AsyncExactCacheStore:
         if not counts:
             return
         with translate_errors("record LLM cache hits"):
-            pipe = self._redis.pipeline(transaction=False)
-            hit_commands(pipe, self._keys, cache, counts, sources)
-            await pipe.execute()
+            await hits.arecord(self._redis, self._keys, cache, counts, sources)
