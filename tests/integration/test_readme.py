@@ -127,26 +127,26 @@ def test_a_wait_with_no_worker_in_the_namespace_says_so(redis8: Any, namespace: 
     history = client.chat_history("s", wait_timeout=0.3)
     history.add_messages([HumanMessage("hi")])
     with pytest.raises(WaitTimeout, match=f"no worker heartbeat in namespace {namespace!r}"):
-        history.messages  # noqa: B018 - the read is the point
+        history.messages
     handle = client.enqueue([HistoryAppendPayload(session_id="s", messages=[])])[0]
     with pytest.raises(WaitTimeout, match=f"no worker heartbeat in namespace {namespace!r}"):
         _waiter(client).wait_floors({handle.stream: handle.entry_id}, 0.3)
 
-    async def async_wait() -> str:
-        handles = client.enqueue([HistoryAppendPayload(session_id="s", messages=[])])
+    async def async_waits() -> list[str]:
+        # one event loop: a Client's asyncio connection belongs to the first loop that used it
         waiter = AsyncWaiter(client.async_redis, client.keys, client.settings.queue.group)
+        handles = client.enqueue([HistoryAppendPayload(session_id="s", messages=[])])
+        messages = []
         with pytest.raises(WaitTimeout) as caught:
             await waiter.wait(handles, 0.3)
-        return str(caught.value)
+        messages.append(str(caught.value))
+        with pytest.raises(WaitTimeout) as caught:
+            await waiter.wait_floors({handles[0].stream: handles[0].entry_id}, 0.3)
+        messages.append(str(caught.value))
+        return messages
 
-    async def async_floor() -> None:
-        handle = client.enqueue([HistoryAppendPayload(session_id="s", messages=[])])[0]
-        waiter = AsyncWaiter(client.async_redis, client.keys, client.settings.queue.group)
-        await waiter.wait_floors({handle.stream: handle.entry_id}, 0.3)
-
-    assert f"no worker heartbeat in namespace {namespace!r}" in asyncio.run(async_wait())
-    with pytest.raises(WaitTimeout, match=f"no worker heartbeat in namespace {namespace!r}"):
-        asyncio.run(async_floor())
+    for message in asyncio.run(async_waits()):
+        assert f"no worker heartbeat in namespace {namespace!r}" in message
     client.close()
 
 
