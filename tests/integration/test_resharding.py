@@ -2,10 +2,10 @@
 
 3 primaries (Redis 8: Vector Sets back the index), 3 `sluice worker` processes, 10,000 history
 appends over 200 sessions and 2,000 index jobs enqueued over ~10 s, while the slots of 24 of those
-sessions, of two job streams (live consumers read, claim and ack them) and of one vector set move
-to another primary the way `redis-cli --cluster reshard` moves them (SETSLOT IMPORTING / MIGRATING,
-MIGRATE one key at a time, SETSLOT NODE), five slots at a time, each group staying about one
-enqueue round in each migration state. Jepsen-style accounting: 0 dead letters, every message
+sessions, of two job streams (live consumers read, claim and ack them), of one vector set and of
+the session index move to another primary the way `redis-cli --cluster reshard` moves them
+(SETSLOT IMPORTING / MIGRATING, MIGRATE one key at a time, SETSLOT NODE), five slots at a time,
+each group staying about one enqueue round in each migration state. Jepsen-style accounting: 0 dead letters, every message
 once and in order, every document indexed once. The servers' error statistics show that the
 clients met MOVED and ASK / TRYAGAIN (INFO errorstats).
 """
@@ -150,8 +150,8 @@ def test_resharding_under_load_loses_doubles_and_dead_letters_nothing(
     store.session.open(lambda: len(store.embeddings.embed_query("probe")))
     resharder = Resharder(topology)
     history = HistoryStore(client.redis, client.keys, cluster=True)
-    # and the slots to move: 24 sessions' (distinct slots), a history and an index stream's, and
-    # the slot of one of the index's vector sets
+    # and the slots to move: 24 sessions' (distinct slots), a history and an index stream's, the
+    # slot of one of the index's vector sets and the session index's
     keyslot = client.redis.keyslot
     chosen: dict[int, str] = {}
     for s in range(0, SESSIONS, 3):
@@ -165,10 +165,11 @@ def test_resharding_under_load_loses_doubles_and_dead_letters_nothing(
         keyslot(client.keys.stream("history-append", 0)),
         keyslot(client.keys.stream("index", 1)),
         keyslot(vset),
+        keyslot(client.keys.sessions_names()),  # the session index every history batch updates
     ]
     session_slots = list(chosen)
-    slots = session_slots[:8] + others[:1] + session_slots[8:16] + others[1:] + session_slots[16:]
-    assert len(set(slots)) == len(slots) == MOVED_SESSIONS + 3
+    slots = session_slots[:8] + others[:2] + session_slots[8:16] + others[2:] + session_slots[16:]
+    assert len(set(slots)) == len(slots) == MOVED_SESSIONS + len(others)
     load = Load(client, store)
     reshard = Reshard(resharder, slots, load)
     workers: list[ProcessWorker] = []
@@ -206,6 +207,7 @@ def test_resharding_under_load_loses_doubles_and_dead_letters_nothing(
         ids = [f"d{n}" for n in range(DOCUMENTS)]
         assert [h.doc_id if h else None for h in store.session.get(ids)] == ids
         assert store.session.count() == DOCUMENTS
+        assert client.redis.zcard(client.keys.sessions_names()) == SESSIONS
         print(f"resharding: {len(reshard.moves)} slots moved, errorstats {stats}, "
               f"{time.monotonic() - started:.1f} s")  # fmt: skip
     finally:

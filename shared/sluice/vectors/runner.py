@@ -59,7 +59,7 @@ class Runner:
         self._loaded: dict[str, set[str]] = {}  # Cluster: node name -> scripts loaded there
         self._stale = False  # a Cluster connection failed: re-read the slot map first
 
-    def run(self, calls: Sequence[Call], *, what: str = "run vector index commands") -> list[Any]:
+    def run(self, calls: Sequence[Call], *, what: str = "run Redis commands") -> list[Any]:
         """Replies in call order; server error replies are returned as `ResponseError` values.
 
         On a Cluster, redirections (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) are followed; see
@@ -141,7 +141,7 @@ class AsyncRunner:
         self._loaded: dict[str, set[str]] = {}
         self._stale = False
 
-    async def run(self, calls: Sequence[Call], *, what: str = "run vector index commands") -> list[Any]:
+    async def run(self, calls: Sequence[Call], *, what: str = "run Redis commands") -> list[Any]:
         """As `Runner.run`."""
         if not calls:
             return []
