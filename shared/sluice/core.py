@@ -239,9 +239,9 @@ def as_handles(handles: Handles) -> list[StreamEntryRef]:
             f"wait takes a handle or a list of handles (what enqueue returned), not {type(handles).__name__}"
         )
     out: list[StreamEntryRef] = []
-    for h in handles:
-        if type(h) is tuple and len(h) == 2:  # a handle that went through JSON or a plain tuple
-            h = StreamEntryRef(*h)
+    for given in handles:
+        # a plain (stream, entry id) pair, e.g. a handle that went through JSON, is one too
+        h = StreamEntryRef(*given) if type(given) is tuple and len(given) == 2 else given
         if not isinstance(h, StreamEntryRef):
             raise InvalidArgumentType(
                 f"wait takes handles (what enqueue returned), not {type(h).__name__} items"
