@@ -241,7 +241,8 @@ def as_handles(handles: Handles) -> list[StreamEntryRef]:
     out: list[StreamEntryRef] = []
     for given in handles:
         # a plain (stream, entry id) pair, e.g. a handle that went through JSON, is one too
-        h = StreamEntryRef(*given) if type(given) is tuple and len(given) == 2 else given
+        pair = type(given) in (tuple, list) and len(given) == 2 and all(isinstance(x, str) for x in given)
+        h = StreamEntryRef(*given) if pair else given
         if not isinstance(h, StreamEntryRef):
             raise InvalidArgumentType(
                 f"wait takes handles (what enqueue returned), not {type(h).__name__} items"

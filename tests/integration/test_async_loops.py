@@ -31,6 +31,7 @@ from sluice.compat import langchain_redis as lr
 from sluice.embeddings.hashing import HashingEmbeddings
 from sluice.errors import ConfigError, NoEventLoop
 from sluice.jobs.models import HistoryAppendPayload
+from sluice.stores.messages import to_compact_dicts
 from support.settings import fast_settings
 from support.workers import ThreadWorker
 
@@ -135,7 +136,10 @@ async def vector_retriever_round(retriever: Any, tag: str) -> None:
 async def client_round(client: Client, tag: str) -> None:
     assert (await call(client, "acapabilities")).search
     handles = await call(
-        client, "aenqueue", [HistoryAppendPayload(session_id=f"raw-{tag}", messages=[])], notify=True
+        client,
+        "aenqueue",
+        [HistoryAppendPayload(session_id=f"raw-{tag}", messages=to_compact_dicts([HumanMessage("x")]))],
+        notify=True,
     )
     await call(client, "await_wait", handles)
     await call(client, "await_wait", handles[0], timeout=5)

@@ -141,7 +141,7 @@ def test_refresh_ahead_enqueues_only_hot_entries_near_expiry(client: Client) -> 
     # unknown model, and hot but deleted
     registry = ModelRegistry(client.settings.models)
     llm = registry.llm_string("fake")
-    soon, fresh = client.llm_cache(ttl=5, write="sync"), client.llm_cache(ttl=3600, write="sync")
+    soon, fresh = client.llm_cache(ttl=5, write="direct"), client.llm_cache(ttl=3600, write="direct")
     entries = {
         "hot-soon": (soon, llm, 5), "hot-fresh": (fresh, llm, 5), "cold-soon": (soon, llm, 0),
         "hot-unknown": (soon, "an unconfigured model", 5), "hot-gone": (soon, llm, 5),
@@ -175,7 +175,7 @@ def test_refresh_ahead_enqueues_only_hot_entries_near_expiry(client: Client) -> 
 def test_the_celery_task_runs_refresh_ahead_for_each_cache(client: Client) -> None:
     # Given a hot entry near expiry and the Celery app built from the same settings
     llm = ModelRegistry(client.settings.models).llm_string("fake")
-    cache = client.llm_cache(ttl=5, write="sync")
+    cache = client.llm_cache(ttl=5, write="direct")
     cache.update(cache_prompt("celery"), llm, [Generation(text="old")])
     cache.lookup(cache_prompt("celery"), llm)
     cache.flush_hits()

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from langchain_core.chat_history import BaseChatMessageHistory
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, RemoveMessage
 
 from sluice.core import check_timeout
 from sluice.errors import ConfigError, InvalidArgument, InvalidArgumentType, JobFailed
@@ -34,10 +34,24 @@ from sluice.facade.pending import await_writes, wait_for_writes
 from sluice.facade.policy import OnTimeout, WriteMode, check_count, check_ttl, on_timeout_policy, write_mode
 from sluice.jobs.models import HistoryAppendPayload
 from sluice.stores.history import AsyncHistoryStore, HistoryOp, HistoryStore
-from sluice.stores.messages import to_compact_dicts
+from sluice.stores.messages import NOT_KEPT, to_compact_dicts
 
 if TYPE_CHECKING:
     from sluice.core import Core
+
+
+def _checked(messages: Sequence[BaseMessage]) -> Sequence[BaseMessage]:
+    """`messages`, refused by name unless each is a message a conversation keeps."""
+    if isinstance(messages, (str, BaseMessage)):
+        raise InvalidArgumentType("add_messages takes a list of LangChain messages, not one message or a str")
+    for m in messages:
+        if not isinstance(m, BaseMessage):
+            raise InvalidArgumentType(
+                f"add_messages takes LangChain messages (BaseMessage), not {type(m).__name__}"
+            )
+        if isinstance(m, RemoveMessage):
+            raise InvalidArgument(f"{NOT_KEPT}; use clear() or delete() to remove messages")
+    return messages
 
 
 class ChatHistory(BaseChatMessageHistory):
@@ -149,7 +163,7 @@ class ChatHistory(BaseChatMessageHistory):
             self._writes.add(self.session_id, handles)
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
-        if messages:
+        if _checked(messages):
             self._enqueue("append", messages)
 
     def clear(self) -> None:
@@ -213,7 +227,7 @@ class ChatHistory(BaseChatMessageHistory):
             self._writes.add(self.session_id, handles)
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
-        if messages:
+        if _checked(messages):
             await self._aenqueue("append", messages)
 
     async def aclear(self) -> None:

@@ -81,8 +81,10 @@ class Client(Core):
     ) -> MemoryRetriever:
         """A LangChain `BaseRetriever` over past messages of one session, several, or all (None)."""
         from sluice.facade.memory import FEATURE, MemoryRetriever, Recall, resolve_embedder
+        from sluice.facade.policy import check_count
         from sluice.vectors.backend import choose
 
+        check_count(k, "k")
         name = resolve_embedder(self, embedder, True)
         assert name is not None
         choose(self.capabilities, "auto", FEATURE)

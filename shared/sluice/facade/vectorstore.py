@@ -123,6 +123,7 @@ class SluiceVectorStore(VectorStore):
     def _query(
         self, vector: Sequence[float], k: int, kwargs: dict[str, Any], *, vectors: bool = False
     ) -> VectorQuery:
+        check_count(k, "k")
         check_dims(vector, self._meta(), "the query embedder")
         return VectorQuery(
             vector=vector, k=k, filter=self._filter(kwargs.get("filter")),

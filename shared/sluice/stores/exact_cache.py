@@ -22,7 +22,7 @@ from langchain_core.outputs import Generation
 from redis.exceptions import ResponseError
 
 from sluice.connection.translate import ServerErrors, translate_errors
-from sluice.errors import ConfigError, StoreCorrupted
+from sluice.errors import InvalidArgument, StoreCorrupted
 from sluice.jobs.models import CacheFillPayload
 from sluice.keys import Keys, digest
 from sluice.scripts import Scripts
@@ -42,7 +42,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 def check_name(name: str) -> str:
     """Cache names go into keys and SCAN patterns: no glob characters, no separators."""
     if not _NAME.match(name):
-        raise ConfigError(f"cache name {name!r} must be 1-64 characters of A-Z a-z 0-9 _ . -")
+        raise InvalidArgument(f"cache name {name!r} must be 1-64 characters of A-Z a-z 0-9 _ . -")
     return name
 
 
