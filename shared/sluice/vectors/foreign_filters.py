@@ -23,11 +23,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sluice.vectors.filters import And, Filter, FilterError, Not, NumRange, Or, Tag, TextMatch
+from sluice.vectors.filters import And, Filter, FilterError, Not, NumRange, Or, Tag, Text, TextMatch
 
 _PEER_MODULES = ("redisvl.", "langchain_community.vectorstores.redis")
 _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PATTERN = re.compile(r"\*?\w+\*?", re.UNICODE)  # a word, optionally with a leading/trailing wildcard
+_PATTERN = re.compile(r"[\w*]*\w[\w*]*", re.UNICODE)  # a word, maybe with `*` wildcards
 _WORDS = re.compile(r"\w+", re.UNICODE)
 _TEXT_STOP = frozenset(" \t\n\r|()")
 
@@ -287,7 +287,7 @@ class _Parser:
                     f"the phrase match on {name!r} has {len(words)} words; sluice matches words, not "
                     f"their order: use Text({name!r}) % 'w1 w2' (every word) instead"
                 )
-            return TextMatch(name, tuple(words))
+            return Text(name) % words[0]
         start = self.pos
         while self.peek() and self.peek() not in _TEXT_STOP:
             self.pos += 1
@@ -295,5 +295,5 @@ class _Parser:
         if word.startswith("%"):
             raise self.refuse(f"fuzzy matches ({word!r}) are not sluice filters")
         if not _PATTERN.fullmatch(word):
-            raise self.refuse(f"{word!r} on {name!r} is not a word (letters, digits, _; '*' at either end)")
-        return TextMatch(name, (word,))
+            raise self.refuse(f"{word!r} on {name!r} is not a word (letters, digits, _ and `*` wildcards)")
+        return Text(name) % word
