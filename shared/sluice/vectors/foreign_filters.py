@@ -287,7 +287,7 @@ class _Parser:
                     f"the phrase match on {name!r} has {len(words)} words; sluice matches words, not "
                     f"their order: use Text({name!r}) % 'w1 w2' (every word) instead"
                 )
-            return Text(name) % words[0]
+            return Text(name) % str(words[0])
         start = self.pos
         while self.peek() and self.peek() not in _TEXT_STOP:
             self.pos += 1
