@@ -1,13 +1,15 @@
 """Lua scripts shipped with the package, loaded by name and registered on a client.
 
 Each `.lua` file opens with its key schema. redis-py's `Script` runs EVALSHA and reloads on
-NOSCRIPT, on standalone, Sentinel-managed and Cluster clients alike. A script whose first line
+NOSCRIPT, on standalone, Sentinel-managed and Cluster clients alike. Cluster batches of the vector
+runner send EVALSHA themselves (`sha`) and load scripts per node (`sluice.vectors.cluster_batch`). A script whose first line
 is ``#!lua flags=no-writes`` runs with EVALSHA_RO instead: a user allowed only reads (and
 ``+evalsha_ro``) may run it, and a replica can answer it.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from functools import cache
 from importlib import resources
@@ -21,6 +23,12 @@ from redis.exceptions import NoScriptError
 def source(name: str) -> str:
     """The text of `sluice/lua/<name>.lua`."""
     return resources.files("sluice").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+
+
+@cache
+def sha(name: str) -> str:
+    """The SHA1 digest EVALSHA names the script by (what SCRIPT LOAD returns)."""
+    return hashlib.sha1(source(name).encode(), usedforsecurity=False).hexdigest()
 
 
 @cache

@@ -10,7 +10,8 @@ Use `client.vectorstore(index, embeddings, schema=...)`. Who embeds documents:
 Read-your-writes by default: a search, `get_by_ids` or MMR first waits (bounded) for this
 object's pending index jobs; `read_your_writes=False` makes writes fire-and-forget, and
 `add_texts(..., wait=True)` waits right away. Ids returned by `add_texts` work with `delete`
-and `get_by_ids`. Filters: the DSL of `sluice.vectors.filters` or a mapping of field -> value.
+and `get_by_ids`. Filters: the DSL of `sluice.vectors.filters`, a mapping of field -> value, or a
+redisvl / langchain-community filter expression (read by `sluice.vectors.foreign_filters`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from sluice.embeddings.registry import EmbedderRegistry
 from sluice.errors import ConfigError
 from sluice.facade.pending import ReadYourWrites
 from sluice.types import StreamEntryRef
-from sluice.vectors import ingest
+from sluice.vectors import foreign_filters, ingest
 from sluice.vectors.backend import BackendChoice, VectorQuery
 from sluice.vectors.documents import Hit
 from sluice.vectors.filters import Filter, as_filter
@@ -108,6 +109,8 @@ class SluiceVectorStore(VectorStore):
         return ingest.payloads(self.client.keys, self.client.settings.limits, self.index, deletes=list(ids))
 
     def _filter(self, value: Any) -> Filter | None:
+        if foreign_filters.is_foreign(value):  # a redisvl / langchain-community expression
+            value = foreign_filters.translate(value)
         return as_filter(value, self._meta().index_schema)
 
     def _meta(self) -> IndexMeta:
@@ -165,6 +168,7 @@ class SluiceVectorStore(VectorStore):
         texts = list(texts)
         if not texts:
             return []
+        self.session.suggest(metadatas)  # a new index without a schema infers its fields from them
         self._open()
         out = ingest.new_ids(ids, len(texts))
         vectors = None if self.embedder else self._embeddings.embed_documents(texts)
@@ -276,6 +280,7 @@ class SluiceVectorStore(VectorStore):
         texts = list(texts)
         if not texts:
             return []
+        self.session.suggest(metadatas)
         await self._aopen()
         out = ingest.new_ids(ids, len(texts))
         vectors = None if self.embedder else await self._embeddings.aembed_documents(texts)

@@ -4,7 +4,9 @@ One script call per partition stream and chunk appends the jobs atomically with 
 check. A call that fails in transit (timeout, dropped connection) is resent with the same job
 ids, and enqueue.lua returns the first entry ids for jobs it already holds: a job is never added
 twice. With `durability` set, the same connection then runs WAIT / WAITAOF, so an accepted job is
-on a replica or fsynced to the AOF before enqueue returns.
+on a replica or fsynced to the AOF before enqueue returns. `_calls` and `_accepted` decide what is
+sent and what the replies mean; the runner sends it (on a Cluster: to the node that owns the
+stream, following redirections, with WAIT on the same node), so both shells behave alike.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
 from sluice.connection.translate import translate_errors
@@ -22,9 +26,9 @@ from sluice.jobs.codec import encode
 from sluice.jobs.models import JobEnvelope, Payload
 from sluice.keys import Keys
 from sluice.queue import plan as planning
-from sluice.scripts import Scripts
 from sluice.settings import QueueSettings, Settings
 from sluice.types import StreamEntryRef
+from sluice.vectors.runner import AsyncRunner, Call, Runner
 
 
 def _durability_commands(queue: QueueSettings) -> list[tuple[Any, ...]]:
@@ -74,6 +78,29 @@ class _Attempts:
         raise exc
 
 
+def _is_cluster(redis: Any) -> bool:
+    return isinstance(redis, RedisCluster | AsyncRedisCluster)
+
+
+def _calls(queue: QueueSettings, call: planning.ScriptCall) -> list[Call]:
+    """The script call, then WAIT / WAITAOF on the node that ran it (when durability asks)."""
+    out = [Call(tuple(call.args), route=call.stream, script="enqueue", keys=tuple(call.keys))]
+    out += [Call(cmd, route=call.stream, follows=True) for cmd in _durability_commands(queue)]
+    return out
+
+
+def _accepted(queue: QueueSettings, call: planning.ScriptCall, replies: Sequence[Any]) -> list[bytes]:
+    """The entry ids from the replies to `_calls`; raises QueueFull or DurabilityNotReached."""
+    ids, *acks = replies
+    if isinstance(ids, ResponseError):
+        raise _translate_full(call.stream, ids) from None
+    for ack in acks:
+        if isinstance(ack, ResponseError):
+            raise ack
+        _check_durability(queue, ack)
+    return list(ids)
+
+
 def _translate_full(stream: str, e: ResponseError) -> Exception:
     parsed = planning.queue_full(str(e))
     return QueueFull(stream, parsed[0], parsed[1]) if parsed else e
@@ -90,12 +117,10 @@ def _too_many(queue: QueueSettings, call: planning.ScriptCall) -> None:
 class Producer:
     """Sync producer. `enqueue_many` is the bulk path (batched per partition)."""
 
-    def __init__(self, redis: Any, settings: Settings, *, cluster: bool = False) -> None:
-        self._redis = redis
+    def __init__(self, redis: Any, settings: Settings, *, cluster: bool | None = None) -> None:
         self._settings = settings
         self._keys = Keys(settings.namespace, settings.queue.partitions)
-        self._scripts = Scripts(redis)
-        self._cluster = cluster  # WAIT/WAITAOF must run on the node that wrote
+        self._runner = Runner(redis, cluster=_is_cluster(redis) if cluster is None else cluster)
 
     @property
     def keys(self) -> Keys:
@@ -155,32 +180,17 @@ class Producer:
                 call = call.resent()
 
     def _run(self, call: planning.ScriptCall) -> list[bytes]:
-        extra = _durability_commands(self._settings.queue)
-        try:
-            if not extra:
-                return list(self._scripts["enqueue"](keys=call.keys, args=call.args))
-            target = self._redis
-            if self._cluster:
-                target = self._redis.get_node_from_key(call.stream).redis_connection
-            pipe = target.pipeline(transaction=False)
-            Scripts(target)["enqueue"](keys=call.keys, args=call.args, client=pipe)
-            for cmd in extra:
-                pipe.execute_command(*cmd)
-            ids, ack = pipe.execute()
-        except ResponseError as e:
-            raise _translate_full(call.stream, e) from None
-        _check_durability(self._settings.queue, ack)
-        return list(ids)
+        q = self._settings.queue
+        return _accepted(q, call, self._runner.run(_calls(q, call), what="enqueue"))
 
 
 class AsyncProducer:
-    """asyncio producer over `redis.asyncio`; same routing, limits, dedupe and errors as `Producer`."""
+    """asyncio producer over `redis.asyncio`; same routing, limits, dedupe, durability and errors as `Producer`."""
 
-    def __init__(self, redis: Any, settings: Settings) -> None:
-        self._redis = redis
+    def __init__(self, redis: Any, settings: Settings, *, cluster: bool | None = None) -> None:
         self._settings = settings
         self._keys = Keys(settings.namespace, settings.queue.partitions)
-        self._scripts = Scripts(redis)
+        self._runner = AsyncRunner(redis, cluster=_is_cluster(redis) if cluster is None else cluster)
 
     async def enqueue_many(
         self,
@@ -214,16 +224,5 @@ class AsyncProducer:
                 call = call.resent()
 
     async def _run(self, call: planning.ScriptCall) -> list[bytes]:
-        extra = _durability_commands(self._settings.queue)
-        try:
-            if not extra:
-                return list(await self._scripts["enqueue"](keys=call.keys, args=call.args))
-            pipe = self._redis.pipeline(transaction=False)
-            await self._scripts["enqueue"](keys=call.keys, args=call.args, client=pipe)
-            for cmd in extra:
-                pipe.execute_command(*cmd)
-            ids, ack = await pipe.execute()
-        except ResponseError as e:
-            raise _translate_full(call.stream, e) from None
-        _check_durability(self._settings.queue, ack)
-        return list(ids)
+        q = self._settings.queue
+        return _accepted(q, call, await self._runner.run(_calls(q, call), what="enqueue"))
