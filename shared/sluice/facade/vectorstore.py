@@ -10,7 +10,8 @@ Use `client.vectorstore(index, embeddings, schema=...)`. Who embeds documents:
 Read-your-writes by default: a search, `get_by_ids` or MMR first waits (bounded) for this
 object's pending index jobs; `read_your_writes=False` makes writes fire-and-forget, and
 `add_texts(..., wait=True)` waits right away. Ids returned by `add_texts` work with `delete`
-and `get_by_ids`. Filters: the DSL of `sluice.vectors.filters` or a mapping of field -> value.
+and `get_by_ids`. Filters: the DSL of `sluice.vectors.filters`, a mapping of field -> value, or a
+redisvl / langchain-community filter expression (read by `sluice.vectors.foreign_filters`).
 Hybrid search (BM25 over the text fused with KNN, RediSearch only): `hybrid_search`, or
 ``search_type="hybrid"`` in `search` and `as_retriever` (`sluice.vectors.hybrid`).
 """
@@ -33,7 +34,7 @@ from sluice.errors import ConfigError
 from sluice.facade.pending import ReadYourWrites
 from sluice.facade.retriever import SluiceRetriever
 from sluice.types import StreamEntryRef
-from sluice.vectors import ingest
+from sluice.vectors import foreign_filters, ingest
 from sluice.vectors.backend import BackendChoice, VectorQuery
 from sluice.vectors.documents import Hit
 from sluice.vectors.filters import Filter, as_filter
@@ -112,6 +113,8 @@ class SluiceVectorStore(VectorStore):
         return ingest.payloads(self.client.keys, self.client.settings.limits, self.index, deletes=list(ids))
 
     def _filter(self, value: Any) -> Filter | None:
+        if foreign_filters.is_foreign(value):  # a redisvl / langchain-community expression
+            value = foreign_filters.translate(value)
         return as_filter(value, self._meta().index_schema)
 
     def _meta(self) -> IndexMeta:

@@ -5,6 +5,7 @@ row for the summary table. `sluice demo` (cli/demo.py) runs them in order.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import time
@@ -235,6 +236,21 @@ def semantic_lookups(client: Client, llm_string: str, embedder: str) -> Step:
     return step
 
 
+MINILM = {"import_path": "sluice.embeddings.minilm:MiniLMEmbeddings"}
+
+
+def demo_environment() -> dict[str, str]:
+    """Variables that make the demo's client and workers know MiniLM by name, when it is installed
+    (``sluice[embed]``, which ``make demo`` installs) and the environment names no embedders."""
+    from sluice.embeddings import minilm
+    from sluice.settings import Settings
+
+    if "SLUICE_EMBEDDERS" in os.environ or not minilm.available():
+        return {}
+    embedders = {n: s.model_dump(mode="json") for n, s in Settings().embedders.items()}
+    return {"SLUICE_EMBEDDERS": json.dumps({**embedders, "minilm": MINILM})}
+
+
 def _demo_embedder(client: Client) -> str:
     from sluice.embeddings import minilm
 
@@ -249,8 +265,10 @@ def run_steps(client: Client, turns: int) -> list[Step]:
     embedder: str | None = None
     if client.capabilities.vectors:
         embedder = _demo_embedder(client)
-        lexical = " (lexical, not semantic)" if embedder == "hashing" else ""
-        print(f"embeddings: {embedder}{lexical}")
+        if embedder == "hashing":
+            print("embeddings: hashing (lexical, not semantic; pip install 'sluice[embed]' for MiniLM)")
+        else:
+            print("embeddings: minilm (all-MiniLM-L6-v2 int8 ONNX, offline, 384 dimensions)")
         indexed, store = index_corpus(client, embedder)
         steps += [indexed, search_corpus(store)]
     else:
