@@ -127,8 +127,9 @@ def test_pip_install_into_a_fresh_venv_brings_no_celery_and_the_app_imports(tmp_
     # and the CLI runs; a command that needs an extra names it, without a traceback
     help_ = subprocess.run([str(bin_ / "sluice"), "--help"], env=env, capture_output=True, check=False)
     assert help_.returncode == 0, help_.stderr
-    worker = subprocess.run(
-        [str(bin_ / "sluice"), "worker"], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert worker.returncode == 2, worker.stderr
-    assert "pip install 'sluice[worker]'" in worker.stderr and "Traceback" not in worker.stderr
+    for command, extra in (("worker", "worker"), ("demo", "worker"), ("dashboard", "dashboard")):
+        out = subprocess.run(
+            [str(bin_ / "sluice"), command], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert out.returncode == 2, out.stderr
+        assert f"pip install 'sluice[{extra}]'" in out.stderr and "Traceback" not in out.stderr
