@@ -9,13 +9,17 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sluice.core import Core
+from sluice.errors import ConfigError
 from sluice.ops.status import Status, collect
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
+    from langgraph.checkpoint.serde.base import SerializerProtocol
 
     from sluice.facade.chat_history import ChatHistory
     from sluice.facade.chat_history import WriteMode as HistoryWriteMode
+    from sluice.facade.checkpointer import SluiceCheckpointer
+    from sluice.facade.checkpointer import WriteMode as CheckpointWriteMode
     from sluice.facade.llm_cache import LLMCache, WriteMode
     from sluice.facade.memory import MemoryRetriever
     from sluice.facade.semantic_cache import SemanticCache
@@ -67,6 +71,35 @@ class Client(Core):
             wait_timeout=wait_timeout,
             embedder=name,
             write=write,
+        )
+
+    def checkpointer(
+        self,
+        *,
+        ttl: float | None = None,
+        refresh_on_read: bool = True,
+        read_your_writes: bool = True,
+        wait_timeout: float | None = None,
+        write: CheckpointWriteMode = "auto",
+        serde: SerializerProtocol | None = None,
+    ) -> SluiceCheckpointer:
+        """A LangGraph `BaseCheckpointSaver` whose writes go through the workers (`pip install
+        'sluice[langgraph]'`). `ttl` (seconds) expires idle threads; `write="applied"` makes every
+        write wait until applied ("auto": when LangGraph runs with durability="sync")."""
+        try:
+            from sluice.facade.checkpointer import SluiceCheckpointer
+        except ImportError as e:  # the optional extra is missing
+            raise ConfigError(
+                f"the checkpointer needs LangGraph ({e.name or e}): pip install 'sluice[langgraph]'"
+            ) from None
+        return SluiceCheckpointer(
+            self,
+            ttl=ttl,
+            refresh_on_read=refresh_on_read,
+            read_your_writes=read_your_writes,
+            wait_timeout=wait_timeout,
+            write=write,
+            serde=serde,
         )
 
     def memory_retriever(
