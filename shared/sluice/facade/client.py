@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from sluice.facade.semantic_cache import SemanticCache
     from sluice.facade.vectorstore import SluiceVectorStore
     from sluice.stores.sessions import SessionPage
+    from sluice.stores.verify import Verifier
     from sluice.vectors.backend import BackendChoice
     from sluice.vectors.schema import Algorithm, IndexSchema
 
@@ -197,13 +198,17 @@ class Client(Core):
         read_your_writes: bool = True,
         wait_timeout: float | None = None,
         verify_embedder: bool = True,
+        verify: Verifier | bool = True,
     ) -> SemanticCache:
         """A LangChain `BaseCache` serving similar prompts (cosine distance <= `distance_threshold`).
 
         `embeddings` (any LangChain `Embeddings`) embeds prompts in the app, and the fills carry its
         vectors: no settings entry is needed. `embedder` names a settings embedder only for jobs the
         workers start themselves (cache-warm, refresh-ahead); `verify_embedder` then checks once, on
-        several probe texts, that it gives the app's vectors. Needs RediSearch or Redis 8.
+        several probe texts, that it gives the app's vectors. `verify` takes a second look at each
+        vector candidate before it is served: True = the built-in `KeyTerms` (differing numbers, dates,
+        negation, entities or key words refuse it), False = none, or a callable ``(query, cached) ->
+        bool | Verdict``; ``lookup_with_score(..., explain=True)`` says why. Needs RediSearch or Redis 8.
         """
         from sluice.facade.semantic_cache import SemanticCache, resolve_embedder
         from sluice.vectors.backend import choose
@@ -223,6 +228,7 @@ class Client(Core):
             read_your_writes=read_your_writes,
             wait_timeout=wait_timeout,
             verify_embedder=verify_embedder,
+            verify=verify,
         )
 
     def close(self) -> None:
