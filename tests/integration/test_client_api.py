@@ -103,22 +103,22 @@ def test_a_wait_without_notify_does_not_poll_in_250ms_steps(client: Client) -> N
 
 
 # --- write=: one vocabulary ------------------------------------------------------------------------
-def test_write_queued_goes_through_the_workers_and_direct_does_not(client: Client) -> None:
+def test_write_enqueued_goes_through_the_workers_and_direct_does_not(client: Client) -> None:
     gens = [Generation(text="answer")]
-    queued, direct = client.llm_cache(name="q", write="queued"), client.llm_cache(name="d", write="direct")
-    # Given no worker: a queued fill is not applied, a direct one is there at once
-    queued.update("p", "llm", gens)
+    enqueued, direct = client.llm_cache(name="q", write="enqueued"), client.llm_cache(name="d", write="direct")
+    # Given no worker: an enqueued fill is not applied, a direct one is there at once
+    enqueued.update("p", "llm", gens)
     direct.update("p", "llm", gens)
     assert client.llm_cache(name="q").lookup("p", "llm") is None
     assert client.llm_cache(name="d").lookup("p", "llm") == gens
-    # A history appends "queued" (through the workers) or "buffered" (from a thread); both land
+    # A history appends "enqueued" (through the workers) or "buffered" (from a thread); both land
     with ThreadWorker(client.settings):
-        for mode in ("queued", "buffered"):
+        for mode in ("enqueued", "buffered"):
             history = client.chat_history(f"h-{mode}", write=mode)
             history.add_messages([HumanMessage(mode)])
             history.flush(timeout=10)
             assert [m.content for m in client.chat_history(f"h-{mode}").messages] == [mode]
-        queued.flush(timeout=10)
+        enqueued.flush(timeout=10)
     assert client.llm_cache(name="q").lookup("p", "llm") == gens
 
 
@@ -129,7 +129,7 @@ def test_old_write_spellings_behave_as_before(client: Client) -> None:
     assert client.llm_cache(name="old").lookup("p", "llm") == [Generation(text="x")]  # no worker needed
     with pytest.warns(DeprecationWarning):
         history = client.chat_history("old", write="sync")  # was: enqueue in the call
-    assert history.write == "queued"
+    assert history.write == "enqueued"
 
 
 # --- when workers are late: the policy per facade ------------------------------------------------------

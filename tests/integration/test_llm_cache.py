@@ -60,7 +60,7 @@ def test_second_call_is_served_from_the_cache(client: Client, global_cache: None
     assert second.usage_metadata is None or second.usage_metadata.get("total_cost") == 0
 
 
-@pytest.mark.parametrize("write", ["queued", "direct"])
+@pytest.mark.parametrize("write", ["enqueued", "direct"])
 def test_tool_call_messages_round_trip_exactly(client: Client, write: Any) -> None:
     # Given a generation with tool calls, usage and response metadata, ids and generation_info
     cache = client.llm_cache(write=write)

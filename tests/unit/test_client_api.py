@@ -118,9 +118,9 @@ def test_bad_arguments_raise_our_errors_that_are_value_or_type_errors(
 @pytest.mark.parametrize(
     ("facade", "old", "new"),
     [
-        ("llm_cache", "background", "queued"),
+        ("llm_cache", "background", "enqueued"),
         ("llm_cache", "sync", "direct"),
-        ("chat_history", "sync", "queued"),
+        ("chat_history", "sync", "enqueued"),
     ],
 )
 def test_old_write_spellings_still_work_with_a_deprecation_warning(facade: str, old: str, new: str) -> None:

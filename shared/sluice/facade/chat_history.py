@@ -9,7 +9,7 @@ When the workers are late past `wait_timeout`, the read goes on without those wr
 warning (``on_timeout="warn"``, the default: a conversation keeps answering while its workers
 are down, and later turns do not wait again until they catch up); ``on_timeout="raise"`` raises
 `WaitTimeout` instead. `flush()` always raises. `read_your_writes=False` makes appends
-fire-and-forget, for logging-style use. Appends enqueue in the call (``write="queued"``);
+fire-and-forget, for logging-style use. Appends enqueue in the call (``write="enqueued"``);
 ``write="buffered"`` returns from an append before the job is enqueued (a background thread sends it within about a
 millisecond; see `sluice.facade.buffer` for what that trades away). `ttl` (seconds) is
 refreshed on every write; `max_messages` keeps the newest ones. `delete()` removes the session
@@ -67,10 +67,10 @@ class ChatHistory(BaseChatMessageHistory):
         read_your_writes: bool = True,
         wait_timeout: float | None = None,
         embedder: str | None = None,
-        write: WriteMode | str = "queued",
+        write: WriteMode | str = "enqueued",
         on_timeout: OnTimeout = "warn",
     ) -> None:
-        self.write: WriteMode = write_mode(write, "chat_history", ("queued", "buffered"))
+        self.write: WriteMode = write_mode(write, "chat_history", ("enqueued", "buffered"))
         if not isinstance(session_id, str):
             raise InvalidArgumentType(f"session_id must be a string, not {type(session_id).__name__}")
         if not session_id:

@@ -9,18 +9,23 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sluice.core import Core
+from sluice.errors import ConfigError
 from sluice.ops.status import Status, collect
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
+    from langgraph.checkpoint.serde.base import SerializerProtocol
 
     from sluice.facade.chat_history import ChatHistory
+    from sluice.facade.checkpointer import SluiceCheckpointer
+    from sluice.facade.checkpointer import WriteMode as CheckpointWriteMode
     from sluice.facade.llm_cache import LLMCache
     from sluice.facade.memory import MemoryRetriever
     from sluice.facade.policy import OnTimeout, WriteMode
     from sluice.facade.semantic_cache import SemanticCache
     from sluice.facade.vectorstore import SluiceVectorStore
     from sluice.stores.sessions import SessionPage
+    from sluice.stores.verify import Verifier
     from sluice.vectors.backend import BackendChoice
     from sluice.vectors.schema import Algorithm, IndexSchema
 
@@ -42,14 +47,14 @@ class Client(Core):
         wait_timeout: float | None = None,
         embedder: str | None = None,
         semantic: bool = False,
-        write: WriteMode | str = "queued",
+        write: WriteMode | str = "enqueued",
         on_timeout: OnTimeout = "warn",
     ) -> ChatHistory:
         """A LangChain `BaseChatMessageHistory` whose appends go through the workers.
 
         `embedder` (a settings name) or `semantic=True` (the only settings embedder) also indexes
         each message for `history.relevant(query, k)`; that needs RediSearch or Redis 8.
-        ``write="queued"`` (default) enqueues each append in the call; ``"buffered"`` returns before
+        ``write="enqueued"`` (default) enqueues each append in the call; ``"buffered"`` returns before
         the job is enqueued (see `sluice.facade.buffer`). `on_timeout`: see `sluice.facade.policy`.
         """
         from sluice.facade.chat_history import ChatHistory
@@ -69,6 +74,35 @@ class Client(Core):
             embedder=name,
             write=write,
             on_timeout=on_timeout,
+        )
+
+    def checkpointer(
+        self,
+        *,
+        ttl: float | None = None,
+        refresh_on_read: bool = True,
+        read_your_writes: bool = True,
+        wait_timeout: float | None = None,
+        write: CheckpointWriteMode = "auto",
+        serde: SerializerProtocol | None = None,
+    ) -> SluiceCheckpointer:
+        """A LangGraph `BaseCheckpointSaver` whose writes go through the workers (`pip install
+        'sluice[langgraph]'`). `ttl` (seconds) expires idle threads; `write="applied"` makes every
+        write wait until applied ("auto": when LangGraph runs with durability="sync")."""
+        try:
+            from sluice.facade.checkpointer import SluiceCheckpointer
+        except ImportError as e:  # the optional extra is missing
+            raise ConfigError(
+                f"the checkpointer needs LangGraph ({e.name or e}): pip install 'sluice[langgraph]'"
+            ) from None
+        return SluiceCheckpointer(
+            self,
+            ttl=ttl,
+            refresh_on_read=refresh_on_read,
+            read_your_writes=read_your_writes,
+            wait_timeout=wait_timeout,
+            write=write,
+            serde=serde,
         )
 
     def memory_retriever(
@@ -121,7 +155,7 @@ class Client(Core):
         *,
         name: str = "default",
         ttl: float | None = None,
-        write: WriteMode | str = "queued",
+        write: WriteMode | str = "enqueued",
         read_your_writes: bool = True,
         wait_timeout: float | None = None,
         local_cache: int | None = None,
@@ -131,7 +165,7 @@ class Client(Core):
     ) -> LLMCache:
         """A LangChain `BaseCache` (exact match); `local_cache=N` keeps N hot entries in process.
 
-        ``write="queued"`` (default) enqueues a fill for the workers; ``"direct"`` writes it in the
+        ``write="enqueued"`` (default) enqueues a fill for the workers; ``"direct"`` writes it in the
         call. `on_timeout`: see `sluice.facade.policy`.
         """
         from sluice.facade.llm_cache import LLMCache
@@ -176,13 +210,17 @@ class Client(Core):
         wait_timeout: float | None = None,
         verify_embedder: bool = True,
         on_timeout: OnTimeout = "warn",
+        verify: Verifier | bool = True,
     ) -> SemanticCache:
         """A LangChain `BaseCache` serving similar prompts (cosine distance <= `distance_threshold`).
 
         `embeddings` (any LangChain `Embeddings`) embeds prompts in the app, and the fills carry its
         vectors: no settings entry is needed. `embedder` names a settings embedder only for jobs the
         workers start themselves (cache-warm, refresh-ahead); `verify_embedder` then checks once, on
-        several probe texts, that it gives the app's vectors. Needs RediSearch or Redis 8.
+        several probe texts, that it gives the app's vectors. `verify` takes a second look at each
+        vector candidate before it is served: True = the built-in `KeyTerms` (differing numbers, dates,
+        negation, entities or key words refuse it), False = none, or a callable ``(query, cached) ->
+        bool | Verdict``; ``lookup_with_score(..., explain=True)`` says why. Needs RediSearch or Redis 8.
         """
         from sluice.facade.semantic_cache import SemanticCache, resolve_embedder
         from sluice.vectors.backend import choose
@@ -203,6 +241,7 @@ class Client(Core):
             wait_timeout=wait_timeout,
             verify_embedder=verify_embedder,
             on_timeout=on_timeout,
+            verify=verify,
         )
 
     def close(self) -> None:

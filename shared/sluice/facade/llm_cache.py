@@ -1,6 +1,6 @@
 """LangChain `BaseCache` over sluice's exact cache: lookups are one GET, updates go through workers.
 
-`update` enqueues a ``cache-fill`` job by default (``write="queued"``: the app pays one
+`update` enqueues a ``cache-fill`` job by default (``write="enqueued"``: the app pays one
 XADD, the worker encodes and writes); ``write="direct"`` writes in the call. With
 `read_your_writes` (the default) a lookup of prompt P first waits, bounded, for *this object's*
 pending fill of P, and nothing else, so LangChain's own cache test suite passes unchanged. A
@@ -228,14 +228,14 @@ class LLMCache(BaseCache):
         *,
         name: str = "default",
         ttl: float | None = None,
-        write: WriteMode | str = "queued",
+        write: WriteMode | str = "enqueued",
         read_your_writes: bool = True,
         wait_timeout: float | None = None,
         tracked: TrackedReads[list[Generation]] | None = None,
         record_hits: bool = True,
         on_timeout: OnTimeout = "warn",
     ) -> None:
-        self.write = write_mode(write, "llm_cache", ("queued", "direct"))
+        self.write = write_mode(write, "llm_cache", ("enqueued", "direct"))
         self.client = client
         self.name = check_name(name)
         self.ttl = check_ttl(ttl, "entries")

@@ -1,11 +1,14 @@
 """The words every facade uses for how it writes and for what a read does when workers are late.
 
-``write=`` (how a write reaches Redis):
+``write=`` (how a write reaches Redis, and when the call returns):
 
-- ``"queued"`` (the default everywhere): the call enqueues a job; a worker applies it.
-- ``"buffered"`` (chat histories): the call puts the job in an in-process buffer that a thread
-  enqueues within about a millisecond (see `sluice.facade.buffer`).
+- ``"enqueued"`` (the default of caches and histories): the call returns once the job is in its
+  stream; a worker applies it.
+- ``"buffered"`` (chat histories): the call returns once the job is in an in-process buffer that
+  a thread enqueues within about a millisecond (see `sluice.facade.buffer`).
 - ``"direct"`` (the LLM cache): the call writes the entry itself; no worker involved.
+- ``"applied"`` (the LangGraph checkpointer): the call returns once a worker applied the job;
+  ``"auto"`` there lets LangGraph's ``durability`` choose between it and ``"enqueued"``.
 
 ``on_timeout=`` (a read waited `wait_timeout` for this object's pending writes, and they are
 still not applied):
@@ -28,17 +31,19 @@ from typing import Final, Literal, TypeAlias
 
 from sluice.errors import InvalidArgument, InvalidArgumentType
 
-WriteMode: TypeAlias = Literal["queued", "buffered", "direct"]
+WriteMode: TypeAlias = Literal["enqueued", "buffered", "direct", "applied", "auto"]
 OnTimeout: TypeAlias = Literal["warn", "raise"]
 
 _RENAMED: Final[Mapping[str, Mapping[str, WriteMode]]] = {
-    "llm_cache": {"background": "queued", "sync": "direct"},
-    "chat_history": {"sync": "queued"},
+    "llm_cache": {"background": "enqueued", "sync": "direct"},
+    "chat_history": {"sync": "enqueued"},
 }
 _MEANING: Final[Mapping[str, str]] = {
-    "queued": "enqueue a job in the call",
+    "enqueued": "enqueue a job in the call",
     "buffered": "enqueue from a background thread",
     "direct": "write in the call, no worker",
+    "applied": "return once a worker applied it",
+    "auto": "LangGraph's durability decides",
 }
 
 
