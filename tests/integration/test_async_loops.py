@@ -88,6 +88,8 @@ async def store_round(store: Any, tag: str) -> None:
     assert len(await call(store, "asimilarity_search_with_score_by_vector", vector, k=2)) == 2
     assert len(await call(store, "asimilarity_search_with_relevance_scores", f"red apple {tag}", k=2)) == 2
     assert len(await call(store, "asearch", f"green pear {tag}", "similarity", k=1)) == 1
+    assert len(await call(store, "ahybrid_search", f"green pear {tag}", k=1)) == 1
+    assert len(await call(store, "ahybrid_search_with_score", f"green pear {tag}", k=1)) == 1
     assert len(await call(store, "amax_marginal_relevance_search", f"pear {tag}", k=2, fetch_k=3)) == 2
     assert len(await call(store, "amax_marginal_relevance_search_by_vector", vector, k=2, fetch_k=3)) == 2
     got = await call(store, "aget_by_ids", [*ids, doc_id])

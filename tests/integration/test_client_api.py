@@ -105,7 +105,10 @@ def test_a_wait_without_notify_does_not_poll_in_250ms_steps(client: Client) -> N
 # --- write=: one vocabulary ------------------------------------------------------------------------
 def test_write_enqueued_goes_through_the_workers_and_direct_does_not(client: Client) -> None:
     gens = [Generation(text="answer")]
-    enqueued, direct = client.llm_cache(name="q", write="enqueued"), client.llm_cache(name="d", write="direct")
+    enqueued, direct = (
+        client.llm_cache(name="q", write="enqueued"),
+        client.llm_cache(name="d", write="direct"),
+    )
     # Given no worker: an enqueued fill is not applied, a direct one is there at once
     enqueued.update("p", "llm", gens)
     direct.update("p", "llm", gens)
