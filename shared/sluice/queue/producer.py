@@ -4,7 +4,10 @@ One script call per partition stream and chunk appends the jobs atomically with 
 check. A call that fails in transit (timeout, dropped connection) is resent with the same job
 ids, and enqueue.lua returns the first entry ids for jobs it already holds: a job is never added
 twice. With `durability` set, the same connection then runs WAIT / WAITAOF, so an accepted job is
-on a replica or fsynced to the AOF before enqueue returns.
+on a replica or fsynced to the AOF before enqueue returns. cache-warm jobs first get their
+versions, reserved from the cache-fill streams of their keys (`planning.version_requests`), so
+within one call they count as enqueued before its other jobs. The first enqueue checks the
+namespace's partition count (`sluice.queue.partitions`).
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from sluice.errors import ConfigError, DurabilityNotReached, QueueFull, RedisUna
 from sluice.jobs.models import Payload
 from sluice.keys import Keys
 from sluice.queue import plan as planning
+from sluice.queue.partitions import acheck_partitions, check_partitions
 from sluice.scripts import Scripts
 from sluice.settings import QueueSettings, Settings
+from sluice.stores.versions import areserve, reserve
 from sluice.types import StreamEntryRef
 
 
@@ -95,6 +100,7 @@ class Producer:
         self._keys = Keys(settings.namespace, settings.queue.partitions)
         self._scripts = Scripts(redis)
         self._cluster = cluster  # WAIT/WAITAOF must run on the node that wrote
+        self._checked = False  # the partition count, on the first enqueue
 
     @property
     def keys(self) -> Keys:
@@ -109,6 +115,14 @@ class Producer:
         self, payloads: Sequence[Payload], *, notify: bool = False, trace: dict[str, str] | None = None
     ) -> list[StreamEntryRef]:
         q = self._settings.queue
+        if not self._checked:
+            check_partitions(self._redis, self._keys)
+            self._checked = True
+        requests = planning.version_requests(self._keys, payloads)
+        if requests:
+            with translate_errors("reserve versions for cache-warm jobs"):
+                reserved = [reserve(self._scripts, r.stream, len(r.slots)) for r in requests]
+            payloads = planning.with_versions(payloads, requests, reserved)
         batches, count = planning.plan(
             self._keys, self._settings.limits, payloads, notify=notify, trace=trace
         )
@@ -158,11 +172,20 @@ class AsyncProducer:
         self._settings = settings
         self._keys = Keys(settings.namespace, settings.queue.partitions)
         self._scripts = Scripts(redis)
+        self._checked = False
 
     async def enqueue_many(
         self, payloads: Sequence[Payload], *, notify: bool = False, trace: dict[str, str] | None = None
     ) -> list[StreamEntryRef]:
         q = self._settings.queue
+        if not self._checked:
+            await acheck_partitions(self._redis, self._keys)
+            self._checked = True
+        requests = planning.version_requests(self._keys, payloads)
+        if requests:
+            with translate_errors("reserve versions for cache-warm jobs"):
+                reserved = [await areserve(self._scripts, r.stream, len(r.slots)) for r in requests]
+            payloads = planning.with_versions(payloads, requests, reserved)
         batches, count = planning.plan(
             self._keys, self._settings.limits, payloads, notify=notify, trace=trace
         )

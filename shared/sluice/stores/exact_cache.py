@@ -2,9 +2,14 @@
 
 Reads are one ``GET``. A value is ``<padded version>:<generations JSON>``; the version makes
 writes idempotent and ordered (a redelivered or older fill never replaces a newer entry) and
-the TTL is set by the same ``SET``. `clear` marks the clear (so fills still in the queue are
-dropped when they arrive), then deletes by ``SCAN MATCH`` on every primary: it never touches
-another namespace, another cache, or (with ``llm_string``) another model. Never FLUSHDB, never KEYS.
+the TTL is set by the same ``SET``. Versions are entry ids of the entry's cache-fill partition
+stream (`sluice.stores.versions`): a fill's own id, or one reserved from that stream for a warm
+job or a ``write="sync"`` update (in the write's own script on one server; one call before it on
+a Cluster, where the stream lives in another slot). `clear` marks the clear with a version
+reserved from every partition's stream (so fills still in the queue are dropped when they
+arrive, and fills enqueued after it are kept), then deletes by ``SCAN MATCH`` on every primary:
+it never touches another namespace, another cache, or (with ``llm_string``) another model.
+Never FLUSHDB, never KEYS.
 
 Sync (`ExactCacheStore`) and asyncio (`AsyncExactCacheStore`) shells share the argument
 builders and the reply parser.
@@ -15,7 +20,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from langchain_core.outputs import Generation
@@ -27,7 +32,8 @@ from sluice.jobs.models import CacheFillPayload
 from sluice.keys import Keys, digest
 from sluice.scripts import Scripts
 from sluice.stores import generations as codec
-from sluice.stores.versions import padded
+from sluice.stores.versions import SCRIPT, areserve, padded, parse_reserved, reserve
+from sluice.types import KeyT
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +53,8 @@ def check_name(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CacheWrite:
-    """One entry to store. `version` is the job's entry id; None means the server's clock (sync writes)."""
+    """One entry to store. `version` is an entry id of the entry's cache-fill stream (a fill's own
+    id, a warm job's reserved one); None (sync writes) reserves one from that stream."""
 
     cache: str
     llm_string: str
@@ -95,15 +102,55 @@ def _entry_or_miss(reply: Any, key: str) -> list[Generation] | None:
     return parse_entry(reply, key)
 
 
+def member(w: CacheWrite) -> str:
+    """``<hl>:<hp>``: the entry inside its cache."""
+    return f"{digest(w.llm_string)}:{digest(w.prompt)}"
+
+
 def write_args(keys: Keys, w: CacheWrite, *, cleared: str | None) -> tuple[list[str], list[Any]]:
-    """Script keys and arguments; `cleared` is the pre-read clear mark on a Cluster (None: read in Lua)."""
+    """Script keys and arguments; `cleared` is the pre-read clear mark on a Cluster (None: read in
+    Lua, and a write without a version takes one from its stream in the same script)."""
     hl = digest(w.llm_string)
+    p = keys.cache_partition(w.cache, member(w))
     script_keys: list[str] = [keys.cache_entry(w.cache, w.llm_string, w.prompt)]
     if cleared is None:
         script_keys.append(keys.cache_cleared(w.cache))
+        if w.version is None:
+            script_keys.append(keys.stream("cache-fill", p))
+    elif w.version is None:
+        raise ValueError("on a Cluster a write's version is reserved before the write (versioned())")
     ttl_ms = max(1, int(w.ttl * 1000)) if w.ttl else 0
     version = padded(w.version) if w.version else ""
-    return script_keys, [version, ttl_ms, w.generations_json, hl, cleared or ""]
+    return script_keys, [version, ttl_ms, w.generations_json, f"*:{p}", f"{hl}:{p}", cleared or ""]
+
+
+def version_needs(keys: Keys, writes: Sequence[CacheWrite]) -> dict[KeyT, list[int]]:
+    """Writes without a version, by the stream that versions their entry (positions in `writes`)."""
+    needs: dict[KeyT, list[int]] = {}
+    for i, w in enumerate(writes):
+        if w.version is None:
+            needs.setdefault(keys.cache_version_stream(w.cache, member(w)), []).append(i)
+    return needs
+
+
+def with_write_versions(
+    writes: Sequence[CacheWrite], needs: Mapping[KeyT, list[int]], reserved: Mapping[KeyT, list[str]]
+) -> list[CacheWrite]:
+    out = list(writes)
+    for stream, positions in needs.items():
+        for i, version in zip(positions, reserved[stream], strict=True):
+            out[i] = replace(out[i], version=version)
+    return out
+
+
+def clear_streams(keys: Keys) -> list[KeyT]:
+    """The streams a clear takes its versions from: every partition's cache-fill stream, in order."""
+    return keys.streams("cache-fill")
+
+
+def clear_mark_args(scope: str, reserved: Sequence[str]) -> list[str]:
+    """cache_clear_mark.lua arguments: the scope, then one padded version per partition."""
+    return [scope, *(padded(v) for v in reserved)]
 
 
 def hit_commands(
@@ -117,10 +164,12 @@ def hit_commands(
         pipe.hset(keys.cache_sources(cache), mapping=dict(sources))
 
 
-def newest_mark(marks: Mapping[Any, Any], llm_string: str) -> str:
-    """The clear mark that applies to one model: the newer of the whole-cache and the model's mark."""
+def newest_mark(marks: Mapping[Any, Any], keys: Keys, w: CacheWrite) -> str:
+    """The clear mark that applies to one entry: the newer of the whole cache's and its model's
+    mark in the entry's partition."""
     plain = {_text(k): _text(v) for k, v in marks.items()}
-    return max(plain.get("*", ""), plain.get(digest(llm_string), ""))
+    p = keys.cache_partition(w.cache, member(w))
+    return max(plain.get(f"*:{p}", ""), plain.get(f"{digest(w.llm_string)}:{p}", ""))
 
 
 def _text(value: Any) -> str:
@@ -173,6 +222,8 @@ class ExactCacheStore:
         """Apply writes (pipelined; one by one on a Cluster). 1 = written, 0 = older, -1 = cleared since."""
         if not writes:
             return []
+        if self._cluster:
+            writes = self.versioned(writes)
         marks = self._cluster_marks(writes) if self._cluster else None
         script = self._scripts["cache_write"]
         with translate_errors("write the LLM cache"):
@@ -188,11 +239,20 @@ class ExactCacheStore:
                     return [int(r) for r in pipe.execute()]
                 out = []
                 for w in writes:
-                    keys, args = write_args(self._keys, w, cleared=newest_mark(marks[w.cache], w.llm_string))
+                    keys, args = write_args(self._keys, w, cleared=newest_mark(marks[w.cache], self._keys, w))
                     out.append(int(script(keys=keys, args=args)))
                 return out
             except ResponseError as e:
                 raise _wrong_type(e, "write the LLM cache") or e from None
+
+    def versioned(self, writes: Sequence[CacheWrite]) -> list[CacheWrite]:
+        """The writes, each without a version given one reserved from its entry's stream."""
+        needs = version_needs(self._keys, writes)
+        if not needs:
+            return list(writes)
+        with translate_errors("reserve LLM cache versions"):
+            reserved = {s: reserve(self._scripts, s, len(p)) for s, p in needs.items()}
+        return with_write_versions(writes, needs, reserved)
 
     def _cluster_marks(self, writes: Sequence[CacheWrite]) -> dict[str, Mapping[Any, Any]]:
         # On a Cluster the mark lives in another slot than the entries: read it first. A clear that
@@ -202,10 +262,13 @@ class ExactCacheStore:
 
     def clear(self, cache: str, llm_string: str | None = None) -> int:
         """Remove this cache's entries (or one model's); returns how many keys were deleted."""
-        field = "*" if llm_string is None else digest(llm_string)
+        scope = "*" if llm_string is None else digest(llm_string)
         removed = 0
         with translate_errors("clear the LLM cache"):
-            self._scripts["cache_clear_mark"](keys=[self._keys.cache_cleared(cache)], args=[field])
+            reserved = self._reserve_each(clear_streams(self._keys))
+            self._scripts["cache_clear_mark"](
+                keys=[self._keys.cache_cleared(cache)], args=clear_mark_args(scope, reserved)
+            )
             batch: list[Any] = []
             for key in self._redis.scan_iter(
                 match=self._keys.cache_match(cache, llm_string), count=SCAN_COUNT
@@ -219,6 +282,15 @@ class ExactCacheStore:
             if llm_string is None:
                 self._redis.unlink(self._keys.cache_hits(cache), self._keys.cache_sources(cache))
         return removed
+
+    def _reserve_each(self, streams: Sequence[KeyT]) -> list[str]:
+        """One version from each stream: pipelined on one server, one by one on a Cluster."""
+        if self._cluster:
+            return [reserve(self._scripts, s, 1)[0] for s in streams]
+        pipe = self._redis.pipeline(transaction=False)
+        for s in streams:
+            self._scripts[SCRIPT](keys=[s], args=[1], client=pipe)
+        return [parse_reserved(r, 1)[0] for r in pipe.execute()]
 
     def record_hits(self, cache: str, counts: Mapping[str, float], sources: Mapping[str, str]) -> None:
         """Add hit counts (members ``<hl>:<hp>``) and the sources refresh-ahead needs to recompute them."""
@@ -261,24 +333,37 @@ class AsyncExactCacheStore:
     async def write(self, writes: Sequence[CacheWrite]) -> list[int]:
         out: list[int] = []
         script = self._scripts["cache_write"]
+        if self._cluster:
+            writes = await self.versioned(writes)
         with translate_errors("write the LLM cache"):
             try:
                 for w in writes:
                     cleared: str | None = None
                     if self._cluster:
                         marks = await self._redis.hgetall(self._keys.cache_cleared(w.cache))
-                        cleared = newest_mark(marks, w.llm_string)
+                        cleared = newest_mark(marks, self._keys, w)
                     keys, args = write_args(self._keys, w, cleared=cleared)
                     out.append(int(await script(keys=keys, args=args)))
             except ResponseError as e:
                 raise _wrong_type(e, "write the LLM cache") or e from None
         return out
 
+    async def versioned(self, writes: Sequence[CacheWrite]) -> list[CacheWrite]:
+        needs = version_needs(self._keys, writes)
+        if not needs:
+            return list(writes)
+        with translate_errors("reserve LLM cache versions"):
+            reserved = {s: await areserve(self._scripts, s, len(p)) for s, p in needs.items()}
+        return with_write_versions(writes, needs, reserved)
+
     async def clear(self, cache: str, llm_string: str | None = None) -> int:
-        field = "*" if llm_string is None else digest(llm_string)
+        scope = "*" if llm_string is None else digest(llm_string)
         removed = 0
         with translate_errors("clear the LLM cache"):
-            await self._scripts["cache_clear_mark"](keys=[self._keys.cache_cleared(cache)], args=[field])
+            reserved = [(await areserve(self._scripts, s, 1))[0] for s in clear_streams(self._keys)]
+            await self._scripts["cache_clear_mark"](
+                keys=[self._keys.cache_cleared(cache)], args=clear_mark_args(scope, reserved)
+            )
             batch: list[Any] = []
             async for key in self._redis.scan_iter(
                 match=self._keys.cache_match(cache, llm_string), count=SCAN_COUNT
