@@ -55,8 +55,10 @@ EXAMPLE_PASSWORD = "change-me-{user}"  # noqa: S105 - the documented example, to
 CONNECT = ("ping", "hello", "client|setname", "client|setinfo", "client|id")
 # Redis Cluster clients: slot discovery and redirections.
 CLUSTER = ("cluster|slots", "cluster|shards", "asking", "readonly")
-# Lua scripts that stamp writes with the server clock (cache_write.lua) call TIME.
-CLOCK = ("time",)
+# reserve_versions.lua (cache-warm enqueues, write="sync" cache updates, clear marks; a worker
+# for a warm job enqueued by an older sluice) takes versions from a job stream: EXISTS, XINFO
+# STREAM, XSETID (and XADD MAXLEN 0 to create a missing one). No sluice script reads TIME.
+RESERVE = ("exists", "xinfo|stream", "xsetid")
 # Capability probe (sluice.connection.capabilities): INFO + MODULE LIST, else COMMAND INFO + HELLO.
 PROBE = ("info", "module|list", "command|info", "command|docs")
 # redis-py's Script: EVALSHA, SCRIPT LOAD on NOSCRIPT, SCRIPT EXISTS before a pipeline.
@@ -77,7 +79,7 @@ READ_MODULES = (
 )  # fmt: skip
 
 WORKER_STREAMS = (
-    "xreadgroup", "xack", "xackdel", "xdel", "xadd", "xautoclaim", "xclaim",
+    "xreadgroup", "xack", "xackdel", "xdel", "xadd", "xautoclaim", "xclaim", "xsetid",
     "xgroup|create", "xgroup|createconsumer", "xgroup|delconsumer",
 )  # fmt: skip
 WORKER_WRITES = (
@@ -101,10 +103,10 @@ OPS_DIAGNOSTICS = ("slowlog|get", "latency|latest", "memory|usage", "memory|stat
 # No CLIENT TRACKING: Redis does not check BCAST prefixes against key patterns, so a tracking app
 # user could watch another namespace's key names. `local_cache=` (client-side caching) needs it:
 # add `+client|tracking` to the app user in a single-tenant deployment.
-APP_OWN = ("command|info", "command|docs", "xadd", "blpop", "wait", "waitaof")
+APP_OWN = ("command|info", "command|docs", "xadd", "xsetid", "blpop", "wait", "waitaof")
 APP_COMMANDS = (*CONNECT, *CLUSTER, *SCRIPTS, *APP_OWN, *READ_STREAMS, *READ_PLAIN)
 WORKER_COMMANDS = (
-    *CONNECT, *CLUSTER, *PROBE, *CLOCK, *SCRIPTS, *WORKER_STREAMS, *READ_STREAMS, *READ_PLAIN,
+    *CONNECT, *CLUSTER, *PROBE, *SCRIPTS, *WORKER_STREAMS, *READ_STREAMS, *READ_PLAIN,
     *WORKER_WRITES, *READ_MODULES, *WORKER_MODULE_WRITES,
 )  # fmt: skip
 OPS_COMMANDS = (*CONNECT, *CLUSTER, *PROBE, *OPS_DIAGNOSTICS, *READ_STREAMS, *READ_PLAIN)
@@ -123,7 +125,7 @@ KOMBU = (
 )  # fmt: skip
 # The refresh-ahead task: read hit counters and entry TTLs, age the counters, claim a refresh.
 REFRESH_WRITES = ("set", "zunionstore", "zrem", "hdel")
-ENQUEUE = ("evalsha", "script|load", "script|exists", "xadd", "xlen")
+ENQUEUE = ("evalsha", "script|load", "script|exists", "xadd", "xlen", *RESERVE)
 # enqueue.lua remembers job ids in `ns:jobs:{kind:p}:enq:<bucket>` (HGET/HSET/PEXPIRE) so that a
 # resent enqueue adds nothing twice; app and beat may write those keys and no others.
 ENQUEUE_DEDUPE = ("hget", "hset", "pexpire")
