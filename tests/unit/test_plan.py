@@ -100,7 +100,7 @@ def test_warm_jobs_ask_for_versions_from_the_cache_fill_stream_of_their_partitio
         CacheWarmPayload(model="m", llm_string="llm", prompts=[b], version="5-0"),
     ]
     # When the versions they need are listed
-    requests = version_requests(KEYS, payloads)
+    requests = version_requests(KEYS, LimitSettings(), payloads)
     # Then each partition asks its cache-fill stream, in enqueue order, for the unversioned only
     assert [(r.stream, r.slots) for r in requests] == [
         (KEYS.stream("cache-fill", 1), [0, 3]),

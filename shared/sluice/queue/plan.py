@@ -131,11 +131,13 @@ class VersionRequest:
     slots: list[int]
 
 
-def version_requests(keys: Keys, payloads: Sequence[Payload]) -> list[VersionRequest]:
-    """cache-warm payloads without a version, grouped by the stream that versions their keys."""
+def version_requests(keys: Keys, limits: LimitSettings, payloads: Sequence[Payload]) -> list[VersionRequest]:
+    """cache-warm payloads without a version, grouped by the stream that versions their keys (each
+    checked as `plan` checks it first, so a refused call reserves nothing)."""
     wanted: dict[KeyT, list[int]] = {}
     for slot, payload in enumerate(payloads):
         if payload.kind == "cache-warm" and payload.version is None:
+            check_payload(payload, limits)
             stream = keys.version_stream(payload.kind, route(keys, payload))
             wanted.setdefault(stream, []).append(slot)
     return [VersionRequest(stream, slots) for stream, slots in wanted.items()]

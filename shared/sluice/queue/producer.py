@@ -118,7 +118,7 @@ class Producer:
         if not self._checked:
             check_partitions(self._redis, self._keys)
             self._checked = True
-        requests = planning.version_requests(self._keys, payloads)
+        requests = planning.version_requests(self._keys, self._settings.limits, payloads)
         if requests:
             with translate_errors("reserve versions for cache-warm jobs"):
                 reserved = [reserve(self._scripts, r.stream, len(r.slots)) for r in requests]
@@ -181,7 +181,7 @@ class AsyncProducer:
         if not self._checked:
             await acheck_partitions(self._redis, self._keys)
             self._checked = True
-        requests = planning.version_requests(self._keys, payloads)
+        requests = planning.version_requests(self._keys, self._settings.limits, payloads)
         if requests:
             with translate_errors("reserve versions for cache-warm jobs"):
                 reserved = [await areserve(self._scripts, r.stream, len(r.slots)) for r in requests]
