@@ -14,6 +14,7 @@ import asyncio
 import random
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from sluice.models.registry import ModelRegistry
 from sluice.queue.producer import Producer
 from sluice.settings import ComponentSpec, Settings
 from sluice.stores import generations as codec
+from sluice.stores.exact_cache import CacheWrite, ExactCacheStore
 from sluice.types import StreamEntryRef
 from sluice_workers.runtime.process import run_process
 from support.settings import fast_settings
@@ -247,3 +249,33 @@ def test_a_worker_with_another_partition_count_refuses_to_start(redis8: Any, nam
     with ThreadWorker(fresh):
         probe = Client(fresh)
         wait_until(lambda: probe.redis.get(key) == b"3", 10, "the worker to record its count")
+
+
+@pytest.mark.cluster
+def test_on_a_cluster_a_clear_between_a_writers_mark_read_and_its_write_still_drops_the_older_fill(
+    cluster: Any, namespace: str
+) -> None:
+    # Given fills versioned before a clear, and a writer whose clear-mark read (marks live in
+    # another slot than the entries on a Cluster) is followed at once by that clear
+    client = Client(settings_for(cluster.url, namespace))
+    cache = client.llm_cache(write="sync")
+    writes = [CacheWrite.of("default", "llm", f"r{i}", [Generation(text="old")], None) for i in range(10)]
+
+    class ClearedRightAfterTheRead(ExactCacheStore):
+        def _cluster_marks(self, writes: Sequence[CacheWrite]) -> dict[str, Mapping[Any, Any]]:
+            marks = super()._cluster_marks(writes)
+            if not cleared:
+                cache.clear()  # its SCAN finds none of the entries: they are not written yet
+                cleared.append(True)
+            return marks
+
+    cleared: list[bool] = []
+    store = ClearedRightAfterTheRead(client.redis, client.keys, cluster=True)
+    older = store.versioned(writes)
+    # When the writer applies the fills
+    results = store.write(older)
+    # Then none of them is left, and a write newer than the clear lands
+    assert results == [-1] * 10
+    assert stored_texts(client, "llm", [f"r{i}" for i in range(10)]) == [None] * 10
+    assert store.write([CacheWrite.of("default", "llm", "r0", [Generation(text="new")], None)]) == [1]
+    client.close()

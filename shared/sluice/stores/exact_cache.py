@@ -7,12 +7,13 @@ stream (`sluice.stores.versions`): a fill's own id, or one reserved from that st
 job or a ``write="sync"`` update (in the write's own script on one server; one call before it on
 a Cluster, where the stream lives in another slot). `clear` marks the clear with a version
 reserved from every partition's stream (so fills still in the queue are dropped when they
-arrive, and fills enqueued after it are kept), then deletes by ``SCAN MATCH`` on every primary:
+arrive, and fills enqueued after it are kept; on a Cluster, where the marks live in another
+slot, writers read them before and after writing), then deletes by ``SCAN MATCH`` on every primary:
 it never touches another namespace, another cache, or (with ``llm_string``) another model.
 Never FLUSHDB, never KEYS.
 
 Sync (`ExactCacheStore`) and asyncio (`AsyncExactCacheStore`) shells share the argument
-builders and the reply parser.
+builders (`sluice.stores.cache_versions`) and the reply parser.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Final
 
 from langchain_core.outputs import Generation
@@ -32,7 +33,16 @@ from sluice.jobs.models import CacheFillPayload
 from sluice.keys import Keys, digest
 from sluice.scripts import Scripts
 from sluice.stores import generations as codec
-from sluice.stores.versions import SCRIPT, areserve, padded, parse_reserved, reserve
+from sluice.stores.cache_versions import (
+    clear_mark_args,
+    clear_streams,
+    cleared_since,
+    newest_mark,
+    version_needs,
+    with_write_versions,
+    write_args,
+)
+from sluice.stores.versions import SCRIPT, areserve, parse_reserved, reserve
 from sluice.types import KeyT
 
 log = logging.getLogger(__name__)
@@ -102,57 +112,6 @@ def _entry_or_miss(reply: Any, key: str) -> list[Generation] | None:
     return parse_entry(reply, key)
 
 
-def member(w: CacheWrite) -> str:
-    """``<hl>:<hp>``: the entry inside its cache."""
-    return f"{digest(w.llm_string)}:{digest(w.prompt)}"
-
-
-def write_args(keys: Keys, w: CacheWrite, *, cleared: str | None) -> tuple[list[str], list[Any]]:
-    """Script keys and arguments; `cleared` is the pre-read clear mark on a Cluster (None: read in
-    Lua, and a write without a version takes one from its stream in the same script)."""
-    hl = digest(w.llm_string)
-    p = keys.cache_partition(w.cache, member(w))
-    script_keys: list[str] = [keys.cache_entry(w.cache, w.llm_string, w.prompt)]
-    if cleared is None:
-        script_keys.append(keys.cache_cleared(w.cache))
-        if w.version is None:
-            script_keys.append(keys.stream("cache-fill", p))
-    elif w.version is None:
-        raise ValueError("on a Cluster a write's version is reserved before the write (versioned())")
-    ttl_ms = max(1, int(w.ttl * 1000)) if w.ttl else 0
-    version = padded(w.version) if w.version else ""
-    return script_keys, [version, ttl_ms, w.generations_json, f"*:{p}", f"{hl}:{p}", cleared or ""]
-
-
-def version_needs(keys: Keys, writes: Sequence[CacheWrite]) -> dict[KeyT, list[int]]:
-    """Writes without a version, by the stream that versions their entry (positions in `writes`)."""
-    needs: dict[KeyT, list[int]] = {}
-    for i, w in enumerate(writes):
-        if w.version is None:
-            needs.setdefault(keys.cache_version_stream(w.cache, member(w)), []).append(i)
-    return needs
-
-
-def with_write_versions(
-    writes: Sequence[CacheWrite], needs: Mapping[KeyT, list[int]], reserved: Mapping[KeyT, list[str]]
-) -> list[CacheWrite]:
-    out = list(writes)
-    for stream, positions in needs.items():
-        for i, version in zip(positions, reserved[stream], strict=True):
-            out[i] = replace(out[i], version=version)
-    return out
-
-
-def clear_streams(keys: Keys) -> list[KeyT]:
-    """The streams a clear takes its versions from: every partition's cache-fill stream, in order."""
-    return keys.streams("cache-fill")
-
-
-def clear_mark_args(scope: str, reserved: Sequence[str]) -> list[str]:
-    """cache_clear_mark.lua arguments: the scope, then one padded version per partition."""
-    return [scope, *(padded(v) for v in reserved)]
-
-
 def hit_commands(
     pipe: Any, keys: Keys, cache: str, counts: Mapping[str, float], sources: Mapping[str, str]
 ) -> None:
@@ -162,18 +121,6 @@ def hit_commands(
         pipe.zincrby(hits, n, member)
     if sources:
         pipe.hset(keys.cache_sources(cache), mapping=dict(sources))
-
-
-def newest_mark(marks: Mapping[Any, Any], keys: Keys, w: CacheWrite) -> str:
-    """The clear mark that applies to one entry: the newer of the whole cache's and its model's
-    mark in the entry's partition."""
-    plain = {_text(k): _text(v) for k, v in marks.items()}
-    p = keys.cache_partition(w.cache, member(w))
-    return max(plain.get(f"*:{p}", ""), plain.get(f"{digest(w.llm_string)}:{p}", ""))
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _wrong_type(e: ResponseError, what: str) -> StoreCorrupted | None:
@@ -241,6 +188,12 @@ class ExactCacheStore:
                 for w in writes:
                     keys, args = write_args(self._keys, w, cleared=newest_mark(marks[w.cache], self._keys, w))
                     out.append(int(script(keys=keys, args=args)))
+                applied = [w for w, r in zip(writes, out, strict=True) if r == 1]
+                for i, mark in cleared_since(self._keys, writes, out, self._cluster_marks(applied)):
+                    w = writes[i]
+                    entry = self._keys.cache_entry(w.cache, w.llm_string, w.prompt)
+                    self._scripts["cache_drop_older"](keys=[entry], args=[mark])
+                    out[i] = -1
                 return out
             except ResponseError as e:
                 raise _wrong_type(e, "write the LLM cache") or e from None
@@ -255,8 +208,8 @@ class ExactCacheStore:
         return with_write_versions(writes, needs, reserved)
 
     def _cluster_marks(self, writes: Sequence[CacheWrite]) -> dict[str, Mapping[Any, Any]]:
-        # On a Cluster the mark lives in another slot than the entries: read it first. A clear that
-        # lands between this read and the write may miss one batch of in-flight fills.
+        # On a Cluster the mark lives in another slot than the entries: read it before the writes,
+        # and again after them to drop what a clear marked in between (cache_drop_older.lua).
         with translate_errors("read the LLM cache clear marks"):
             return {c: self._redis.hgetall(self._keys.cache_cleared(c)) for c in {w.cache for w in writes}}
 
@@ -344,9 +297,20 @@ class AsyncExactCacheStore:
                         cleared = newest_mark(marks, self._keys, w)
                     keys, args = write_args(self._keys, w, cleared=cleared)
                     out.append(int(await script(keys=keys, args=args)))
+                if self._cluster:
+                    await self._drop_cleared(writes, out)
             except ResponseError as e:
                 raise _wrong_type(e, "write the LLM cache") or e from None
         return out
+
+    async def _drop_cleared(self, writes: Sequence[CacheWrite], out: list[int]) -> None:
+        caches = {w.cache for w, r in zip(writes, out, strict=True) if r == 1}
+        marks = {c: await self._redis.hgetall(self._keys.cache_cleared(c)) for c in caches}
+        for i, mark in cleared_since(self._keys, writes, out, marks):
+            w = writes[i]
+            entry = self._keys.cache_entry(w.cache, w.llm_string, w.prompt)
+            await self._scripts["cache_drop_older"](keys=[entry], args=[mark])
+            out[i] = -1
 
     async def versioned(self, writes: Sequence[CacheWrite]) -> list[CacheWrite]:
         needs = version_needs(self._keys, writes)
