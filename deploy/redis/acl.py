@@ -194,6 +194,8 @@ def users(namespace: str) -> dict[str, User]:
                 Grant((f"~{ns}:vindex:*",), ("evalsha", "script|load", "script|exists", "get", "set")),
                 Grant((f"~{ns}:dead",), ("xdel",)),
                 Grant((f"~{ns}:workers",), ("zrem",)),
+                # `sluice partitions --set N` records the new count
+                Grant((f"~{ns}:partitions",), ("set",)),
                 Grant((f"~{ns}:vindex:*",), ("set", "del")),
                 Grant((f"~{ns}:vset:*", f"~{ns}:vec:*", f"~{ns}:vtomb:*"), ("del", "unlink")),
                 Grant((f"~{everything}",), (*READ_MODULES, *OPS_SEARCH_ADMIN)),

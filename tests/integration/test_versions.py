@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,20 +19,16 @@ from typing import Any
 import pytest
 from langchain_core.outputs import Generation
 
-from sluice.errors import ConfigError
 from sluice.facade.client import Client
 from sluice.jobs.models import CacheFillPayload, CacheWarmPayload, Payload
-from sluice.keys import Keys
 from sluice.models.prompts import cache_prompt
 from sluice.models.registry import ModelRegistry
-from sluice.queue.producer import Producer
 from sluice.settings import ComponentSpec, Settings
 from sluice.stores import generations as codec
 from sluice.stores.exact_cache import CacheWrite, ExactCacheStore
 from sluice.types import StreamEntryRef
-from sluice_workers.runtime.process import run_process
 from support.settings import fast_settings
-from support.workers import ThreadWorker, wait_until
+from support.workers import ThreadWorker
 
 ECHO = ComponentSpec(import_path="sluice.models.fake:EchoChatModel")
 HOUR_MS = 3_600_000
@@ -216,39 +211,6 @@ def test_on_a_cluster_sync_writes_and_clears_are_versioned_by_the_entry_stream(
     # Then the fills from before the clear are dropped and the sync writes after it stand
     assert stored_texts(client, "llm", prompts) == ["sync"] * 10 + [None] * 20
     client.close()
-
-
-def test_a_client_with_another_partition_count_is_refused_at_connect(redis8: Any, namespace: str) -> None:
-    # Given a namespace first used with 4 partitions
-    first = Client(settings_for(redis8.url, namespace, partitions=4))
-    assert first.capabilities.version >= (6, 2, 0)
-    assert first.redis.get(first.keys.partitions_key()) == b"4"
-    # When a client with 8 connects (probe, enqueue, asyncio), then each is refused naming both counts
-    other = settings_for(redis8.url, namespace, partitions=8)
-    with pytest.raises(ConfigError, match=r"is 8 here, but namespace .* runs with 4 partitions") as refused:
-        _ = Client(other).capabilities
-    assert "sluice partitions set N" in str(refused.value)
-    with pytest.raises(ConfigError, match="runs with 4 partitions"):
-        Producer(first.redis, other).enqueue(fill("p", "llm", "x"))
-    with pytest.raises(ConfigError, match="runs with 4 partitions"):
-        asyncio.run(Client(other).acapabilities())
-    # And a client with the recorded count connects and enqueues
-    Client(settings_for(redis8.url, namespace, partitions=4)).enqueue([fill("p", "llm", "x")])
-    first.close()
-
-
-def test_a_worker_with_another_partition_count_refuses_to_start(redis8: Any, namespace: str) -> None:
-    # Given a namespace recorded with 4 partitions
-    Client(settings_for(redis8.url, namespace, partitions=4)).enqueue([fill("p", "llm", "x")])
-    # When a worker configured with 2 starts, then it stops at once with the reason
-    with pytest.raises(ConfigError, match=r"is 2 here, but namespace .* runs with 4 partitions"):
-        run_process(settings_for(redis8.url, namespace, partitions=2), 0, threading.Event())
-    # And the first worker of a new namespace records its own count
-    fresh = settings_for(redis8.url, f"{namespace}-fresh", partitions=3)
-    key = Keys(fresh.namespace).partitions_key()
-    with ThreadWorker(fresh):
-        probe = Client(fresh)
-        wait_until(lambda: probe.redis.get(key) == b"3", 10, "the worker to record its count")
 
 
 @pytest.mark.cluster
