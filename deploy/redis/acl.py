@@ -158,7 +158,7 @@ def users(namespace: str) -> dict[str, User]:
     """The users for `namespace`, derived from its key schema (`sluice.keys.Keys`)."""
     ns = namespace
     everything = f"{ns}:*"
-    jobs = f"{ns}:jobs:*"  # partition streams ns:jobs:{kind:p} and their :done:/:dead: keys
+    jobs = f"{ns}:jobs:*"  # partition streams ns:jobs:{kind:p} and their :done:/:dead:/:dlq keys
     streams_only = f"{ns}:jobs:{{*}}"  # the partition streams themselves
     return {
         # The app enqueues (enqueue.lua: XLEN + XADD on a stream), waits for its jobs (XINFO
@@ -187,12 +187,12 @@ def users(namespace: str) -> dict[str, User]:
             "ops",
             Grant((f"%R~{everything}",), OPS_COMMANDS),
             (
-                Grant((f"~{streams_only}",), ("xadd",)),
-                # `sluice index load|migrate` enqueue index jobs (enqueue.lua on a stream and its
+                # `sluice dlq retry` and `sluice index load|migrate` enqueue jobs (enqueue.lua on a stream and its
                 # dedupe buckets) and swap index metadata (vector_meta_swap.lua)
                 Grant((f"~{streams_only}", f"~{streams_only}:enq:*"), (*ENQUEUE, *ENQUEUE_DEDUPE)),
                 Grant((f"~{ns}:vindex:*",), ("evalsha", "script|load", "script|exists", "get", "set")),
-                Grant((f"~{ns}:dead",), ("xdel",)),
+                # dead letters: each stream's `ns:jobs:{kind:p}:dlq`, and `ns:dead` of earlier releases
+                Grant((f"~{streams_only}:dlq", f"~{ns}:dead"), ("xdel",)),
                 Grant((f"~{ns}:workers",), ("zrem",)),
                 # `sluice partitions --set N` records the new count
                 Grant((f"~{ns}:partitions",), ("set",)),

@@ -13,14 +13,16 @@ from typing import Any, Self
 
 from pydantic import SecretStr
 
+from sluice.connection import twins
 from sluice.connection.capabilities import Capabilities, aprobe, probe
-from sluice.connection.factory import connect, connect_async, resp2_twin
+from sluice.connection.factory import connect, connect_async
+from sluice.errors import ConfigError
 from sluice.jobs.models import Payload
 from sluice.keys import Keys
 from sluice.queue.partitions import acheck_partitions, check_partitions
 from sluice.queue.producer import AsyncProducer, Producer
 from sluice.queue.waiting import SIGNAL_BLOCK, AsyncWaiter, Waiter
-from sluice.settings import RedisSettings, Settings
+from sluice.settings import Settings
 from sluice.types import StreamEntryRef
 
 
@@ -35,10 +37,12 @@ class Core:
     ) -> None:
         self.settings = settings or Settings()
         self.keys = Keys(self.settings.namespace, self.settings.queue.partitions)
-        self._redis = redis
+        # from_redis: the app's own clients; sluice's connections are twins built from them
+        self._given = redis
+        self._given_async = async_redis
+        self._redis: Any = None
         self._async_redis = async_redis
         self._caps: Capabilities | None = None
-        self._wrapped = redis is not None
 
     @classmethod
     def from_url(cls, url: str, namespace: str = "sluice", **settings: Any) -> Self:
@@ -52,39 +56,44 @@ class Core:
     ) -> Self:
         """Wrap a redis-py client the app already has (`Redis`, `RedisCluster`, Sentinel-managed).
 
-        A client speaking RESP3 or decoding replies is twinned on the same connection settings
-        with RESP2 and bytes replies, which sluice's reply parsers read.
+        sluice's other connections (RESP2 bytes replies where the app's client speaks RESP3 or
+        decodes, asyncio unless `async_redis` is given, RESP3 for `local_cache`) are twins built
+        from this client's connection class and options: same socket, TLS, sentinels or nodes.
         """
-        twin = resp2_twin(redis)
-        return cls(Settings(namespace=namespace, **settings), redis=twin, async_redis=async_redis)
+        twins.check(redis)
+        twin_async = twins.resp2_async(async_redis) if async_redis is not None else None
+        core = cls(Settings(namespace=namespace, **settings), redis=redis, async_redis=twin_async)
+        core._given_async = async_redis
+        return core
 
     # --- connections -----------------------------------------------------------------------------
     @property
     def redis(self) -> Any:
         if self._redis is None:
-            self._redis = connect(self.settings.redis)
+            given = self._given
+            self._redis = connect(self.settings.redis) if given is None else twins.sync_twin(given)
         return self._redis
 
     @property
     def async_redis(self) -> Any:
         if self._async_redis is None:
-            self._async_redis = connect_async(self._async_settings())
+            given = self._given
+            self._async_redis = (
+                connect_async(self.settings.redis) if given is None else twins.async_twin(given)
+            )
         return self._async_redis
 
-    def _async_settings(self) -> RedisSettings:
-        if not self._wrapped:
-            return self.settings.redis
-        # from_redis without an async client: reach the same server the sync client uses
-        kw = self._redis.connection_pool.connection_kwargs
-        url = f"redis://{kw.get('host', '127.0.0.1')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
-        pw = kw.get("password")
-        return self.settings.redis.model_copy(
-            update={
-                "url": SecretStr(url),
-                "username": kw.get("username"),
-                "password": SecretStr(pw) if pw else None,
-            }
-        )
+    def tracking_redis(self) -> Any:
+        """A new sync RESP3 client on the same server, for client-side caching (not on a Cluster)."""
+        if self._given is not None:
+            return twins.sync_twin(self._given, protocol=3)
+        if "cluster" in self.settings.redis.url.get_secret_value().split("://")[0]:
+            raise ConfigError("local_cache is not available on a Redis Cluster; leave it unset")
+        return connect(self.settings.redis, protocol=3)
+
+    def _owned(self, client: Any) -> bool:
+        """True for a client sluice built (closing the app's own clients is the app's business)."""
+        return client is not None and client is not self._given and client is not self._given_async
 
     @property
     def capabilities(self) -> Capabilities:

@@ -39,6 +39,20 @@ class RedisFull(SluiceError):
     """Redis refused a write because `maxmemory` is reached (free memory or raise the limit)."""
 
 
+class ServerError(SluiceError):
+    """A server error reply that is not about reachability, memory or permissions.
+
+    `code` is the reply's first word (``ERR``, ``WRONGTYPE``, ...). `retryable` is False only for
+    replies known to be permanent (a wrong type, a syntax or argument error, a cross-slot call):
+    an error reply sluice does not know is retried, never taken as proof that a job is bad.
+    """
+
+    def __init__(self, message: str, code: str, *, retryable: bool) -> None:
+        self.code = code
+        self.retryable = retryable
+        super().__init__(message)
+
+
 class PermissionDenied(SluiceError):
     """The Redis user lacks a permission (check the ACL for this user)."""
 

@@ -54,7 +54,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Final
 
-from sluice.types import EntryId, JobKind, KeyT
+from sluice.types import JOB_KINDS, EntryId, JobKind, KeyT
 
 VERSIONED_BY: Final[dict[JobKind, JobKind]] = {"cache-warm": "cache-fill"}
 """Job kinds whose writes are versioned by another kind's stream: cache-warm jobs write cache
@@ -109,7 +109,17 @@ class Keys:
     def dead_marker(self, stream: str, entry_id: EntryId) -> KeyT:
         return KeyT(f"{stream}:dead:{entry_id}")
 
+    def dead_letter_stream(self, stream: str) -> KeyT:
+        """A job stream's dead letters: same hash tag, so one script dead-letters and acknowledges."""
+        return KeyT(f"{stream}:dlq")
+
+    def dead_letter_streams(self) -> list[KeyT]:
+        """Every job stream's dead-letter stream, then the single stream of releases before 0.x."""
+        per_stream = [self.dead_letter_stream(s) for kind in JOB_KINDS for s in self.streams(kind)]
+        return [*per_stream, self.dead_letters()]
+
     def dead_letters(self) -> KeyT:
+        """The one dead-letter stream earlier releases wrote (read, never written, now)."""
         return KeyT(f"{self.namespace}:dead")
 
     # --- workers -----------------------------------------------------------------------------

@@ -2,16 +2,31 @@
 
 Environment variables use the prefix `SLUICE_` and `__` for nesting, e.g. `SLUICE_REDIS__URL`,
 `SLUICE_QUEUE__MAX_BACKLOG`, `SLUICE_WORKER__BATCH_SIZE`. Passwords are `SecretStr`: they never
-appear in `repr()`, logs or error messages.
+appear in `repr()`, logs or error messages; nor do secret-looking embedder and model kwargs
+(``api_key``, ``token``…, see `sluice.connection.secrecy.hide_secrets`).
+
+An unknown key — a keyword argument, a nested dict key, a ``SLUICE_*`` variable or a key in its
+JSON value — is refused with a `ConfigError` naming the nearest valid one (`sluice.setting_names`).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
+from sluice.connection.secrecy import hide_secrets, reveal_secrets
+from sluice.setting_names import check_data, check_environment
 from sluice.types import JOB_KINDS
 
 Durability = Literal["none", "replicated", "fsync"]
@@ -19,7 +34,19 @@ FINITE = ConfigDict(allow_inf_nan=False)
 """Seconds and TTLs must be numbers: an infinite timeout is a hang, an infinite TTL overflows."""
 
 
-class RedisSettings(BaseModel):
+class _Strict(BaseModel):
+    """A settings section: a key it does not have is a `ConfigError` naming the nearest one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        check_data(cls, data, cls.__name__)
+        return data
+
+
+class RedisSettings(_Strict):
     """How to reach Redis. The URL may carry a password; it is kept secret."""
 
     model_config = FINITE
@@ -53,7 +80,7 @@ class RedisSettings(BaseModel):
             yield (name, redact_url(value.get_secret_value()) if name == "url" else value)
 
 
-class QueueSettings(BaseModel):
+class QueueSettings(_Strict):
     """The producer side of the job streams."""
 
     model_config = FINITE
@@ -85,7 +112,7 @@ class QueueSettings(BaseModel):
     signal_ttl: float = Field(default=60.0, gt=0, description="seconds a job's applied-signal key lives")
 
 
-class LimitSettings(BaseModel):
+class LimitSettings(_Strict):
     """Limits checked at enqueue; each error names the limit and the value."""
 
     max_payload_bytes: int = Field(default=1_048_576, ge=256, description="encoded job size")
@@ -96,7 +123,7 @@ class LimitSettings(BaseModel):
     max_prompt_chars: int = Field(default=200_000, ge=1, description="characters of one prompt")
 
 
-class WorkerSettings(BaseModel):
+class WorkerSettings(_Strict):
     """The consumer side."""
 
     model_config = FINITE
@@ -132,7 +159,7 @@ class WorkerSettings(BaseModel):
     )
 
 
-class VectorSettings(BaseModel):
+class VectorSettings(_Strict):
     """Vector indexes (`sluice.vectors`): how long write-side markers live, how often readers re-check."""
 
     model_config = FINITE
@@ -163,15 +190,33 @@ class VectorSettings(BaseModel):
     )
 
 
-class ComponentSpec(BaseModel):  # type: ignore[no-redef]  # pydantic-mypy: a field named kwargs
+class ComponentSpec(_Strict):
     """A model or embedder named in settings: import path plus keyword arguments.
 
-    Only settings name import paths; job payloads and stored values carry the *name*.
+    Only settings name import paths; job payloads and stored values carry the *name*. Secret-looking
+    kwargs (``api_key``, ``token``, ``password``…) are kept as `Hidden` strings, shown as
+    ``**********`` everywhere; `revealed_kwargs()` is what the constructor gets.
     """
 
     import_path: str = Field(description="module:attribute of a class or factory")
-    kwargs: dict[str, Any] = Field(default_factory=dict)
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="keyword arguments of the constructor; secret-looking ones are hidden",
+    )
     rate_limit: float | None = Field(default=None, gt=0, description="calls per second (models)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hide_secrets(cls, data: Any) -> Any:
+        # before any other validation, so even an error about this spec shows no secret
+        if isinstance(data, Mapping) and isinstance(data.get("kwargs"), Mapping):
+            return {**data, "kwargs": hide_secrets(data["kwargs"])}
+        return data
+
+    def revealed_kwargs(self) -> dict[str, Any]:
+        """The kwargs with their secrets, for calling the constructor; never log or print them."""
+        revealed: dict[str, Any] = reveal_secrets(self.kwargs)
+        return revealed
 
     @field_validator("import_path")
     @classmethod
@@ -181,7 +226,7 @@ class ComponentSpec(BaseModel):  # type: ignore[no-redef]  # pydantic-mypy: a fi
         return value
 
 
-class DashboardSettings(BaseModel):
+class DashboardSettings(_Strict):
     """`sluice dashboard`: the operators' web page. Loopback by default; actions need a CSRF token."""
 
     host: str = Field(default="127.0.0.1", description="address to bind; keep loopback unless a token is set")
@@ -215,7 +260,7 @@ class Settings(BaseSettings):
     """Everything sluice reads from the environment (prefix SLUICE_, nested with __)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="SLUICE_", env_nested_delimiter="__", extra="ignore", validate_default=True
+        env_prefix="SLUICE_", env_nested_delimiter="__", extra="forbid", validate_default=True
     )
 
     namespace: str = Field(default="sluice", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="key prefix")
@@ -227,3 +272,30 @@ class Settings(BaseSettings):
     embedders: dict[str, ComponentSpec] = Field(default_factory=_default_embedders)
     models: dict[str, ComponentSpec] = Field(default_factory=_default_models)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Refuse unknown names before reading values, saying where each came from.
+
+        pydantic-settings skips a ``SLUICE_*`` variable that names no field, so they are checked here.
+        """
+        if isinstance(init_settings, InitSettingsSource):
+            check_data(settings_cls, init_settings.init_kwargs, "Settings() arguments")
+        if isinstance(dotenv_settings, DotEnvSettingsSource) and dotenv_settings.env_vars:
+            check_environment(settings_cls, dotenv_settings.env_vars, f"env file {dotenv_settings.env_file}")
+        if isinstance(env_settings, EnvSettingsSource):
+            check_environment(settings_cls, os.environ, "environment")
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        check_data(cls, data, "settings")
+        return data

@@ -1,7 +1,7 @@
 """Fuzzing the settings loader: any environment gives `Settings` whose values are the ones the
 environment holds, or a pydantic error naming the field (`ValidationError`, or pydantic-settings'
-`SettingsError` for a nested value that is not JSON); never another exception, and never a
-password in the repr."""
+`SettingsError` for a nested value that is not JSON), or a `ConfigError` naming a variable that is
+no setting; never another exception, and never a password in the repr."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from sluice.errors import ConfigError
 from sluice.settings import Settings
 
 NAMES = [
@@ -47,6 +48,8 @@ def load(env: dict[str, str]) -> Settings | None:
             assert e.errors() and all(err.get("loc") for err in e.errors())
         except SettingsError as e:
             assert "error parsing value for field" in str(e)
+        except ConfigError as e:  # an unknown name, or an unknown key in a JSON section
+            assert str(e).startswith("environment: ") and any(name in str(e) for name in env), e
     return None
 
 
@@ -61,6 +64,7 @@ def test_any_environment_loads_or_names_the_field(env: dict[str, str]) -> None:
     settings = load(env)
     if settings is None:
         return
+    assert not {"SLUICE_UNKNOWN", "SLUICE_QUEUE__UNKNOWN"} & set(env), "an unknown variable was ignored"
     # Then what loaded is what the environment said
     assert settings.redis.socket_timeout > 0 and settings.queue.partitions >= 1
     if "SLUICE_NAMESPACE" in env:

@@ -239,9 +239,10 @@ def test_keda_reads_the_lag_of_every_stream_its_triggers_name(
 def test_ops_runs_status_and_the_dead_letter_commands(
     server: servers.RedisServer, app: Client, worker: ProcessWorker, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given a dead letter: an entry no worker can decode
+    # Given two dead letters: an entry no worker can decode, and a job the handler refuses
     stream = app.keys.stream("history-append", 1)
     app.redis.xadd(stream, {"job": b"not a job"})
+    (refused_job,) = app.enqueue([HistoryAppendPayload(session_id="bad", messages=[{"type": "alien"}])])
     ops = url_as(server, "ops")
 
     def status() -> dict[str, Any]:
@@ -250,17 +251,23 @@ def test_ops_runs_status_and_the_dead_letter_commands(
         data: dict[str, Any] = json.loads(capsys.readouterr().out)
         return data
 
-    wait_until(lambda: status()["dead_letters"] == 1, 15, "the undecodable entry to be dead-lettered")
+    wait_until(lambda: status()["dead_letters"] == 2, 15, "both entries to be dead-lettered")
     assert status()["workers"], "ops sees the worker's heartbeat"
     # When ops lists, retries and purges dead letters
     assert sluice_main(["--url", ops, "--namespace", NAMESPACE, "dlq", "list", "--json"]) == 0
-    listed = json.loads(capsys.readouterr().out)
-    assert [d["stream"] for d in listed] == [stream]
-    assert sluice_main(["--url", ops, "--namespace", NAMESPACE, "dlq", "retry", listed[0]["id"]]) == 0
+    listed = {d["entry_id"]: d for d in json.loads(capsys.readouterr().out)}
+    assert {d["stream"] for d in listed.values()} == {stream, refused_job.stream}
+    job = listed[refused_job.entry_id]
+    (undecodable,) = [d for d in listed.values() if d["kind"] == "unknown"]
+    # an entry that holds no job cannot be retried, and says so
+    assert sluice_main(["--url", ops, "--namespace", NAMESPACE, "dlq", "retry", undecodable["id"]]) == 2
+    assert "holds no valid job" in capsys.readouterr().err
+    # a job is enqueued again (through enqueue.lua, which ops may run) and fails again
+    assert sluice_main(["--url", ops, "--namespace", NAMESPACE, "dlq", "retry", job["id"]]) == 0
     assert "re-enqueued" in capsys.readouterr().out
-    wait_until(lambda: status()["dead_letters"] == 1, 15, "the retried entry to fail again")
+    wait_until(lambda: status()["dead_letters"] == 2, 15, "the retried job to fail again")
     assert sluice_main(["--url", ops, "--namespace", NAMESPACE, "dlq", "purge", "--all"]) == 0
-    assert "purged 1" in capsys.readouterr().out
+    assert "purged 2" in capsys.readouterr().out
     # Then ops may write nothing else
     o = raw(server, "ops")
     refused(lambda: o.set(f"{NAMESPACE}:cache:default:x", "x"))

@@ -20,8 +20,11 @@ the supported setup. The broker is the Redis in the settings (``SLUICE_REDIS__UR
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +50,11 @@ CLEANUP_BATCH = 1000
 class RefreshSettings(BaseSettings):
     """The beat's schedule and what counts as hot (env prefix ``SLUICE_REFRESH_``)."""
 
-    model_config = SettingsConfigDict(env_prefix="SLUICE_REFRESH_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SLUICE_REFRESH_", extra="forbid")
+
+    def __init__(self, **values: Any) -> None:
+        _refuse_unknown(values, os.environ)
+        super().__init__(**values)
 
     interval: float = Field(default=60.0, gt=0, description="seconds between runs")
     window: float = Field(default=300.0, gt=0, description="refresh entries whose TTL ends within this")
@@ -58,6 +65,24 @@ class RefreshSettings(BaseSettings):
         default=0.5, ge=0, description="entries whose decayed count falls below are forgotten"
     )
     broker_url: str | None = Field(default=None, description="Celery broker (default: the sluice Redis)")
+
+
+def _refuse_unknown(values: Mapping[str, Any], environ: Mapping[str, str]) -> None:
+    """A misspelt refresh setting is refused with the nearest name, never silently ignored."""
+    names = list(RefreshSettings.model_fields)
+    problems = []
+    for key in values:
+        if key not in names:
+            near = difflib.get_close_matches(key, names, n=1)
+            problems.append(f"unknown setting {key!r}" + (f"; did you mean {near[0]!r}?" if near else ""))
+    prefix = "SLUICE_REFRESH_"
+    for var in sorted(environ):
+        if var.upper().startswith(prefix) and var[len(prefix) :].lower() not in names:
+            wanted = [prefix + n.upper() for n in names]
+            near = difflib.get_close_matches(var.upper(), wanted, n=1)
+            problems.append(f"unknown variable {var}" + (f"; did you mean {near[0]}?" if near else ""))
+    if problems:
+        raise ConfigError("refresh settings: " + "; ".join(problems) + f" (valid: {', '.join(names)})")
 
 
 @dataclass

@@ -184,37 +184,3 @@ def connect_async(
         return redis.asyncio.cluster.RedisCluster(startup_nodes=nodes, retry=retry, **plan.cluster_node())
     host = spec.hosts[0]
     return redis.asyncio.Redis(host=host.host, port=host.port, retry=retry, **plan.node)
-
-
-_RESP3_ONLY = ("maint_notifications", "orig_", "himport_registry")
-
-
-def _default_protocol() -> int:
-    return 3 if int(redis.__version__.split(".")[0]) >= 8 else 2
-
-
-def resp2_twin(client: Any) -> Any:
-    """`client` itself if it speaks RESP2 with bytes replies, else a twin on the same connection
-    settings that does.
-
-    sluice's reply parsers read RESP2; redis-py 8 speaks RESP3 unless told otherwise, and an app
-    hands over its client as it is (`Client.from_redis`). A Cluster client is returned unchanged.
-    """
-    pool = getattr(client, "connection_pool", None)
-    if pool is None:
-        return client
-    kwargs = pool.connection_kwargs
-    protocol = str(kwargs.get("protocol") or _default_protocol())
-    if protocol == "2" and not kwargs.get("decode_responses"):
-        return client
-    kept = {k: v for k, v in kwargs.items() if not k.startswith(_RESP3_ONLY)}
-    try:
-        twin = type(pool)(
-            connection_class=pool.connection_class, **{**kept, "protocol": 2, "decode_responses": False}
-        )
-        return type(client)(connection_pool=twin)
-    except (TypeError, ValueError, redis.RedisError) as e:
-        raise ConfigError(
-            f"cannot make a RESP2 connection like the given redis client ({e}); pass "
-            "redis.Redis(..., protocol=2), or a URL"
-        ) from e

@@ -1,14 +1,20 @@
-"""Keeping passwords out of text: `redact_url` for logs, `LeakGuard` for URL error messages.
+"""Keeping passwords out of text: `redact_url` for logs, `LeakGuard` for URL error messages,
+`hide_secrets` for free-form keyword arguments.
 
 Use `redact_url` whenever a URL is shown to a person (reprs, logs, status output). `LeakGuard`
 is for the URL parser only: every value it echoes in an error goes through `LeakGuard.show`.
+`hide_secrets` wraps the secret-looking values of a kwargs mapping (an embedder's `api_key`) in
+`Hidden`, which prints as ``**********``; `reveal_secrets` gives them back to the constructor.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Final, Literal
+from collections.abc import Mapping
+from typing import Any, Final, Literal
 from urllib.parse import unquote
+
+from pydantic import SecretStr
 
 from sluice.errors import URLError
 
@@ -88,3 +94,80 @@ def _redact(url: str) -> str:
         if colon:
             rest = f"{user}:***{rest[at:]}"
     return prefix + _QUERY_SECRET.sub(r"\1***", rest)
+
+
+SECRET_WORDS: Final = frozenset(
+    {
+        "key", "keys", "apikey", "token", "secret", "secrets", "password", "passwords", "passwd", "pwd",
+        "passphrase", "credential", "credentials", "auth", "authorization", "cookie", "bearer",
+    }
+)  # fmt: skip
+"""A kwarg name holding one of these words (split at ``_``, ``-``, ``.`` and camelCase) is secret."""
+
+_WORD: Final = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_URL_PASSWORD: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*:[^/?#]*@")
+
+
+class Hidden(SecretStr):
+    """A string `hide_secrets` took for a secret: ``**********`` in reprs, dumps and errors."""
+
+
+def is_secret_name(name: str) -> bool:
+    """True for ``api_key``, ``openai_api_key``, ``apiKey``, ``X-Api-Key``, ``hf_token``, ``Authorization``…"""
+    return any(word.lower() in SECRET_WORDS for word in _WORD.findall(name))
+
+
+def hide_secrets(value: Any, secret: bool = False) -> Any:
+    """`value` with every string under a secret-looking key (at any depth) wrapped in `Hidden`.
+
+    Everything below a secret key is secret (``credentials: {user: ...}``), and so is a URL that
+    carries a password. Containers are rebuilt only when something in them is hidden.
+    """
+    if isinstance(value, str):
+        return Hidden(value) if secret or _URL_PASSWORD.match(value) else value
+    if isinstance(value, Mapping):
+        items = {
+            k: hide_secrets(v, secret or (isinstance(k, str) and is_secret_name(k))) for k, v in value.items()
+        }
+        return items if any(items[k] is not value[k] for k in items) else value
+    if isinstance(value, (list, tuple)):
+        hidden = [hide_secrets(v, secret) for v in value]
+        if all(h is v for h, v in zip(hidden, value, strict=True)):
+            return value
+        return type(value)(hidden) if isinstance(value, tuple) else hidden
+    return value
+
+
+def reveal_secrets(value: Any) -> Any:
+    """`value` with every `Hidden` string given back; for the constructor's call only, never for text."""
+    if isinstance(value, Hidden):
+        return value.get_secret_value()
+    if isinstance(value, Mapping):
+        return {k: reveal_secrets(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        revealed = [reveal_secrets(v) for v in value]
+        return type(value)(revealed) if isinstance(value, tuple) else revealed
+    return value
+
+
+def scrub_secrets(text: str, value: Any) -> str:
+    """`text` with every `Hidden` string found in `value` replaced by ``**********``.
+
+    For the message of an error a constructor raised after it was given the revealed kwargs.
+    """
+    found: list[str] = []
+
+    def collect(v: Any) -> None:
+        if isinstance(v, Hidden):
+            found.append(v.get_secret_value())
+        elif isinstance(v, Mapping):
+            for item in v.values():
+                collect(item)
+        elif isinstance(v, (list, tuple)):
+            for item in v:
+                collect(item)
+
+    collect(value)
+    for secret in sorted(filter(None, found), key=len, reverse=True):
+        text = text.replace(secret, "**********")
+    return text

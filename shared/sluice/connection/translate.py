@@ -25,6 +25,7 @@ from sluice.errors import (
     RedisFull,
     RedisTimeout,
     RedisUnavailable,
+    ServerError,
     SluiceError,
 )
 
@@ -83,6 +84,65 @@ class ServerErrors:
         if wording.isupper():
             return getattr(error, "status_code", None) == wording or message.split(" ", 1)[0] == wording
         return wording.lower() in message.lower()
+
+
+# The error table. A server error reply is sorted by its code (the first word) into one of three:
+#   transient  the server cannot serve the call *now* (loading, busy, failing over, migrating a
+#              slot): RedisUnavailable, so a job in hand stays pending and the attempt does not
+#              count against it;
+#   permanent  the call can never succeed as sent (ServerError, retryable=False);
+#   anything else, including codes this table does not know: ServerError, retryable=True
+#              (retried with backoff up to max_deliveries, then dead-lettered with the reply).
+TRANSIENT_CODES: Final = frozenset(
+    {"LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "MOVED", "ASK", "READONLY"}
+    | {"NOREPLICAS", "MISCONF", "UNBLOCKED", "NOTREADY", "NOQUORUM"}
+)
+PERMANENT_CODES: Final = frozenset({"WRONGTYPE", "CROSSSLOT", "EXECABORT", "NOPROTO", "WRONGPASS"})
+# `ERR ...` replies that are permanent: the command, its arguments or its value are wrong.
+PERMANENT_ERR_PHRASES: Final = (
+    "unknown command",
+    "unknown subcommand",
+    "wrong number of arguments",
+    "syntax error",
+    "value is not",
+    "not an integer",
+    "not a valid float",
+    "out of range",
+    "string exceeds maximum allowed size",
+    "protocol error",
+    "invalid",
+)
+_CODE_OF_CLASS: Final[tuple[tuple[type[rex.RedisError], str], ...]] = (
+    (rex.BusyLoadingError, "LOADING"),
+    (rex.MasterDownError, "MASTERDOWN"),
+    (rex.TryAgainError, "TRYAGAIN"),
+    (rex.ClusterDownError, "CLUSTERDOWN"),
+    (rex.AskError, "ASK"),  # MovedError is a subclass of AskError
+    (rex.ClusterCrossSlotError, "CROSSSLOT"),
+    (rex.ExecAbortError, "EXECABORT"),
+    (rex.NoScriptError, "NOSCRIPT"),
+)
+
+
+def error_code(error: BaseException) -> str:
+    """The server reply's code (``ERR``, ``WRONGTYPE``, ``MOVED``, ...), also where redis-py turned it
+    into an exception class and dropped it from the message; ``""`` if there is none."""
+    for cls, code in _CODE_OF_CLASS:
+        if isinstance(error, cls):
+            return "MOVED" if isinstance(error, rex.MovedError) else code
+    first = str(error).split(" ", 1)[0]
+    return first if first.isupper() and first.isalpha() else ""
+
+
+def is_permanent_reply(error: BaseException) -> bool:
+    """True only for error replies known to be permanent (see the table above)."""
+    code = error_code(error)
+    if code in PERMANENT_CODES:
+        return True
+    if code == "ERR" or not code:
+        text = str(error).lower()
+        return any(phrase in text for phrase in PERMANENT_ERR_PHRASES)
+    return False
 
 
 def _detail(error: BaseException) -> str:
@@ -159,8 +219,22 @@ def to_sluice_error(error: BaseException, what: str) -> SluiceError | None:
             "workers drain the queues"
         )
     if isinstance(error, rex.RedisError):
-        return SluiceError(f"{what}: Redis replied with an error: {detail}")
+        return _server_error(error, what, detail)
     return None
+
+
+def _server_error(error: rex.RedisError, what: str, detail: str) -> SluiceError:
+    code = error_code(error)
+    if code in TRANSIENT_CODES:
+        return RedisUnavailable(
+            f"{what}: Redis cannot serve the call right now ({code}: {detail}); it is loading, busy, "
+            "failing over or moving a slot; the call is retried"
+        )
+    if is_permanent_reply(error):
+        return ServerError(f"{what}: Redis refused the call: {detail}", code or "ERR", retryable=False)
+    return ServerError(
+        f"{what}: Redis replied with an error: {detail}; retried with backoff", code or "ERR", retryable=True
+    )
 
 
 class translate_errors:  # lower case: it reads like a function, `with translate_errors("enqueue"):`

@@ -16,13 +16,14 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
+from sluice.connection.secrecy import scrub_secrets
 from sluice.errors import ConfigError
 from sluice.keys import digest
 from sluice.settings import ComponentSpec
 
 
 def load_component(spec: ComponentSpec, what: str) -> Any:
-    """Import `spec.import_path` ('module:attribute') and call it with `spec.kwargs`."""
+    """Import `spec.import_path` ('module:attribute') and call it with `spec.kwargs` (secrets revealed)."""
     module_name, _, attribute = spec.import_path.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -41,11 +42,12 @@ def load_component(spec: ComponentSpec, what: str) -> Any:
     if not callable(factory):
         raise ConfigError(f"{what}: {spec.import_path} is not a class or factory; fix import_path")
     try:
-        return factory(**spec.kwargs)
-    except TypeError as e:
+        return factory(**spec.revealed_kwargs())
+    except TypeError as e:  # not chained: the constructor's own error may quote a secret
         raise ConfigError(
-            f"{what}: {spec.import_path}(**kwargs) failed ({e}); fix kwargs in the settings"
-        ) from e
+            f"{what}: {spec.import_path}(**kwargs) failed ({scrub_secrets(str(e), spec.kwargs)}); "
+            "fix kwargs in the settings"
+        ) from None
 
 
 class EmbedderRegistry:
@@ -83,7 +85,10 @@ class EmbedderRegistry:
             return instance
 
     def fingerprint(self, name: str) -> str:
-        """Identifies name + import path + kwargs: cached vectors change when the embedder does."""
+        """Identifies name + import path + kwargs: cached vectors change when the embedder does.
+
+        Secret kwargs count as ``**********``: a rotated API key keeps the cached vectors.
+        """
         spec = self.spec(name)
         ident = json.dumps([name, spec.import_path, spec.kwargs], sort_keys=True, default=str)
         return digest(ident)[:16]

@@ -8,9 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sluice.connection.factory import connect
 from sluice.core import Core
-from sluice.errors import ConfigError
 from sluice.ops.status import Status, collect
 
 if TYPE_CHECKING:
@@ -131,12 +129,7 @@ class Client(Core):
 
         tracked = None
         if local_cache:
-            if "cluster" in self.settings.redis.url.get_secret_value().split("://")[0] or (
-                self._wrapped and not hasattr(self._redis, "connection_pool")
-            ):
-                raise ConfigError("local_cache is not available on a Redis Cluster; leave it unset")
-            resp3 = connect(self._async_settings(), protocol=3)
-            tracked = TrackedReads[Any](resp3, max_entries=local_cache, max_age=local_max_age)
+            tracked = TrackedReads[Any](self.tracking_redis(), max_entries=local_cache, max_age=local_max_age)
         return LLMCache(
             self,
             name=name,
@@ -199,11 +192,12 @@ class Client(Core):
         )
 
     def close(self) -> None:
-        if self._redis is not None:
+        """Close the connections sluice opened (an app's own clients stay open)."""
+        if self._owned(self._redis):
             self._redis.close()
 
     async def aclose(self) -> None:
-        if self._async_redis is not None:
+        if self._owned(self._async_redis):
             await self._async_redis.aclose()
 
     def __enter__(self) -> Client:

@@ -31,7 +31,7 @@ from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.outputs import Generation
 
 from sluice.errors import JobFailed, PermissionDenied, RedisUnavailable, WaitTimeout
-from sluice.facade.pending import PendingWrites
+from sluice.facade.pending import ReadYourWrites
 from sluice.jobs.models import CacheFillPayload
 from sluice.keys import digest
 from sluice.ops import cachestats
@@ -71,48 +71,39 @@ def copies(generations: list[Generation]) -> list[Generation]:
 
 
 class Consistency:
-    """Read-your-writes for one facade object: a read waits for its own pending writes to its keys."""
+    """Read-your-writes for one facade object: a read waits for its own pending writes to its keys
+    (bounded: see `sluice.facade.pending`). A fill that failed or did not land in time is logged
+    and forgotten; the read goes on without it."""
 
     def __init__(self, client: Core, enabled: bool, timeout: float | None) -> None:
         self.client = client
         self.enabled = enabled
         self.timeout = timeout
-        self.pending = PendingWrites()
-        self._outstanding = 0  # handles not yet seen applied: a read skips all bookkeeping at 0
-        self._lock = threading.Lock()
+        self.writes = ReadYourWrites(client, forget_on_timeout=True)
 
     def add(self, key: str, handles: Sequence[StreamEntryRef]) -> None:
         if self.enabled:
-            with self._lock:
-                self.pending.add(key, handles)
-                self._outstanding += len(handles)
+            self.writes.add(key, handles)
 
-    def _done(self, handles: Sequence[StreamEntryRef]) -> None:
-        with self._lock:
-            self.pending.done(handles)
-            self._outstanding = len(self.pending.all())
+    async def aadd(self, key: str, handles: Sequence[StreamEntryRef]) -> None:
+        if self.enabled:
+            await self.writes.aadd(key, handles)
 
     def settle(self, keys: Sequence[str] | None) -> None:
-        if not self._outstanding:
+        if not len(self.writes):  # nothing pending: no bookkeeping, no round trip
             return
-        handles = self.pending.all() if keys is None else self.pending.for_keys(keys)
-        if handles:
-            try:
-                self.client.wait(handles, self.timeout)
-            except (JobFailed, WaitTimeout) as e:
-                log.warning("LLM cache: a fill of this cache is not applied (%s); reading without it", e)
-            self._done(handles)
+        try:
+            self.writes.settle(keys, self.timeout)
+        except (JobFailed, WaitTimeout) as e:
+            log.warning("LLM cache: a fill of this cache is not applied (%s); reading without it", e)
 
     async def asettle(self, keys: Sequence[str] | None) -> None:
-        if not self._outstanding:
+        if not len(self.writes):
             return
-        handles = self.pending.all() if keys is None else self.pending.for_keys(keys)
-        if handles:
-            try:
-                await self.client.await_(handles, self.timeout)
-            except (JobFailed, WaitTimeout) as e:
-                log.warning("LLM cache: a fill of this cache is not applied (%s); reading without it", e)
-            self._done(handles)
+        try:
+            await self.writes.asettle(keys, self.timeout)
+        except (JobFailed, WaitTimeout) as e:
+            log.warning("LLM cache: a fill of this cache is not applied (%s); reading without it", e)
 
 
 class EntryStores:
@@ -337,7 +328,7 @@ class LLMCache(BaseCache):
             return
         payload = self._payload(prompt, llm_string, return_val)
         handles = await self.client.aproducer.enqueue_many([payload], notify=self._consistency.enabled)
-        self._consistency.add(self._pending_key(member), handles)
+        await self._consistency.aadd(self._pending_key(member), handles)
 
     async def aclear(self, **kwargs: Any) -> None:
         llm_string = clear_scope(kwargs)

@@ -313,7 +313,7 @@ class SemanticCache(BaseCache):
         await self._aopen()
         payload = self._payload(prompt, llm_string, return_val)
         handles = await self.client.aproducer.enqueue_many([payload], notify=self._consistency.enabled)
-        self._consistency.add(self._pending_key(prompt, llm_string), handles)
+        await self._consistency.aadd(self._pending_key(prompt, llm_string), handles)
 
     async def aclear(self, **kwargs: Any) -> None:
         llm_string = clear_scope(kwargs)

@@ -27,8 +27,8 @@ from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from sluice.core import Core
 from sluice.embeddings.registry import EmbedderRegistry
-from sluice.errors import ConfigError, JobFailed
-from sluice.facade.pending import PendingWrites
+from sluice.errors import ConfigError
+from sluice.facade.pending import ReadYourWrites
 from sluice.types import StreamEntryRef
 from sluice.vectors import ingest
 from sluice.vectors.backend import BackendChoice, VectorQuery
@@ -85,7 +85,7 @@ class SluiceVectorStore(VectorStore):
         self.batch_size = batch_size
         self.ef_runtime = ef_runtime or (schema.vector.ef_runtime if schema else None)
         self.session = IndexSession(client, index, schema=schema, backend=backend, embedder=embedder)
-        self._pending = PendingWrites()
+        self._pending = ReadYourWrites(client, forget_on_timeout=False)
 
     @property
     def embeddings(self) -> Embeddings:
@@ -128,6 +128,10 @@ class SluiceVectorStore(VectorStore):
         if self.read_your_writes:
             self._pending.add(_PENDING, handles)
 
+    async def _atrack(self, handles: list[StreamEntryRef]) -> None:
+        if self.read_your_writes:
+            await self._pending.aadd(_PENDING, handles)
+
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
         return _relevance(self.session.meta.index_schema.vector.metric if self.session.meta else "cosine")
 
@@ -145,14 +149,8 @@ class SluiceVectorStore(VectorStore):
         return self.session.open(lambda: len(self._embeddings.embed_query("dimension probe")))
 
     def _settle(self) -> None:
-        pending = self._pending.for_keys([_PENDING])
-        if pending:
-            try:
-                self.client.wait(list(dict.fromkeys(pending)), self.wait_timeout)
-            except JobFailed:
-                self._pending.done(pending)  # reported once; a timeout keeps them pending
-                raise
-            self._pending.done(pending)
+        # a failure is reported once; a timeout keeps the writes pending
+        self._pending.settle([_PENDING], self.wait_timeout)
 
     def add_texts(
         self,
@@ -264,14 +262,7 @@ class SluiceVectorStore(VectorStore):
         return await self.session.aopen(dims)
 
     async def _asettle(self) -> None:
-        pending = self._pending.for_keys([_PENDING])
-        if pending:
-            try:
-                await self.client.await_(list(dict.fromkeys(pending)), self.wait_timeout)
-            except JobFailed:
-                self._pending.done(pending)
-                raise
-            self._pending.done(pending)
+        await self._pending.asettle([_PENDING], self.wait_timeout)
 
     async def aadd_texts(
         self,
@@ -291,7 +282,7 @@ class SluiceVectorStore(VectorStore):
         handles = await self.client.aproducer.enqueue_many(
             self._payloads(texts, metadatas, out, vectors), notify=self.read_your_writes or wait
         )
-        self._track(handles)
+        await self._atrack(handles)
         if wait:
             await self.client.await_(handles, self.wait_timeout)
         return out
@@ -309,7 +300,7 @@ class SluiceVectorStore(VectorStore):
         handles = await self.client.aproducer.enqueue_many(
             self._deletes(ids), notify=self.read_your_writes or wait
         )
-        self._track(handles)
+        await self._atrack(handles)
         if wait:
             await self.client.await_(handles, self.wait_timeout)
         return True

@@ -29,6 +29,13 @@ class Job:
     envelope: JobEnvelope
     deliveries: int = 1
 
+    @property
+    def version(self) -> EntryId:
+        """What the job's writes are versioned by: its entry id, or its first entry id when it is
+        a retried dead letter (same stream, so the ids compare)."""
+        origin = self.envelope.origin
+        return self.entry_id if origin is None else EntryId(origin)
+
 
 def encode(envelope: JobEnvelope) -> bytes:
     return envelope.model_dump_json(exclude_none=True).encode()

@@ -141,6 +141,12 @@ class JobEnvelope(_Model):
     attempt: int = Field(default=0, ge=0)
     trace: dict[str, str] | None = None
     notify: bool = Field(default=False, description="worker signals the waiter when applied")
+    origin: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{1,20}-[0-9]{1,20}$",
+        description="entry id of the job's first enqueue, set when a dead letter is retried: the "
+        "job keeps that version, so a retry of an applied job has no second effect",
+    )
     payload: Payload
 
     @property

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from langchain_core.language_models import BaseChatModel
 from langchain_core.rate_limiters import InMemoryRateLimiter
 
+from sluice.connection.secrecy import scrub_secrets
 from sluice.errors import ConfigError
 from sluice.settings import ComponentSpec
 
@@ -40,11 +41,12 @@ def build_model(name: str, spec: ComponentSpec) -> BaseChatModel:
     if not callable(factory):
         raise ConfigError(f"model {name!r}: {spec.import_path} is not a class or factory")
     try:
-        model = factory(**spec.kwargs)
-    except Exception as e:
+        model = factory(**spec.revealed_kwargs())
+    except Exception as e:  # not chained: the constructor's own error may quote a secret
         raise ConfigError(
-            f"model {name!r}: {spec.import_path}(**kwargs) failed: {e}; check its kwargs"
-        ) from e
+            f"model {name!r}: {spec.import_path}(**kwargs) failed: {scrub_secrets(str(e), spec.kwargs)}; "
+            "check its kwargs"
+        ) from None
     if not isinstance(model, BaseChatModel):
         raise ConfigError(
             f"model {name!r}: {spec.import_path} built a {type(model).__name__}, not a LangChain chat model "

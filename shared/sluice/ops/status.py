@@ -99,11 +99,18 @@ def throughput(redis: Any, keys: Keys, minutes: int = THROUGHPUT_MINUTES) -> dic
     return out
 
 
+def _dead_letters(redis: Any, keys: Keys) -> int:
+    pipe = redis.pipeline(transaction=False)
+    for key in keys.dead_letter_streams():
+        pipe.xlen(key)
+    return sum(int(n) for n in pipe.execute())
+
+
 def collect(redis: Any, keys: Keys, group: str) -> Status:
     """Read the state of every job stream of a namespace."""
     with translate_errors("read status"):
         streams = [_stream(redis, keys, group, kind, p) for kind in JOB_KINDS for p in range(keys.partitions)]
-        dead = int(redis.xlen(keys.dead_letters()))
+        dead = _dead_letters(redis, keys)
         workers = live_workers(redis, keys)
         rates = throughput(redis, keys)
     return Status(keys.namespace, time.time(), streams, dead, workers, rates)

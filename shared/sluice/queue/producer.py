@@ -20,8 +20,9 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from sluice.connection.translate import translate_errors
-from sluice.errors import ConfigError, DurabilityNotReached, QueueFull, RedisUnavailable
-from sluice.jobs.models import Payload
+from sluice.errors import ConfigError, DurabilityNotReached, PayloadTooLarge, QueueFull, RedisUnavailable
+from sluice.jobs.codec import encode
+from sluice.jobs.models import JobEnvelope, Payload
 from sluice.keys import Keys
 from sluice.queue import plan as planning
 from sluice.queue.partitions import acheck_partitions, check_partitions
@@ -115,9 +116,7 @@ class Producer:
         self, payloads: Sequence[Payload], *, notify: bool = False, trace: dict[str, str] | None = None
     ) -> list[StreamEntryRef]:
         q = self._settings.queue
-        if not self._checked:
-            check_partitions(self._redis, self._keys)
-            self._checked = True
+        self._check_partitions()
         requests = planning.version_requests(self._keys, self._settings.limits, payloads)
         if requests:
             with translate_errors("reserve versions for cache-warm jobs"):
@@ -134,6 +133,27 @@ class Producer:
                 for slot, handle in zip(call.slots, planning.handles(call.stream, ids), strict=True):
                     out[slot] = handle
         return [h for h in out if h is not None]
+
+    def requeue(self, envelope: JobEnvelope) -> StreamEntryRef:
+        """Enqueue an existing job again, as it is (a retried dead letter keeps its id and origin),
+        on the stream its target key routes to; same backlog bound and resend dedupe as enqueue."""
+        q = self._settings.queue
+        self._check_partitions()
+        data = encode(envelope)
+        limit = self._settings.limits.max_payload_bytes
+        if len(data) > limit:
+            raise PayloadTooLarge(
+                f"encoded {envelope.kind} job (bytes)", len(data), limit, "SLUICE_LIMITS__MAX_PAYLOAD_BYTES"
+            )
+        stream = self._keys.stream_for(envelope.payload.kind, envelope.target_key())
+        batch = planning.StreamBatch(stream, [data], [0], [envelope.id])
+        (call,) = planning.calls(self._keys, batch, q.max_backlog, q.dedupe_window)
+        return planning.handles(call.stream, self._attempt(call))[0]
+
+    def _check_partitions(self) -> None:
+        if not self._checked:
+            check_partitions(self._redis, self._keys)
+            self._checked = True
 
     def _attempt(self, call: planning.ScriptCall) -> list[bytes]:
         attempts = _Attempts(self._settings.queue)

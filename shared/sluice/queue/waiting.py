@@ -4,6 +4,11 @@ A job is applied when its consumer group has delivered it (``last-delivered-id >
 no longer pending, and it was not dead-lettered (a dead marker beside the stream says so). That
 state is the truth, whatever retries and reclaims happened. Workers also push a signal onto a
 per-job list for jobs enqueued with ``notify``, so a waiter blocks on BLPOP instead of polling.
+
+A *floor* stands for handles a caller no longer holds one by one (see `sluice.facade.pending`):
+stream S has reached floor F when every entry of S up to F is applied or dead-lettered, i.e. the
+group has delivered F and nothing up to F is pending. That waits for others' jobs as well, never
+for fewer than the forgotten handles.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +27,7 @@ from sluice.types import EntryId, StreamEntryRef, parse_entry_id
 
 PENDING_SCAN = 1000
 SIGNAL_BLOCK = 0.25  # seconds one BLPOP blocks before the state is checked again
+FLOOR_POLL_CAP = 0.05  # seconds between checks of a floor at most (no signal tells it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +80,29 @@ def parse_state(ids: Sequence[EntryId], replies: Sequence[Any], group: str) -> S
 def _no_group(error: Exception) -> bool:
     text = str(error)
     return "NOGROUP" in text or "no such key" in text.lower()
+
+
+def floor_commands(pipe: Any, group: str, stream: str, floor: EntryId) -> None:
+    """Queue what `floor_reached` reads: the group's position and the first pending entry up to `floor`."""
+    pipe.xinfo_groups(stream)
+    pipe.xpending_range(stream, group, "-", floor, 1)
+
+
+def floor_reached(floor: EntryId, replies: Sequence[Any], group: str) -> bool:
+    """Parse `floor_commands` replies (executed with raise_on_error=False)."""
+    groups, pending = replies
+    for reply in replies:
+        if isinstance(reply, Exception):
+            if _no_group(reply):
+                return False  # no worker has read this stream yet: nothing is applied
+            raise reply
+    last = next((_text(g.get("last-delivered-id")) for g in groups if _text(g.get("name")) == group), None)
+    return last is not None and parse_entry_id(last) >= parse_entry_id(floor) and not pending
+
+
+def finished_of(ids: Sequence[EntryId], state: StreamState) -> list[EntryId]:
+    """Ids applied or dead-lettered: nothing left to wait for."""
+    return [i for i in ids if i in state.applied or i in state.dead]
 
 
 def _group_by_stream(handles: Iterable[StreamEntryRef]) -> dict[str, set[EntryId]]:
@@ -131,6 +160,38 @@ class Waiter:
                 delay = min(delay * 2, 0.05)
             left = self.remaining(left)
 
+    def finished(self, handles: Iterable[StreamEntryRef]) -> list[StreamEntryRef]:
+        """The handles applied or dead-lettered (one round trip per stream; never raises JobFailed)."""
+        out: list[StreamEntryRef] = []
+        for stream, ids in _group_by_stream(handles).items():
+            ordered = list(ids)
+            with translate_errors("wait"):
+                pipe = self._redis.pipeline(transaction=False)
+                state_commands(pipe, self._keys, self._group, stream, ordered)
+                state = parse_state(ordered, pipe.execute(raise_on_error=False), self._group)
+            out.extend(StreamEntryRef(stream, i) for i in finished_of(ordered, state))
+        return out
+
+    def wait_floors(self, floors: Mapping[str, EntryId], timeout: float) -> None:
+        """Block until every stream has reached its floor; raises WaitTimeout."""
+        deadline = time.monotonic() + timeout
+        left = dict(floors)
+        delay = 0.001
+        while True:
+            for stream, floor in list(left.items()):
+                with translate_errors("wait"):
+                    pipe = self._redis.pipeline(transaction=False)
+                    floor_commands(pipe, self._group, stream, floor)
+                    if floor_reached(floor, pipe.execute(raise_on_error=False), self._group):
+                        del left[stream]
+            budget = deadline - time.monotonic()
+            if not left:
+                return
+            if budget <= 0:
+                raise _floor_timeout(left, timeout)
+            time.sleep(min(delay, budget))
+            delay = min(delay * 2, FLOOR_POLL_CAP)
+
 
 class AsyncWaiter:
     """Blocks until jobs are applied (asyncio)."""
@@ -172,3 +233,41 @@ class AsyncWaiter:
                 await asyncio.sleep(min(delay, budget))
                 delay = min(delay * 2, 0.05)
             left = await self.remaining(left)
+
+    async def finished(self, handles: Iterable[StreamEntryRef]) -> list[StreamEntryRef]:
+        out: list[StreamEntryRef] = []
+        for stream, ids in _group_by_stream(handles).items():
+            ordered = list(ids)
+            with translate_errors("wait"):
+                pipe = self._redis.pipeline(transaction=False)
+                state_commands(pipe, self._keys, self._group, stream, ordered)
+                state = parse_state(ordered, await pipe.execute(raise_on_error=False), self._group)
+            out.extend(StreamEntryRef(stream, i) for i in finished_of(ordered, state))
+        return out
+
+    async def wait_floors(self, floors: Mapping[str, EntryId], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        left = dict(floors)
+        delay = 0.001
+        while True:
+            for stream, floor in list(left.items()):
+                with translate_errors("wait"):
+                    pipe = self._redis.pipeline(transaction=False)
+                    floor_commands(pipe, self._group, stream, floor)
+                    if floor_reached(floor, await pipe.execute(raise_on_error=False), self._group):
+                        del left[stream]
+            budget = deadline - time.monotonic()
+            if not left:
+                return
+            if budget <= 0:
+                raise _floor_timeout(left, timeout)
+            await asyncio.sleep(min(delay, budget))
+            delay = min(delay * 2, FLOOR_POLL_CAP)
+
+
+def _floor_timeout(left: Mapping[str, EntryId], timeout: float) -> WaitTimeout:
+    stream, floor = next(iter(left.items()))
+    return WaitTimeout(
+        f"jobs up to {floor} of {stream} (and {len(left) - 1} more streams) not applied after "
+        f"{timeout}s; are workers running? see `sluice status`"
+    )

@@ -33,6 +33,7 @@ from sluice.jobs.models import CacheFillPayload
 from sluice.keys import Keys, digest
 from sluice.scripts import Scripts
 from sluice.stores import generations as codec
+from sluice.stores import hits
 from sluice.stores.cache_versions import (
     clear_mark_args,
     clear_streams,
@@ -110,17 +111,6 @@ def _entry_or_miss(reply: Any, key: str) -> list[Generation] | None:
         log.warning("LLM cache: %s cannot be read (%s); treated as a miss", key, reply)
         return None
     return parse_entry(reply, key)
-
-
-def hit_commands(
-    pipe: Any, keys: Keys, cache: str, counts: Mapping[str, float], sources: Mapping[str, str]
-) -> None:
-    """Queue hit counts (members ``<hl>:<hp>``) and their sources on a sync or asyncio pipeline."""
-    hits = keys.cache_hits(cache)
-    for member, n in counts.items():
-        pipe.zincrby(hits, n, member)
-    if sources:
-        pipe.hset(keys.cache_sources(cache), mapping=dict(sources))
 
 
 def _wrong_type(e: ResponseError, what: str) -> StoreCorrupted | None:
@@ -246,13 +236,12 @@ class ExactCacheStore:
         return [parse_reserved(r, 1)[0] for r in pipe.execute()]
 
     def record_hits(self, cache: str, counts: Mapping[str, float], sources: Mapping[str, str]) -> None:
-        """Add hit counts (members ``<hl>:<hp>``) and the sources refresh-ahead needs to recompute them."""
+        """Add hit counts (members ``<hl>:<hp>``) and the sources refresh-ahead needs to recompute them
+        (bounded: `sluice.stores.hits`)."""
         if not counts:
             return
         with translate_errors("record LLM cache hits"):
-            pipe = self._redis.pipeline(transaction=False)
-            hit_commands(pipe, self._keys, cache, counts, sources)
-            pipe.execute()
+            hits.record(self._redis, self._keys, cache, counts, sources)
 
 
 class AsyncExactCacheStore:
@@ -346,6 +335,4 @@ class AsyncExactCacheStore:
         if not counts:
             return
         with translate_errors("record LLM cache hits"):
-            pipe = self._redis.pipeline(transaction=False)
-            hit_commands(pipe, self._keys, cache, counts, sources)
-            await pipe.execute()
+            await hits.arecord(self._redis, self._keys, cache, counts, sources)

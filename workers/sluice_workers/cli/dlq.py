@@ -1,4 +1,4 @@
-"""`sluice dlq list|show|retry|purge`: the dead-letter stream, with filters by kind and age."""
+"""`sluice dlq list|show|retry|purge`: the dead letters, with filters by kind and age."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import argparse
 import json
 from typing import Any
 
+from sluice.connection.capabilities import probe
 from sluice.connection.factory import connect
 from sluice.keys import Keys
 from sluice.ops.deadletters import DeadLetter, DeadLetters
+from sluice.queue.producer import Producer
 from sluice.settings import Settings
 from sluice.types import JOB_KINDS
 
@@ -36,7 +38,10 @@ def _select(dl: DeadLetters, args: argparse.Namespace) -> list[DeadLetter]:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    dl = DeadLetters(connect(settings.redis), Keys(settings.namespace, settings.queue.partitions))
+    redis = connect(settings.redis)
+    keys = Keys(settings.namespace, settings.queue.partitions)
+    producer = Producer(redis, settings, cluster=probe(redis).cluster) if args.action == "retry" else None
+    dl = DeadLetters(redis, keys, producer)
     if args.action == "list":
         items = dl.recent(args.limit, kind=args.kind, older_than=args.older_than, newer_than=args.newer_than)
         if args.json:

@@ -18,6 +18,7 @@ from sluice.keys import Keys
 from sluice.ops import cachestats, stores
 from sluice.ops.deadletters import DeadLetter, DeadLetters
 from sluice.ops.status import Status, StreamStatus, collect, throughput
+from sluice.queue.producer import Producer
 from sluice.settings import Settings
 from sluice.types import JOB_KINDS
 from sluice_workers.dashboard import charts
@@ -101,7 +102,7 @@ class Source:
         self.keys = Keys(settings.namespace, settings.queue.partitions)
         self.group = settings.queue.group
         self.cluster = cluster
-        self.dead = DeadLetters(redis, self.keys)
+        self.dead = DeadLetters(redis, self.keys, Producer(redis, settings, cluster=cluster))
         self.latency = LatencyHistory(settings.dashboard.metrics_urls)
 
     def status(self) -> Status:

@@ -80,6 +80,6 @@ class CacheFillHandler:
                     "encode them with sluice.stores.generations.to_dicts"
                 )
                 continue
-            writes.append(CacheWrite.from_payload(p, job.entry_id))
+            writes.append(CacheWrite.from_payload(p, job.version))
         self._filler.apply(writes)
         return failures

@@ -76,7 +76,7 @@ class HistoryHandler:
                 continue
             index = index_name(p.embedder) if p.embedder and p.op == "append" else None
             writes.append(
-                HistoryWrite(p.session_id, job.entry_id, p.op, messages, p.ttl, p.max_messages, index)
+                HistoryWrite(p.session_id, job.version, p.op, messages, p.ttl, p.max_messages, index)
             )
             owners.append(job)
         results = self._store.write(writes, pipeline=self._pipeline)

@@ -145,7 +145,7 @@ def _writes(
 ) -> list[DocWrite]:
     """Deletes first, then upserts (the last of duplicate ids wins), at the job's version (a copy:
     at its source's, never above the job's)."""
-    version = padded(job.entry_id)
+    version = padded(job.version)
     schema = view.index_schema
     name = view.embedder or p.embedder or ""
     writes = [DocWrite(doc_id, version, "delete") for doc_id in dict.fromkeys(p.deletes)]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from sluice.errors import JobDecodeError, JobError, RedisFull, RedisUnavailable, SluiceError
+from sluice.errors import JobDecodeError, JobError, RedisFull, RedisUnavailable, ServerError, SluiceError
 from sluice.settings import WorkerSettings
 
 
@@ -32,6 +32,8 @@ def is_permanent(exc: BaseException) -> bool:
         return not exc.retryable
     if isinstance(exc, (JobDecodeError, ValidationError)):
         return True
+    if isinstance(exc, ServerError):  # the error table decides (sluice.connection.translate)
+        return not exc.retryable
     # Transport trouble and a full Redis (maxmemory) are transient; other SluiceErrors (bad
     # settings, missing capability, corrupted store) will not heal by retrying the same entry.
     return isinstance(exc, SluiceError) and not isinstance(exc, RedisUnavailable | RedisFull)

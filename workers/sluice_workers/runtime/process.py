@@ -79,12 +79,25 @@ def _start(
             check_partitions(redis, Keys(settings.namespace, settings.queue.partitions))
             transport = StreamTransport(redis, settings, caps)
             transport.ensure_groups(streams)
+            _warn_other_groups(transport, streams)
             return caps, transport
         except (RedisUnavailable, RedisFull) as e:  # full: XGROUP CREATE needs memory
             log.warning("waiting for Redis (%s); next try in %.1fs", e, delay)
             stop.wait(delay)
             delay = min(delay * 2, 5.0)
     return None
+
+
+def _warn_other_groups(transport: StreamTransport, streams: list[KeyT]) -> None:
+    others = sorted({g for stream in streams[:1] for g in transport.other_groups(stream)})
+    if others:
+        log.warning(
+            "the job streams have other consumer groups %s besides %r: each group gets every job, and "
+            "an entry is deleted only when all have acknowledged it; destroy a group no worker uses "
+            "any more (XGROUP DESTROY <stream> <group>) or its backlog keeps growing",
+            others,
+            transport.group,
+        )
 
 
 def run_process(
@@ -143,7 +156,17 @@ def run_process(
         on_beat=sample_streams if settings.worker.metrics_port is not None else None,
     )
     consumers = [
-        Consumer(transport, handlers, streams, f"{wid}-c{i}", stop, leases, metrics, cluster=caps.cluster)
+        Consumer(
+            transport,
+            handlers,
+            streams,
+            f"{wid}-c{i}",
+            stop,
+            leases,
+            metrics,
+            cluster=caps.cluster,
+            reclaimer=i == 0,  # one reclaimer per process: the others only read
+        )
         for i in range(settings.worker.concurrency)
     ]
     threads = [threading.Thread(target=c.run, name=c.name, daemon=True) for c in consumers]

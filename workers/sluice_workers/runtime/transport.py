@@ -5,7 +5,6 @@ Replies are parsed into `Job`s / `Delivery`s here; the consumer loop never sees 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from redis.exceptions import ResponseError
 
 from sluice.connection.capabilities import Capabilities
 from sluice.connection.translate import translate_errors
-from sluice.errors import JobDecodeError
+from sluice.errors import JobDecodeError, RedisFull, RedisUnavailable
 from sluice.jobs.codec import Job, decode
 from sluice.keys import Keys
 from sluice.scripts import Scripts
@@ -38,12 +37,24 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class Ack:
-    """How one entry leaves the pending list."""
+    """How one entry leaves the pending list: applied, or dead-lettered with a reason."""
 
     stream: str
     entry_id: EntryId
     notify: bool = False
     dead_reason: str | None = None
+    kind: str = ""
+    attempts: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """An entry handed back to the group, claimable again after `pause` seconds."""
+
+    entry_id: EntryId
+    pause: float
+    deliveries: int = 0
+    give_back: bool = False  # the attempt failed in transport: do not count its delivery
 
 
 def _text(v: Any) -> str:
@@ -60,6 +71,8 @@ class StreamTransport:
         self.group = settings.queue.group
         self.caps = caps
         self._scripts = Scripts(redis)
+        # server ms - local ms per stream (each stream lives on one node), from reclaim replies
+        self._clock_offset_ms: dict[str, int] = {}
 
     # --- setup -------------------------------------------------------------------------------
     def ensure_groups(self, streams: Sequence[KeyT]) -> None:
@@ -105,26 +118,49 @@ class StreamTransport:
             return
         out.jobs.append(Job(job.stream, job.entry_id, job.envelope, deliveries))
 
-    def reclaim(
-        self, consumer: str, stream: KeyT, min_idle_ms: int, count: int
-    ) -> tuple[Delivery, dict[str, int]]:
-        """XAUTOCLAIM idle entries to `consumer`; returns them with their delivery counts."""
-        with translate_errors("reclaim jobs"):
-            reply = self.redis.xautoclaim(stream, self.group, consumer, min_idle_ms, "0-0", count=count)
-            entries = reply[1] if reply else []
-            entries = [(eid, f) for eid, f in entries if f is not None]
-            if not entries:
-                return Delivery(), {}
-            first, last = _text(entries[0][0]), _text(entries[-1][0])
-            pend = self.redis.xpending_range(
-                stream, self.group, first, last, len(entries) + 10, consumername=consumer
-            )
-        counts = {_text(p["message_id"]): int(p["times_delivered"]) for p in pend}
+    def sweep(self, consumer: str, counts: Sequence[tuple[KeyT, int]]) -> Delivery:
+        """Non-blocking reads of several streams in one pipeline (one round trip per node on a
+        Cluster, where one XREADGROUP cannot span slots)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for stream, count in counts:
+            pipe.xreadgroup(self.group, consumer, {stream: ">"}, count=count)
+        with translate_errors("read jobs"):
+            replies = pipe.execute()
         out = Delivery()
-        for eid, fields in entries:
-            sid = _text(eid)
-            self._add(out, stream, sid, fields, counts.get(sid, 1))
-        return out, counts
+        for reply in replies:
+            for stream_name, entries in reply or []:
+                for entry_id, fields in entries:
+                    self._add(out, _text(stream_name), _text(entry_id), fields, 1)
+        return out
+
+    def reclaim(
+        self, consumer: str, stream: KeyT, min_idle_ms: int, count: int, cursor: str = "0-0"
+    ) -> tuple[Delivery, str]:
+        """Claim entries idle for `min_idle_ms`, scanning the pending list from `cursor`.
+
+        Returns them with their exact delivery counts (reclaim.lua) and the cursor to go on from
+        ("0-0" once the scan has wrapped). An entry whose count cannot be read counts as
+        delivered too often, never as delivered once.
+        """
+        sent = time.time()
+        deadline = 0
+        offset = self._clock_offset_ms.get(stream)
+        if offset is not None:
+            timeout_ms = int(self.settings.redis.socket_timeout * 1000)
+            deadline = int(sent * 1000) + offset + timeout_ms
+        with translate_errors("reclaim jobs"):
+            reply = self._scripts["reclaim"](
+                keys=[stream], args=[self.group, consumer, min_idle_ms, cursor, count, deadline]
+            )
+        # The server's clock against ours (midpoint of the call), for the next call's deadline.
+        self._clock_offset_ms[stream] = int(reply[2]) - int((sent + time.time()) * 500)
+        out = Delivery()
+        for eid, fields, times in reply[1]:
+            delivered = int(times)
+            if delivered < 1:
+                delivered = self.settings.worker.max_deliveries + 1
+            self._add(out, stream, _text(eid), _pairs(fields), delivered)
+        return out, _text(reply[0])
 
     def renew(self, consumer: str, stream: str, ids: Sequence[str]) -> None:
         """Reset the idle time of entries in hand (a lease) without counting a delivery."""
@@ -132,35 +168,34 @@ class StreamTransport:
             with translate_errors("renew lease"):
                 self.redis.xclaim(stream, self.group, consumer, 0, list(ids), justid=True)
 
-    def delay(self, consumer: str, stream: str, entry_id: str, delay_s: float) -> None:
-        """Make an entry claimable again after `delay_s` (retry with backoff, the entry stays pending)."""
+    def release(self, consumer: str, stream: str, items: Sequence[Release]) -> int:
+        """Hand entries back: claimable again after each one's pause; with `give_back`, the
+        delivery they were read with is not counted (release.lua)."""
+        if not items:
+            return 0
         visibility_ms = int(self.settings.worker.visibility_timeout * 1000)
-        idle = max(0, visibility_ms - int(delay_s * 1000))
-        with translate_errors("schedule retry"):
-            self.redis.xclaim(stream, self.group, consumer, 0, [entry_id], idle=idle, justid=True)
+        args: list[Any] = [self.group, consumer]
+        for item in items:
+            idle = max(0, visibility_ms - int(item.pause * 1000))
+            args += [item.entry_id, idle, item.deliveries if item.give_back else 0]
+        with translate_errors("release jobs"):
+            return int(self._scripts["release"](keys=[stream], args=args))
 
-    # --- finishing ---------------------------------------------------------------------------
-    def dead_letter(
-        self, stream: str, entry_id: str, kind: str, reason: str, attempts: int, raw: Any
-    ) -> None:
-        """Copy an entry to the dead-letter stream (before it is acknowledged)."""
-        payload = raw.get(b"job", b"") if isinstance(raw, dict) else b""
-        fields = {
-            "stream": stream,
-            "entry_id": entry_id,
-            "kind": kind,
-            "error": reason[:2000],
-            "attempts": str(attempts),
-            "at": str(int(time.time() * 1000)),
-            "job": payload if isinstance(payload, bytes) else json.dumps(payload),
-        }
-        with translate_errors("dead-letter"):
-            self.redis.xadd(
-                self.keys.dead_letters(),
-                fields,
-                maxlen=self.settings.worker.dead_letter_maxlen,
-                approximate=True,
-            )
+    def answers(self) -> bool:
+        """True if Redis answers a PING now."""
+        try:
+            with translate_errors("ping"):
+                self.redis.ping()
+        except (RedisUnavailable, RedisFull):
+            return False
+        return True
+
+    def other_groups(self, stream: KeyT) -> list[str]:
+        """Consumer groups on `stream` besides ours (entries are deleted once all have acked)."""
+        with translate_errors("read consumer groups"):
+            return [
+                _text(g["name"]) for g in self.redis.xinfo_groups(stream) if _text(g["name"]) != self.group
+            ]
 
     def record(self, applied: Mapping[str, int], dead: Mapping[str, int]) -> None:
         """Per-minute counters for `sluice status` (throughput), kept two hours."""
@@ -176,23 +211,41 @@ class StreamTransport:
             pipe.execute()
 
     def ack(self, acks: Sequence[Ack]) -> int:
-        """Acknowledge and delete entries, writing signals/dead markers first (ack.lua)."""
+        """Finish entries (ack.lua): acknowledge, dead-letter, signal and delete, one script call
+        per stream; an entry already acknowledged is left alone, so a resend has no second effect."""
         by_stream: dict[str, list[Ack]] = {}
         for a in acks:
             by_stream.setdefault(a.stream, []).append(a)
         mode = "xackdel" if self.caps.xackdel else "xack"
+        worker = self.settings.worker
         signal_ttl = int(self.settings.queue.signal_ttl * 1000)
+        now_ms = int(time.time() * 1000)
         total = 0
         for stream, items in by_stream.items():
-            keys: list[str] = [stream]
-            args: list[Any] = [self.group, mode, signal_ttl, DEAD_MARKER_TTL_MS]
+            keys: list[str] = [stream, self.keys.dead_letter_stream(stream)]
+            args: list[Any] = [
+                self.group,
+                mode,
+                signal_ttl,
+                DEAD_MARKER_TTL_MS,
+                worker.dead_letter_maxlen,
+                now_ms,
+            ]
             for a in items:
                 flags = ("d" if a.dead_reason is not None else "") + ("n" if a.notify else "")
                 if a.dead_reason is not None:
                     keys.append(self.keys.dead_marker(stream, a.entry_id))
                 if a.notify:
                     keys.append(self.keys.done_signal(stream, a.entry_id))
-                args += [a.entry_id, flags, a.dead_reason or ""]
+                args += [a.entry_id, flags, (a.dead_reason or "")[:2000], a.kind, a.attempts]
             with translate_errors("acknowledge jobs"):
                 total += int(self._scripts["ack"](keys=keys, args=args))
         return total
+
+
+def _pairs(fields: Any) -> dict[bytes, bytes]:
+    """A script returns an entry's fields as a flat list; decode() wants a mapping."""
+    if isinstance(fields, dict):
+        return fields
+    flat = list(fields)
+    return {flat[i]: flat[i + 1] for i in range(0, len(flat) - 1, 2)}
