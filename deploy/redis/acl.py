@@ -57,8 +57,10 @@ CONNECT = ("ping", "hello", "client|setname", "client|setinfo", "client|id")
 CLUSTER = ("cluster|slots", "cluster|shards", "asking", "readonly")
 # reserve_versions.lua (cache-warm enqueues, write="sync" cache updates, clear marks; a worker
 # for a warm job enqueued by an older sluice) takes versions from a job stream: EXISTS, XINFO
-# STREAM, XSETID (and XADD MAXLEN 0 to create a missing one). No sluice script reads TIME.
+# STREAM, XSETID (and XADD MAXLEN 0 to create a missing one); versions never read a clock.
 RESERVE = ("exists", "xinfo|stream", "xsetid")
+# reclaim.lua reads TIME to measure how long claimed entries were idle (not for versions).
+CLOCK = ("time",)
 # Capability probe (sluice.connection.capabilities): INFO + MODULE LIST, else COMMAND INFO + HELLO.
 PROBE = ("info", "module|list", "command|info", "command|docs")
 # redis-py's Script: EVALSHA, SCRIPT LOAD on NOSCRIPT, SCRIPT EXISTS before a pipeline.
@@ -106,7 +108,7 @@ OPS_DIAGNOSTICS = ("slowlog|get", "latency|latest", "memory|usage", "memory|stat
 APP_OWN = ("command|info", "command|docs", "xadd", "xsetid", "blpop", "wait", "waitaof")
 APP_COMMANDS = (*CONNECT, *CLUSTER, *SCRIPTS, *APP_OWN, *READ_STREAMS, *READ_PLAIN)
 WORKER_COMMANDS = (
-    *CONNECT, *CLUSTER, *PROBE, *SCRIPTS, *WORKER_STREAMS, *READ_STREAMS, *READ_PLAIN,
+    *CONNECT, *CLUSTER, *PROBE, *CLOCK, *SCRIPTS, *WORKER_STREAMS, *READ_STREAMS, *READ_PLAIN,
     *WORKER_WRITES, *READ_MODULES, *WORKER_MODULE_WRITES,
 )  # fmt: skip
 OPS_COMMANDS = (*CONNECT, *CLUSTER, *PROBE, *OPS_DIAGNOSTICS, *READ_STREAMS, *READ_PLAIN)
