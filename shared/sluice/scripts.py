@@ -2,14 +2,17 @@
 
 Each `.lua` file opens with its key schema. A line ``--@include <name>`` is replaced by the
 text of ``<name>.lua`` (a function shared by several scripts, e.g. stream_versions.lua): one
-source, and each script stays one self-contained EVALSHA. redis-py's `Script` runs EVALSHA and reloads on
-NOSCRIPT, on standalone, Sentinel-managed and Cluster clients alike. A script whose first line
+source, and each script stays one self-contained EVALSHA. redis-py's `Script` runs EVALSHA and
+reloads on NOSCRIPT, on standalone, Sentinel-managed and Cluster clients alike. Cluster batches
+of the vector runner send EVALSHA themselves (`sha`, of the expanded text) and load scripts per
+node (`sluice.vectors.cluster_batch`). A script whose first line
 is ``#!lua flags=no-writes`` runs with EVALSHA_RO instead: a user allowed only reads (and
 ``+evalsha_ro``) may run it, and a replica can answer it.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from functools import cache
 from importlib import resources
@@ -29,6 +32,12 @@ def source(name: str) -> str:
     return "\n".join(
         source(line[len(INCLUDE) :].strip()) if line.startswith(INCLUDE) else line for line in lines
     )
+
+
+@cache
+def sha(name: str) -> str:
+    """The SHA1 digest EVALSHA names the script by (what SCRIPT LOAD returns)."""
+    return hashlib.sha1(source(name).encode(), usedforsecurity=False).hexdigest()
 
 
 @cache

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
@@ -86,9 +89,6 @@ def test_dlq_list_show_retry_and_purge(redis8: Any, namespace: str) -> None:
 
 
 def test_server_starts_a_local_redis_with_aof_and_stops_on_ctrl_c(tmp_path: Any, redis8: Any) -> None:
-    import signal
-    import time
-
     import redis as redis_py
 
     proc = subprocess.Popen(
@@ -116,3 +116,59 @@ def test_server_starts_a_local_redis_with_aof_and_stops_on_ctrl_c(tmp_path: Any,
     assert proc.returncode == 0
     assert "stopped" in out
     assert (tmp_path / "data" / "appendonlydir").exists()
+
+
+# --- `--processes N`: the supervisor --------------------------------------------------------------
+
+
+def test_processes_with_a_bad_url_exit_2_at_once_like_one_process(redis8: Any, namespace: str) -> None:
+    # Given a URL whose port cannot exist
+    settings = fast_settings(redis8.url, namespace)
+    env = {**worker_env(settings), "SLUICE_REDIS__URL": "redis://localhost:99999/0"}
+    for processes in ("1", "2"):
+        # When the worker starts, Then it exits with 2 and one line naming the problem, no restart loop
+        out = subprocess.run(
+            [sys.executable, "-m", "sluice_workers.cli.main", "worker", "--processes", processes],
+            env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert out.returncode == 2, out.stderr
+        assert "port '99999' is out of range" in out.stderr and "Traceback" not in out.stderr
+        assert "; restarting in" not in out.stderr
+
+
+def test_processes_stop_when_a_child_exits_with_a_configuration_error(redis8: Any, namespace: str) -> None:
+    # Given a password the server refuses: only the children find out (they connect)
+    settings = fast_settings(redis8.url, namespace)
+    env = {**worker_env(settings), "SLUICE_REDIS__URL": redis8.url.replace("redis://", "redis://:wrong@")}
+    started = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-m", "sluice_workers.cli.main", "worker", "--processes", "2"],
+        env=env, capture_output=True, text=True, timeout=90, check=False,
+    )  # fmt: skip
+    # Then the supervisor does not restart them: it exits with 2, the children's message above its own
+    assert out.returncode == 2, out.stderr
+    assert "refused the credentials" in out.stderr
+    assert "a configuration error" in out.stderr and "; restarting in" not in out.stderr
+    assert time.monotonic() - started < 60
+
+
+def test_processes_restart_a_child_that_dies_and_stop_on_sigterm(redis8: Any, namespace: str) -> None:
+    settings = fast_settings(redis8.url, namespace)
+    client = Client(settings)
+
+    def pids() -> set[int]:
+        return {int(w["pid"]) for w in client.status().workers}
+
+    with ProcessWorker(settings, "--processes", "2") as supervisor:
+        wait_until(lambda: len(pids()) == 2, 60, "two worker processes")
+        first = pids()
+        # When one child is killed
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        # Then the supervisor starts another in its place
+        wait_until(lambda: len(pids() - first) == 1, 60, "a replacement process")
+        code, output = supervisor.terminate()
+    assert "; restarting in" in output
+    # And SIGTERM stops the supervisor and its children cleanly
+    assert code == 0, output
+    client.close()

@@ -284,10 +284,13 @@ def test_dockerfile_is_multi_stage_non_root_and_copies_only_existing_sources() -
                 )
     installs = " ".join(args for word, args in dockerfile() if word == "RUN" and "pip install" in args)
     assert "[dev]" not in installs and "[server]" not in installs and "-e " not in installs
-    # the commands the deploy files run are installed by `pip install .`
+    # the commands the deploy files run are installed by `pip install '.[worker,beat]'`
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert dockerfile_cmd()[0] == build_parser().prog in project["scripts"]
-    assert any(d.split(">")[0].split("=")[0].strip() == "celery" for d in project["dependencies"])
+    assert "'.[worker,beat]'" in installs
+    extras = project["optional-dependencies"]
+    assert any(d.split(">")[0].split("=")[0].strip() == "celery" for d in extras["beat"])
+    assert any(d.split(">")[0].split("=")[0].strip() == "prometheus-client" for d in extras["worker"])
     assert "sluice --help" in installs and "celery --version" in installs  # smoke-tested in the build
 
 

@@ -61,9 +61,52 @@ def test_text_match_is_redisearch_only() -> None:
     # Given a full-text filter
     flt = Text("title") % "Redis, fast!"
     # Then RediSearch matches the words, and Vector Sets refuses at build time
-    assert to_search(flt, SCHEMA) == "@title:(Redis fast)"
+    assert to_search(flt, SCHEMA) == "@title:(redis fast)"  # lowercased: RediSearch folds only ASCII
     with pytest.raises(FilterError, match="Vector Sets cannot express"):
         to_vsets(flt, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("flt", "search"),
+    [
+        (Text("title") % "ba*", "@title:(w'ba*')"),
+        (Text("title") % "*bar", "@title:(w'*bar')"),
+        (Text("title") % "*AR*", "@title:(w'*ar*')"),
+        (Text("title") % "b*r", "@title:(w'b*r')"),
+        (Text("title") % "b**", "@title:(w'b*')"),  # one letter is enough: no MINPREFIX in w'...'
+        (Text("title") % "redis, ba*!", "@title:(redis w'ba*')"),
+        (Text("title") % "what?", "@title:(what)"),  # a trailing ? is punctuation
+        (Text("title").like("b?r*"), "@title:(w'b?r*')"),
+        (Text("title").like("*?"), "@title:(w'*?')"),
+        (Text("title").like("Café"), "@title:(café)"),
+        (~(Text("title") % "ba*"), "(-@title:(w'ba*'))"),
+    ],
+)
+def test_text_patterns_translate_to_redisearch_wildcards(flt: object, search: str) -> None:
+    # Given a word with wildcards / When translated / Then RediSearch gets a w'...' pattern
+    assert to_search(flt, SCHEMA) == search  # type: ignore[arg-type]
+    with pytest.raises(FilterError, match="Vector Sets cannot express"):
+        to_vsets(flt, SCHEMA)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: Text("title") % "*", r"lone `\*` matches every word"),
+        (lambda: Text("title") % "redis * fast", r"lone `\*`"),
+        (lambda: Text("title") % "b?r", r"for a one-character wildcard use Text\('title'\).like"),
+        (lambda: Text("title").like("two words"), "needs one word"),
+        (lambda: Text("title").like("c++"), "needs one word"),
+        (lambda: Text("title").like("it's"), "needs one word"),
+        (lambda: Text("title").like(""), "needs one word"),
+        (lambda: Text("title").like("**"), "lone"),
+        (lambda: Text("title").like("??at"), "cannot start with `\\?`"),
+        (lambda: Text("title").like(3), "needs one word"),
+    ],
+)
+def test_text_patterns_it_cannot_match_are_refused_when_built(build: object, message: str) -> None:
+    with pytest.raises(FilterError, match=message):
+        build()  # type: ignore[operator]
 
 
 def test_the_document_text_field_is_a_text_field_for_hybrid_queries() -> None:

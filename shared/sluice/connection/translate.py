@@ -199,7 +199,12 @@ def to_sluice_error(error: BaseException, what: str) -> SluiceError | None:
             f"{what}: cannot reach Redis ({detail}); check that the server runs and the URL's host and "
             f"port are right{tls_hint}; the call can be retried"
         )
-    if isinstance(error, rex.ClusterDownError | rex.TryAgainError | rex.ClusterError):
+    if isinstance(error, rex.TryAgainError):
+        return RedisUnavailable(
+            f"{what}: a Redis Cluster slot is being migrated (TRYAGAIN: {detail}); the call is retried "
+            "shortly, and succeeds once the slot has moved"
+        )
+    if isinstance(error, rex.ClusterDownError | rex.ClusterError):
         return RedisUnavailable(
             f"{what}: the Redis Cluster is not serving every slot ({detail}); wait until CLUSTER INFO "
             "shows cluster_state:ok, then retry"

@@ -167,9 +167,10 @@ class Client(Core):
     ) -> SemanticCache:
         """A LangChain `BaseCache` serving similar prompts (cosine distance <= `distance_threshold`).
 
-        `embeddings` embeds lookups in the app; `embedder` names the settings embedder the workers
-        embed stored prompts with (the only one configured if omitted); `verify_embedder` checks once
-        that both give the same vectors. Needs RediSearch or Redis 8.
+        `embeddings` (any LangChain `Embeddings`) embeds prompts in the app, and the fills carry its
+        vectors: no settings entry is needed. `embedder` names a settings embedder only for jobs the
+        workers start themselves (cache-warm, refresh-ahead); `verify_embedder` then checks once, on
+        several probe texts, that it gives the app's vectors. Needs RediSearch or Redis 8.
         """
         from sluice.facade.semantic_cache import SemanticCache, resolve_embedder
         from sluice.vectors.backend import choose

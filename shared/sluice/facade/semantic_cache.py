@@ -3,8 +3,12 @@
 `lookup` embeds the prompt's text once (with the app's `Embeddings`), runs one vector query
 filtered by the model inside the query, and reads the candidates' entries in one more round
 trip; `lookup_with_score` says how close the hit was. `update` enqueues a ``cache-fill`` job
-that names the settings embedder: the *worker* embeds (the app does not pay for it) and writes
-the exact entry and the vector. Entries live `ttl` seconds; `refresh_on_hit=True` (off by
+that carries the vector the lookup before it computed (remembered briefly, `RecentVectors`), or
+one the app computes when no lookup preceded: the worker stores the app's vector and the exact
+entry, and never embeds the prompt again, so any `Embeddings` works and app and workers can
+never disagree. A *settings* embedder (`embedder=`) is needed only for jobs the workers start
+themselves (``cache-warm``, refresh-ahead); it is checked once against the app's embeddings on
+several probe texts, and refused when they disagree. Entries live `ttl` seconds; `refresh_on_hit=True` (off by
 default) extends an entry's life on every hit. Read-your-writes is scoped by model: a lookup
 waits (bounded) for this object's pending fills *of the same llm_string*, since any of them may
 be the nearest entry; `read_your_writes=False` turns that off.
@@ -25,12 +29,14 @@ from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.embeddings import Embeddings
 from langchain_core.outputs import Generation
 
+from sluice.embeddings.recent import RecentVectors, compact
 from sluice.embeddings.registry import EmbedderRegistry
 from sluice.errors import ConfigError, PermissionDenied, RedisUnavailable
 from sluice.facade.llm_cache import Consistency, EntryStores, HitBuffer, clear_scope, member_of
 from sluice.jobs.models import CacheFillPayload
 from sluice.models.prompts import text_of
 from sluice.ops import cachestats
+from sluice.queue.plan import check_payload
 from sluice.stores import generations as codec
 from sluice.stores.exact_cache import AsyncExactCacheStore, ExactCacheStore, check_name
 from sluice.stores.semantic_cache import (
@@ -62,6 +68,15 @@ __all__ = ["Labelled", "SemanticCache", "SemanticHit", "ThresholdStats", "best_t
 log = logging.getLogger(__name__)
 MAX_DISTANCE = 2.0
 PROBE = "sluice semantic cache: embedder check"
+PROBES = (
+    PROBE,
+    "How do I reset my password?",
+    "Flights from Lisbon to Tokyo in early May, under 900 euros",
+    "Le chat dort sur le canapé depuis ce matin.",
+    "def mean(xs): return sum(xs) / len(xs)",
+)
+"""Texts the app's embeddings and a settings embedder must agree on (cosine >= AGREEMENT)."""
+AGREEMENT = 0.99
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
@@ -78,7 +93,7 @@ class SemanticCache(BaseCache):
         client: Core,
         embeddings: Embeddings,
         *,
-        embedder: str,
+        embedder: str | None = None,
         name: str = "semantic",
         distance_threshold: float = 0.2,
         ttl: float | None = None,
@@ -111,6 +126,8 @@ class SemanticCache(BaseCache):
         self._hits = HitBuffer(ttl, embedder) if record_hits else None
         self._session: IndexSession | None = None
         self._stores = EntryStores(client)
+        self._recent = RecentVectors()
+        self._checked: str | None = None  # the settings embedder the app's embeddings agreed with
 
     # --- the index -----------------------------------------------------------------------------
     def _new_session(self, dims: int) -> IndexSession:
@@ -119,43 +136,80 @@ class SemanticCache(BaseCache):
             self.client, self.index, schema=schema, backend=self.backend, embedder=self.embedder
         )
 
-    def _verify(self, probe: list[float]) -> None:
-        """Once: the app's embeddings must give the vectors the workers' named embedder gives."""
-        if not self.verify_embedder:
-            return
-        theirs = EmbedderRegistry(self.client.settings.embedders).get(self.embedder).embed_query(PROBE)
-        if len(theirs) != len(probe) or _cosine(probe, theirs) < 0.99:
-            raise ConfigError(
-                f"the semantic cache's embeddings and the settings embedder {self.embedder!r} (which the "
-                f"workers embed stored prompts with) disagree ({len(probe)} vs {len(theirs)} dimensions, or "
-                "other vectors for the same text); pass embeddings that match it, or name the right embedder"
+    def _disagreement(
+        self, name: str, ours: Sequence[Sequence[float]], theirs: Sequence[Sequence[float]]
+    ) -> None:
+        bad = [
+            text
+            for text, a, b in zip(PROBES, ours, theirs, strict=True)
+            if len(a) != len(b) or _cosine(a, b) < AGREEMENT
+        ]
+        if bad:
+            shown = (
+                f"{len(ours[0])} vs {len(theirs[0])} dimensions"
+                if len(ours[0]) != len(theirs[0])
+                else f"e.g. for {bad[0]!r}"
             )
-        self.verify_embedder = False
+            raise ConfigError(
+                f"the semantic cache's embeddings ({type(self.embeddings).__name__}) and the settings embedder "
+                f"{name!r} disagree on {len(bad)} of {len(PROBES)} probe texts ({shown}); "
+                f"{name!r} would embed the prompts of jobs the workers start themselves (cache-warm, "
+                "refresh-ahead). Omit embedder= to store only the app's vectors (no settings entry needed), "
+                "or name in SLUICE_EMBEDDERS an embedder that gives the app's vectors"
+            )
+        self._checked = name
 
-    def _open(self, dims: int | None = None) -> tuple[IndexSession, IndexMeta]:
+    def _to_check(self, meta: IndexMeta | None) -> str | None:
+        """The settings embedder to check the app's embeddings against (once), if any."""
+        name = self.embedder or (meta.embedder if meta is not None else None)
+        if not self.verify_embedder or not name or name == self._checked:
+            return None
+        if self.embedder is None and name not in self.client.settings.embedders:
+            # another process created the index with an embedder these settings lack: its
+            # workers warm it; this process stores its own vectors and cannot compare them
+            log.info(
+                "semantic cache %r: index embedder %r is not in these settings; not checked", self.name, name
+            )
+            return None
+        return name
+
+    def _check(self, meta: IndexMeta | None) -> None:
+        name = self._to_check(meta)
+        if name is not None:
+            theirs = EmbedderRegistry(self.client.settings.embedders).get(name).embed_documents(list(PROBES))
+            self._disagreement(name, self.embeddings.embed_documents(list(PROBES)), theirs)
+
+    async def _acheck(self, meta: IndexMeta | None) -> None:
+        name = self._to_check(meta)
+        if name is not None:
+            embedder = EmbedderRegistry(self.client.settings.embedders).get(name)
+            theirs = await embedder.aembed_documents(list(PROBES))
+            self._disagreement(name, await self.embeddings.aembed_documents(list(PROBES)), theirs)
+
+    def _open(self, vector: Sequence[float] | None = None) -> tuple[IndexSession, IndexMeta]:
         session = self._session  # a local: another thread may be opening its own at the same time
         if session is None or session.meta is None:
-            probe = self.embeddings.embed_query(PROBE)
-            self._verify(probe)
-            size = dims or len(probe)
+            self._check(None)  # before the index records the embedder's name
+            size = len(vector) if vector is not None else len(self.embeddings.embed_query(PROBE))
             session = self._new_session(size)
             session.open(lambda: size)
+            self._check(session.meta)
             self._session = session
         assert session.meta is not None
         return session, session.meta
 
-    async def _aopen(self, dims: int | None = None) -> tuple[IndexSession, IndexMeta]:
+    async def _aopen(self, vector: Sequence[float] | None = None) -> tuple[IndexSession, IndexMeta]:
         session = self._session
         if session is None or session.meta is None:
-            probe = await self.embeddings.aembed_query(PROBE)
-            self._verify(probe)
-            size = dims or len(probe)
+            await self._acheck(None)
+            size = len(vector) if vector is not None else len(await self.embeddings.aembed_query(PROBE))
             session = self._new_session(size)
 
             async def known() -> int:
                 return size
 
             await session.aopen(known)
+            await self._acheck(session.meta)
             self._session = session
         assert session.meta is not None
         return session, session.meta
@@ -192,8 +246,9 @@ class SemanticCache(BaseCache):
     ) -> SemanticHit | None:
         limit = self.distance_threshold if threshold is None else threshold
         self._consistency.settle([self._pending_key(prompt, llm_string)])
-        vector = self.embeddings.embed_query(text_of(prompt))
-        session, meta = self._open(len(vector))
+        text = text_of(prompt)
+        vector = self.embeddings.embed_query(text)
+        session, meta = self._open(vector)
         check_dims(vector, meta, "the semantic cache's embeddings")
         cands = candidates(session.search(self._query(vector, llm_string, limit)), llm_string, limit)
         hit = None
@@ -201,6 +256,8 @@ class SemanticCache(BaseCache):
             keys = [self.client.keys.cache_entry_of(self.name, c.member) for c in cands]
             hit = self._pick(cands, self._sync_store().lookup_keys(keys))
         if effects:
+            if hit is None:  # the fill that follows a miss carries this vector
+                self._recent.put(text, vector)
             self._count(hit)
             if hit is not None:
                 self._after_hit(meta, hit, llm_string)
@@ -230,9 +287,13 @@ class SemanticCache(BaseCache):
         return hit.generations if hit is not None else None
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
-        self._open()  # the worker writes into an index that exists
+        payload = self._payload(prompt, llm_string, return_val)
+        text = text_of(prompt)
+        vector = self._recent.get(text) or self.embeddings.embed_query(text)
+        _, meta = self._open(vector)  # the worker writes into an index that exists
+        check_dims(vector, meta, "the semantic cache's embeddings")
         handles = self.client.producer.enqueue_many(
-            [self._payload(prompt, llm_string, return_val)], notify=self._consistency.enabled
+            [payload.model_copy(update={"vector": compact(vector)})], notify=self._consistency.enabled
         )
         self._consistency.add(self._pending_key(prompt, llm_string), handles)
 
@@ -279,8 +340,9 @@ class SemanticCache(BaseCache):
     ) -> SemanticHit | None:
         limit = self.distance_threshold if threshold is None else threshold
         await self._consistency.asettle([self._pending_key(prompt, llm_string)])
-        vector = await self.embeddings.aembed_query(text_of(prompt))
-        session, meta = await self._aopen(len(vector))
+        text = text_of(prompt)
+        vector = await self.embeddings.aembed_query(text)
+        session, meta = await self._aopen(vector)
         check_dims(vector, meta, "the semantic cache's embeddings")
         cands = candidates(await session.asearch(self._query(vector, llm_string, limit)), llm_string, limit)
         store = await self._async_store()
@@ -290,6 +352,7 @@ class SemanticCache(BaseCache):
             hit = self._pick(cands, await store.lookup_keys(keys))
         self._count(hit)
         if hit is None:
+            self._recent.put(text, vector)
             return None
         member = member_of(llm_string, hit.prompt)
         if self.refresh_on_hit and self.ttl:
@@ -310,8 +373,12 @@ class SemanticCache(BaseCache):
         return hit.generations if hit is not None else None
 
     async def aupdate(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
-        await self._aopen()
         payload = self._payload(prompt, llm_string, return_val)
+        text = text_of(prompt)
+        vector = self._recent.get(text) or await self.embeddings.aembed_query(text)
+        _, meta = await self._aopen(vector)
+        check_dims(vector, meta, "the semantic cache's embeddings")
+        payload = payload.model_copy(update={"vector": compact(vector)})
         handles = await self.client.aproducer.enqueue_many([payload], notify=self._consistency.enabled)
         await self._consistency.aadd(self._pending_key(prompt, llm_string), handles)
 
@@ -333,7 +400,8 @@ class SemanticCache(BaseCache):
         return f"semantic:{self.name}:{member_of(llm_string, prompt).partition(':')[0]}"
 
     def _payload(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> CacheFillPayload:
-        return CacheFillPayload(
+        """The fill without its vector, checked against the limits before anything is embedded."""
+        payload = CacheFillPayload(
             llm_string=llm_string,
             prompt=prompt,
             generations=codec.to_dicts(return_val),
@@ -341,19 +409,16 @@ class SemanticCache(BaseCache):
             cache=self.name,
             embedder=self.embedder,
         )
+        check_payload(payload, self.client.settings.limits)
+        return payload
 
 
-def resolve_embedder(names: Sequence[str], embedder: str | None) -> str:
-    """The settings embedder the workers use: the one named, or the only one configured."""
-    if embedder is not None:
-        if embedder not in names:
-            raise ConfigError(
-                f"no embedder named {embedder!r} in settings.embedders (known: {sorted(names)})"
-            )
-        return embedder
-    if len(names) == 1:
-        return names[0]
-    raise ConfigError(
-        f"name the settings embedder the workers embed with: semantic_cache(embeddings, embedder=...) "
-        f"(known: {sorted(names)})"
-    )
+def resolve_embedder(names: Sequence[str], embedder: str | None) -> str | None:
+    """The settings embedder named for worker-started jobs (checked to exist), or None: the app's
+    embeddings alone, which is all a cache filled by the app needs."""
+    if embedder is not None and embedder not in names:
+        raise ConfigError(
+            f"no embedder named {embedder!r} in settings.embedders (known: {sorted(names)}); add it under "
+            "SLUICE_EMBEDDERS, or omit embedder= (needed only to warm the cache from the workers)"
+        )
+    return embedder

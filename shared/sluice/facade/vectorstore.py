@@ -165,6 +165,7 @@ class SluiceVectorStore(VectorStore):
         texts = list(texts)
         if not texts:
             return []
+        self.session.suggest(metadatas)  # a new index without a schema infers its fields from them
         self._open()
         out = ingest.new_ids(ids, len(texts))
         vectors = None if self.embedder else self._embeddings.embed_documents(texts)
@@ -276,6 +277,7 @@ class SluiceVectorStore(VectorStore):
         texts = list(texts)
         if not texts:
             return []
+        self.session.suggest(metadatas)
         await self._aopen()
         out = ingest.new_ids(ids, len(texts))
         vectors = None if self.embedder else await self._embeddings.aembed_documents(texts)

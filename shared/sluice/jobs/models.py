@@ -21,6 +21,10 @@ from sluice.keys import digest
 from sluice.models.prompts import key_prompt
 
 ENVELOPE_VERSION: Final = 1
+MAX_VECTOR_DIMS: Final = 8192
+"""Largest vector a job may carry (OpenAI's largest embeddings have 3072 dimensions)."""
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Model(BaseModel):
@@ -28,7 +32,11 @@ class _Model(BaseModel):
 
 
 class CacheFillPayload(_Model):
-    """A computed LLM answer to store: exact entry, and a semantic entry when `embedder` is set."""
+    """A computed LLM answer to store: exact entry, and a semantic entry when `vector` or `embedder` is set.
+
+    `vector` is the prompt's embedding as the app computed it (at the lookup before the fill): the
+    worker stores it as it is. Only without one does the worker embed, with the settings `embedder`.
+    """
 
     kind: Literal["cache-fill"] = "cache-fill"
     llm_string: str
@@ -37,6 +45,12 @@ class CacheFillPayload(_Model):
     ttl: float | None = Field(default=None, gt=0, description="seconds; None keeps the entry")
     cache: str = Field(default="default", description="cache name inside the namespace")
     embedder: str | None = Field(default=None, description="settings name of the semantic cache embedder")
+    vector: list[FiniteFloat] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_VECTOR_DIMS,
+        description="the app's embedding of the prompt's text: stored as given, never re-embedded",
+    )
 
     def target_key(self) -> str:
         return f"cache:{self.cache}:{digest(self.llm_string)}:{digest(self.prompt)}"

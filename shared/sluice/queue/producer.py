@@ -4,10 +4,12 @@ One script call per partition stream and chunk appends the jobs atomically with 
 check. A call that fails in transit (timeout, dropped connection) is resent with the same job
 ids, and enqueue.lua returns the first entry ids for jobs it already holds: a job is never added
 twice. With `durability` set, the same connection then runs WAIT / WAITAOF, so an accepted job is
-on a replica or fsynced to the AOF before enqueue returns. cache-warm jobs first get their
-versions, reserved from the cache-fill streams of their keys (`planning.version_requests`), so
-within one call they count as enqueued before its other jobs. The first enqueue checks the
-namespace's partition count (`sluice.queue.partitions`).
+on a replica or fsynced to the AOF before enqueue returns. `_calls` and `_accepted` decide what is
+sent and what the replies mean; the runner sends it (on a Cluster: to the node that owns the
+stream, following redirections, with WAIT on the same node), so both shells behave alike.
+cache-warm jobs first get their versions, reserved from the cache-fill streams of their keys
+(`planning.version_requests`, one round trip), so within one call they count as enqueued before
+its other jobs. The first enqueue checks the namespace's partition count (`sluice.queue.partitions`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
 from sluice.connection.translate import translate_errors
@@ -26,10 +30,10 @@ from sluice.jobs.models import JobEnvelope, Payload
 from sluice.keys import Keys
 from sluice.queue import plan as planning
 from sluice.queue.partitions import acheck_partitions, check_partitions
-from sluice.scripts import Scripts
 from sluice.settings import QueueSettings, Settings
-from sluice.stores.versions import areserve, reserve
+from sluice.stores import versions
 from sluice.types import StreamEntryRef
+from sluice.vectors.runner import AsyncRunner, Call, Runner
 
 
 def _durability_commands(queue: QueueSettings) -> list[tuple[Any, ...]]:
@@ -79,9 +83,47 @@ class _Attempts:
         raise exc
 
 
+def _is_cluster(redis: Any) -> bool:
+    return isinstance(redis, RedisCluster | AsyncRedisCluster)
+
+
+def _calls(queue: QueueSettings, call: planning.ScriptCall) -> list[Call]:
+    """The script call, then WAIT / WAITAOF on the node that ran it (when durability asks)."""
+    out = [Call(tuple(call.args), route=call.stream, script="enqueue", keys=tuple(call.keys))]
+    out += [Call(cmd, route=call.stream, follows=True) for cmd in _durability_commands(queue)]
+    return out
+
+
+def _accepted(queue: QueueSettings, call: planning.ScriptCall, replies: Sequence[Any]) -> list[bytes]:
+    """The entry ids from the replies to `_calls`; raises QueueFull or DurabilityNotReached."""
+    ids, *acks = replies
+    if isinstance(ids, ResponseError):
+        raise _translate_full(call.stream, ids) from None
+    for ack in acks:
+        if isinstance(ack, ResponseError):
+            raise ack
+        _check_durability(queue, ack)
+    return list(ids)
+
+
 def _translate_full(stream: str, e: ResponseError) -> Exception:
     parsed = planning.queue_full(str(e))
     return QueueFull(stream, parsed[0], parsed[1]) if parsed else e
+
+
+def _reserve_calls(requests: Sequence[planning.VersionRequest]) -> list[Call]:
+    """One reserve_versions.lua call per stream that versions some of the call's warm jobs."""
+    return [Call((len(r.slots),), route=r.stream, script=versions.SCRIPT, keys=(r.stream,)) for r in requests]
+
+
+def _reserved(requests: Sequence[planning.VersionRequest], replies: Sequence[Any]) -> list[list[str]]:
+    out: list[list[str]] = []
+    with translate_errors("reserve versions for cache-warm jobs"):
+        for request, reply in zip(requests, replies, strict=True):
+            if isinstance(reply, ResponseError):
+                raise reply
+            out.append(versions.parse_reserved(reply, len(request.slots)))
+    return out
 
 
 def _too_many(queue: QueueSettings, call: planning.ScriptCall) -> None:
@@ -95,12 +137,10 @@ def _too_many(queue: QueueSettings, call: planning.ScriptCall) -> None:
 class Producer:
     """Sync producer. `enqueue_many` is the bulk path (batched per partition)."""
 
-    def __init__(self, redis: Any, settings: Settings, *, cluster: bool = False) -> None:
-        self._redis = redis
+    def __init__(self, redis: Any, settings: Settings, *, cluster: bool | None = None) -> None:
         self._settings = settings
         self._keys = Keys(settings.namespace, settings.queue.partitions)
-        self._scripts = Scripts(redis)
-        self._cluster = cluster  # WAIT/WAITAOF must run on the node that wrote
+        self._runner = Runner(redis, cluster=_is_cluster(redis) if cluster is None else cluster)
         self._checked = False  # the partition count, on the first enqueue
 
     @property
@@ -119,9 +159,8 @@ class Producer:
         self._check_partitions()
         requests = planning.version_requests(self._keys, self._settings.limits, payloads)
         if requests:
-            with translate_errors("reserve versions for cache-warm jobs"):
-                reserved = [reserve(self._scripts, r.stream, len(r.slots)) for r in requests]
-            payloads = planning.with_versions(payloads, requests, reserved)
+            replies = self._runner.run(_reserve_calls(requests), what="reserve versions for cache-warm jobs")
+            payloads = planning.with_versions(payloads, requests, _reserved(requests, replies))
         batches, count = planning.plan(
             self._keys, self._settings.limits, payloads, notify=notify, trace=trace
         )
@@ -152,7 +191,7 @@ class Producer:
 
     def _check_partitions(self) -> None:
         if not self._checked:
-            check_partitions(self._redis, self._keys)
+            check_partitions(self._runner.redis, self._keys)
             self._checked = True
 
     def _attempt(self, call: planning.ScriptCall) -> list[bytes]:
@@ -166,32 +205,17 @@ class Producer:
                 call = call.resent()
 
     def _run(self, call: planning.ScriptCall) -> list[bytes]:
-        extra = _durability_commands(self._settings.queue)
-        try:
-            if not extra:
-                return list(self._scripts["enqueue"](keys=call.keys, args=call.args))
-            target = self._redis
-            if self._cluster:
-                target = self._redis.get_node_from_key(call.stream).redis_connection
-            pipe = target.pipeline(transaction=False)
-            Scripts(target)["enqueue"](keys=call.keys, args=call.args, client=pipe)
-            for cmd in extra:
-                pipe.execute_command(*cmd)
-            ids, ack = pipe.execute()
-        except ResponseError as e:
-            raise _translate_full(call.stream, e) from None
-        _check_durability(self._settings.queue, ack)
-        return list(ids)
+        q = self._settings.queue
+        return _accepted(q, call, self._runner.run(_calls(q, call), what="enqueue"))
 
 
 class AsyncProducer:
-    """asyncio producer over `redis.asyncio`; same routing, limits, dedupe and errors as `Producer`."""
+    """asyncio producer over `redis.asyncio`; same routing, limits, dedupe, durability and errors as `Producer`."""
 
-    def __init__(self, redis: Any, settings: Settings) -> None:
-        self._redis = redis
+    def __init__(self, redis: Any, settings: Settings, *, cluster: bool | None = None) -> None:
         self._settings = settings
         self._keys = Keys(settings.namespace, settings.queue.partitions)
-        self._scripts = Scripts(redis)
+        self._runner = AsyncRunner(redis, cluster=_is_cluster(redis) if cluster is None else cluster)
         self._checked = False
 
     async def enqueue_many(
@@ -199,13 +223,13 @@ class AsyncProducer:
     ) -> list[StreamEntryRef]:
         q = self._settings.queue
         if not self._checked:
-            await acheck_partitions(self._redis, self._keys)
+            await acheck_partitions(self._runner.redis, self._keys)
             self._checked = True
         requests = planning.version_requests(self._keys, self._settings.limits, payloads)
         if requests:
-            with translate_errors("reserve versions for cache-warm jobs"):
-                reserved = [await areserve(self._scripts, r.stream, len(r.slots)) for r in requests]
-            payloads = planning.with_versions(payloads, requests, reserved)
+            calls = _reserve_calls(requests)
+            replies = await self._runner.run(calls, what="reserve versions for cache-warm jobs")
+            payloads = planning.with_versions(payloads, requests, _reserved(requests, replies))
         batches, count = planning.plan(
             self._keys, self._settings.limits, payloads, notify=notify, trace=trace
         )
@@ -229,16 +253,5 @@ class AsyncProducer:
                 call = call.resent()
 
     async def _run(self, call: planning.ScriptCall) -> list[bytes]:
-        extra = _durability_commands(self._settings.queue)
-        try:
-            if not extra:
-                return list(await self._scripts["enqueue"](keys=call.keys, args=call.args))
-            pipe = self._redis.pipeline(transaction=False)
-            await self._scripts["enqueue"](keys=call.keys, args=call.args, client=pipe)
-            for cmd in extra:
-                pipe.execute_command(*cmd)
-            ids, ack = await pipe.execute()
-        except ResponseError as e:
-            raise _translate_full(call.stream, e) from None
-        _check_durability(self._settings.queue, ack)
-        return list(ids)
+        q = self._settings.queue
+        return _accepted(q, call, await self._runner.run(_calls(q, call), what="enqueue"))

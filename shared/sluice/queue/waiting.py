@@ -14,6 +14,8 @@ for fewer than the forgotten handles.
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,12 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sluice.connection.translate import translate_errors
-from sluice.errors import JobFailed, WaitTimeout
+from sluice.errors import JobFailed, SluiceError, WaitTimeout
 from sluice.keys import Keys
 from sluice.types import EntryId, StreamEntryRef, parse_entry_id
 
 PENDING_SCAN = 1000
 SIGNAL_BLOCK = 0.25  # seconds one BLPOP blocks before the state is checked again
+HEARTBEATS_READ = 50  # most recent heartbeats a timed-out wait reads to say why
+_STREAM_KIND = re.compile(r"\{([^{}:]+):\d+\}$")
 FLOOR_POLL_CAP = 0.05  # seconds between checks of a floor at most (no signal tells it)
 
 
@@ -118,6 +122,61 @@ def _raise_dead(dead: dict[EntryId, str]) -> None:
         raise JobFailed(entry_id, reason)
 
 
+def _parse_beats(bodies: Sequence[Any]) -> list[dict[str, Any]]:
+    beats: list[dict[str, Any]] = []
+    for body in bodies:
+        if body is None:  # expired: that worker stopped beating
+            continue
+        try:
+            beat = json.loads(body)
+        except ValueError:
+            continue
+        if isinstance(beat, dict):
+            beats.append(beat)
+    return beats
+
+
+def _handles_timeout(
+    left: Sequence[StreamEntryRef], total: int, timeout: float, keys: Keys, beats: list[dict[str, Any]] | None
+) -> WaitTimeout:
+    first = left[0]
+    head = (
+        f"{len(left)} of {total} jobs not applied after {timeout}s (first: {first.stream} {first.entry_id})"
+    )
+    return WaitTimeout(timeout_message(head, first.stream, keys, beats))
+
+
+def _floor_timeout(
+    left: Mapping[str, EntryId], timeout: float, keys: Keys, beats: list[dict[str, Any]] | None
+) -> WaitTimeout:
+    stream, floor = next(iter(left.items()))
+    head = f"jobs up to {floor} of {stream} (and {len(left) - 1} more streams) not applied after {timeout}s"
+    return WaitTimeout(timeout_message(head, stream, keys, beats))
+
+
+def timeout_message(head: str, stream: str, keys: Keys, beats: list[dict[str, Any]] | None) -> str:
+    """`head` (what was not applied in time), then why, as far as the namespace's heartbeats tell
+    (`beats`: the live ones; None when they could not be read)."""
+    ns = keys.namespace
+    status = f"see `sluice --namespace {ns} status`"
+    if beats is None:
+        return f"{head}; are workers running? {status}"
+    if not beats:
+        return (
+            f"{head}: no worker heartbeat in namespace {ns!r}: are workers running? Start them on this "
+            f"Redis with SLUICE_NAMESPACE={ns} (a worker without it serves the namespace 'sluice')"
+        )
+    match = _STREAM_KIND.search(stream)
+    kind = match[1] if match else None
+    serving = [b for b in beats if kind is None or kind in (b.get("kinds") or [kind])]
+    if not serving:
+        return (
+            f"{head}: {len(beats)} worker(s) beat in namespace {ns!r} but none takes {kind!r} jobs "
+            f"(their --kinds / SLUICE_WORKER__KINDS leave it out); {status}"
+        )
+    return f"{head}; {len(serving)} worker(s) serve namespace {ns!r} but have not applied them yet; {status}"
+
+
 class Waiter:
     """Blocks until jobs are applied (sync)."""
 
@@ -147,10 +206,7 @@ class Waiter:
         while left:
             budget = deadline - time.monotonic()
             if budget <= 0:
-                raise WaitTimeout(
-                    f"{len(left)} of {len(handles)} jobs not applied after {timeout}s (first: "
-                    f"{left[0].stream} {left[0].entry_id}); are workers running? see `sluice status`"
-                )
+                raise _handles_timeout(left, len(handles), timeout, self._keys, self._beats())
             if notified:
                 signal = self._keys.done_signal(left[0].stream, left[0].entry_id)
                 with translate_errors("wait"):
@@ -159,6 +215,20 @@ class Waiter:
                 time.sleep(min(delay, budget))
                 delay = min(delay * 2, 0.05)
             left = self.remaining(left)
+
+    def _beats(self) -> list[dict[str, Any]] | None:
+        """The live heartbeats of this namespace (None when they cannot be read)."""
+        try:
+            with translate_errors("read worker heartbeats"):
+                ids = self._redis.zrange(self._keys.workers(), -HEARTBEATS_READ, -1)
+                if not ids:
+                    return []
+                pipe = self._redis.pipeline(transaction=False)
+                for i in ids:
+                    pipe.get(self._keys.worker(_text(i)))
+                return _parse_beats(pipe.execute())
+        except SluiceError:  # e.g. an ACL without these keys: the message only loses its hint
+            return None
 
     def finished(self, handles: Iterable[StreamEntryRef]) -> list[StreamEntryRef]:
         """The handles applied or dead-lettered (one round trip per stream; never raises JobFailed)."""
@@ -188,7 +258,7 @@ class Waiter:
             if not left:
                 return
             if budget <= 0:
-                raise _floor_timeout(left, timeout)
+                raise _floor_timeout(left, timeout, self._keys, self._beats())
             time.sleep(min(delay, budget))
             delay = min(delay * 2, FLOOR_POLL_CAP)
 
@@ -221,10 +291,7 @@ class AsyncWaiter:
         while left:
             budget = deadline - time.monotonic()
             if budget <= 0:
-                raise WaitTimeout(
-                    f"{len(left)} of {len(handles)} jobs not applied after {timeout}s; "
-                    "are workers running? see `sluice status`"
-                )
+                raise _handles_timeout(left, len(handles), timeout, self._keys, await self._beats())
             if notified:
                 signal = self._keys.done_signal(left[0].stream, left[0].entry_id)
                 with translate_errors("wait"):
@@ -233,6 +300,19 @@ class AsyncWaiter:
                 await asyncio.sleep(min(delay, budget))
                 delay = min(delay * 2, 0.05)
             left = await self.remaining(left)
+
+    async def _beats(self) -> list[dict[str, Any]] | None:
+        try:
+            with translate_errors("read worker heartbeats"):
+                ids = await self._redis.zrange(self._keys.workers(), -HEARTBEATS_READ, -1)
+                if not ids:
+                    return []
+                pipe = self._redis.pipeline(transaction=False)
+                for i in ids:
+                    pipe.get(self._keys.worker(_text(i)))
+                return _parse_beats(await pipe.execute())
+        except SluiceError:
+            return None
 
     async def finished(self, handles: Iterable[StreamEntryRef]) -> list[StreamEntryRef]:
         out: list[StreamEntryRef] = []
@@ -260,14 +340,6 @@ class AsyncWaiter:
             if not left:
                 return
             if budget <= 0:
-                raise _floor_timeout(left, timeout)
+                raise _floor_timeout(left, timeout, self._keys, await self._beats())
             await asyncio.sleep(min(delay, budget))
             delay = min(delay * 2, FLOOR_POLL_CAP)
-
-
-def _floor_timeout(left: Mapping[str, EntryId], timeout: float) -> WaitTimeout:
-    stream, floor = next(iter(left.items()))
-    return WaitTimeout(
-        f"jobs up to {floor} of {stream} (and {len(left) - 1} more streams) not applied after "
-        f"{timeout}s; are workers running? see `sluice status`"
-    )

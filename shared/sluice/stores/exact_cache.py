@@ -74,12 +74,13 @@ class CacheWrite:
     ttl: float | None = None
     version: str | None = None
     embedder: str | None = None  # also goes into the semantic cache, embedded with this named embedder
+    vector: Sequence[float] | None = None  # ... or with this vector, the app's (then nothing is embedded)
 
     @classmethod
     def from_payload(cls, payload: CacheFillPayload, version: str) -> CacheWrite:
         return cls(
             payload.cache, payload.llm_string, payload.prompt, codec.dumps_dicts(payload.generations),
-            payload.ttl, version, payload.embedder,
+            payload.ttl, version, payload.embedder, payload.vector,
         )  # fmt: skip
 
     @classmethod

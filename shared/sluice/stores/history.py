@@ -136,7 +136,8 @@ class HistoryStore:
         calls = [self._call(w) for w in writes]
         replies: list[Any] = []
         for start in range(0, len(calls), len(calls) if pipeline else 1):
-            replies += self.runner.run(calls[start : start + (len(calls) if pipeline else 1)])
+            chunk = calls[start : start + (len(calls) if pipeline else 1)]
+            replies += self.runner.run(chunk, what="write conversations")
         results = [_result(r, c.route) for r, c in zip(replies, calls, strict=True)]
         self._index(writes, results)
         return results

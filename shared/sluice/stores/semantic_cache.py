@@ -172,7 +172,8 @@ def touch_calls(keys: Keys, cache: str, meta: IndexMeta, member: str, ttl_ms: in
 
 
 class SemanticWriter(VectorWriter):
-    """Worker side: index the prompts of a batch of fills (one embeddings call per embedder)."""
+    """Worker side: index the prompts of a batch of fills with the app's vectors, embedding only
+    prompts the app never embedded (cache-warm, refresh-ahead): one embeddings call per embedder."""
 
     def __init__(
         self,
@@ -271,18 +272,28 @@ class SemanticWriter(VectorWriter):
         return out
 
     def _embed(self, writes: Sequence[CacheWrite], metas: dict[str, IndexMeta]) -> list[list[float]]:
-        """Vectors in write order, with one embeddings call per embedder for the batch's new texts."""
+        """Vectors in write order: the app's where the job carries one; the others embedded here,
+        one embeddings call per settings embedder for the batch's new texts."""
         by_embedder: dict[str, list[int]] = defaultdict(list)
+        out: list[list[float]] = [[] for _ in writes]
         for i, w in enumerate(writes):
-            name = w.embedder or ""
             indexed_with = metas[w.cache].embedder
-            if indexed_with and name != indexed_with:
+            if w.embedder and indexed_with and w.embedder != indexed_with:
                 raise PermanentJobError(
-                    f"semantic cache {w.cache!r} is indexed with embedder {indexed_with!r}, not {name!r}; "
+                    f"semantic cache {w.cache!r} is indexed with embedder {indexed_with!r}, not {w.embedder!r}; "
                     "vectors of two embedders cannot share an index"
                 )
-            by_embedder[name].append(i)
-        out: list[list[float]] = [[] for _ in writes]
+            if w.vector is not None:
+                out[i] = [float(x) for x in w.vector]
+            elif not indexed_with or not w.embedder:
+                raise PermanentJobError(
+                    f"semantic cache {w.cache!r} holds the app's vectors (it was created without a settings "
+                    "embedder), so a worker cannot embed into it. To warm it, name a settings embedder that "
+                    "gives the app's vectors: client.semantic_cache(embeddings, embedder=NAME), NAME defined in "
+                    "SLUICE_EMBEDDERS, on a new cache name or after cache.clear() (which re-creates the index)"
+                )
+            else:
+                by_embedder[w.embedder].append(i)
         for name, positions in by_embedder.items():
             try:
                 embedder = self.registry.get(name)

@@ -3,6 +3,8 @@
     (Tag("lang") == "en") & (Num("year") >= 2020) & ~(Text("title") % "draft")
     Tag("tags") == ["redis", "search"]      # any of the values
     Num("year").between(2018, 2020)
+    Text("title") % "redis ba*"             # every word; `*` is any run of characters
+    Text("title").like("b?r*")              # one word by pattern: `?` is one character
 
 Filters are plain values (no I/O). A backend translates one against the index schema before
 sending anything: a field the schema lacks, an operator the field's type does not have, or a
@@ -24,7 +26,9 @@ from typing import Any
 from sluice.errors import ConfigError
 from sluice.vectors.schema import FieldType, IndexSchema
 
-_WORDS = re.compile(r"\w+", re.UNICODE)
+_WORDS = re.compile(r"[\w*]+", re.UNICODE)  # words, and patterns holding `*`
+_PATTERN = re.compile(r"[\w*?]+", re.UNICODE)
+_QUESTION_IN_WORD = re.compile(r"\w\?+\w", re.UNICODE)
 # RediSearch's query lexer escapes one byte: escape every ASCII character but letters and digits,
 # and leave the rest (multi-byte UTF-8) as is; a backslash before one breaks the match.
 _TAG_SPECIAL = re.compile("([^A-Za-z0-9\x80-\U0010ffff])")
@@ -67,6 +71,8 @@ class NumRange(Filter):
 
 @dataclass(frozen=True)
 class TextMatch(Filter):
+    """Documents holding every word; a word with `*` (any run) or `?` (one character) is a pattern."""
+
     field: str
     words: tuple[str, ...]
 
@@ -162,16 +168,54 @@ class Num:
 
 
 class Text:
-    """A text field: `% "words"` matches documents containing every word (RediSearch only)."""
+    """A text field (RediSearch only), matched word by word, case-insensitively.
+
+    `% "words"` matches documents holding every word. A word may hold `*`, any run of characters:
+    `"ba*"` (prefix), `"*bar"` (suffix), `"*ar*"` (infix), `"b*r"`. `.like("b?r*")` matches one
+    word by a pattern where `?` is also exactly one character. Two server behaviours to know:
+    RediSearch indexes the English stem beside each word, and a pattern that starts with `*` also
+    matches stems (`"*b"` finds "rebarbative" through "rebarb"); and a pattern matches at most
+    the server's ``MAXPREFIXEXPANSIONS`` distinct words (200 by default), beyond which RediSearch
+    drops matches without saying so: keep patterns specific, or raise that setting.
+    """
 
     def __init__(self, name: str) -> None:
         self.name = name
 
     def __mod__(self, words: str) -> Filter:
-        found = tuple(_WORDS.findall(words)) if isinstance(words, str) else ()
+        found = _WORDS.findall(words) if isinstance(words, str) else []
         if not found:
             raise FilterError(f"Text({self.name!r}) % needs at least one word, got {words!r}")
-        return TextMatch(self.name, found)
+        if isinstance(words, str) and _QUESTION_IN_WORD.search(words):
+            raise FilterError(
+                f"Text({self.name!r}) % {words!r}: % reads `?` as punctuation; for a one-character "
+                f"wildcard use Text({self.name!r}).like(...)"
+            )
+        return TextMatch(self.name, tuple(self._word(w) for w in found))
+
+    def like(self, pattern: str) -> Filter:
+        """One word by pattern: `*` any run of characters, `?` exactly one."""
+        if not isinstance(pattern, str) or not _PATTERN.fullmatch(pattern):
+            raise FilterError(
+                f"Text({self.name!r}).like needs one word of letters, digits, _ and the wildcards * "
+                f"and ?, got {pattern!r}"
+            )
+        if pattern.startswith("?"):
+            # the index holds stems as "+stem": a leading ? would match the + and a stem one
+            # letter short ("??at" would find "cats" through "+cat")
+            raise FilterError(
+                f"Text({self.name!r}).like({pattern!r}): a pattern cannot start with `?`, which RediSearch "
+                "would also match against the stems it indexes; start it with a letter, a digit or `*`"
+            )
+        return TextMatch(self.name, (self._word(pattern),))
+
+    def _word(self, word: str) -> str:
+        word = re.sub(r"\*+", "*", word)
+        if word == "*":
+            raise FilterError(
+                f"Text({self.name!r}): a lone `*` matches every word; drop it, or filter on nothing"
+            )
+        return word.lower()  # RediSearch lowercases indexed words, but only ASCII ones in a query
 
 
 # --- translation ----------------------------------------------------------------------------------
@@ -193,6 +237,13 @@ def _check(schema: IndexSchema, name: str, wanted: FieldType, how: str) -> None:
 
 def _escape_tag(value: str) -> str:
     return _TAG_SPECIAL.sub(r"\\\1", value)
+
+
+def _text_term(word: str) -> str:
+    """A word as is; a pattern as `w'...'` (RediSearch >= 2.6), which, unlike `ba*`, has no
+    minimum prefix length (`b*` silently matches nothing under the default MINPREFIX of 2).
+    Words and patterns hold only word characters and wildcards, so neither needs escaping."""
+    return f"w'{word}'" if "*" in word or "?" in word else word
 
 
 def _num(value: float) -> str:
@@ -257,7 +308,7 @@ def to_search(node: Filter | None, schema: IndexSchema) -> str:
         return f"@{node.field}:[{low} {high}]"
     if isinstance(node, TextMatch):
         _check(schema, node.field, "text", "Text")
-        return f"@{node.field}:({' '.join(node.words)})"
+        return f"@{node.field}:({' '.join(_text_term(w) for w in node.words)})"
     if isinstance(node, And):
         return "(" + " ".join(to_search(p, schema) for p in node.parts) + ")"
     if isinstance(node, Or):

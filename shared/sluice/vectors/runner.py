@@ -6,34 +6,31 @@ success) and finally return a result. `drive` / `adrive` run a plan on a `Runner
 `AsyncRunner`; the logic exists once, whatever the I/O.
 
 A batch runs in one round trip per node: one pipeline on a standalone server, one pipeline per
-primary on a Cluster (each call goes to the node that owns its `route` key's slot).
+primary on a Cluster (each call goes to the node that owns its `route` key's slot). While slots
+move, a Cluster batch takes more rounds: `ClusterBatch` follows the redirections.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+import time
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis.exceptions as rex
+from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
+from redis.asyncio.cluster import PipelineCommand as AsyncPipelineCommand
+from redis.cluster import PRIMARY, ClusterNode
 
 from sluice.connection.translate import translate_errors
 from sluice.scripts import Scripts
+from sluice.vectors.call import Call
+from sluice.vectors.cluster_batch import ClusterBatch, Send
+
+__all__ = ["AsyncRunner", "Call", "Plan", "Runner", "adrive", "drive", "shard_tags_for"]
 
 T = TypeVar("T")
 MAX_TAG_SEARCH = 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One command, or one sluice Lua script when `script` is set (then `keys` are its KEYS)."""
-
-    args: tuple[Any, ...]
-    route: str
-    script: str | None = None
-    keys: tuple[str, ...] = ()
 
 
 Plan = Generator[list[Call], list[Any], T]
@@ -58,44 +55,72 @@ class Runner:
     def __init__(self, redis: Any, *, cluster: bool = False) -> None:
         self.redis = redis
         self.cluster = cluster
-        self._scripts: dict[str, Scripts] = {}
+        self._scripts = Scripts(redis)
+        self._loaded: dict[str, set[str]] = {}  # Cluster: node name -> scripts loaded there
+        self._stale = False  # a Cluster connection failed: re-read the slot map first
 
-    def _scripts_for(self, name: str, client: Any) -> Scripts:
-        if name not in self._scripts:
-            self._scripts[name] = Scripts(client)
-        return self._scripts[name]
+    def run(self, calls: Sequence[Call], *, what: str = "run Redis commands") -> list[Any]:
+        """Replies in call order; server error replies are returned as `ResponseError` values.
 
-    def _pipeline(self, client: Any, scripts: Scripts, calls: Sequence[Call]) -> list[Any]:
-        pipe = client.pipeline(transaction=False)
-        for call in calls:
-            if call.script:
-                scripts[call.script](keys=list(call.keys), args=list(call.args), client=pipe)
-            else:
-                pipe.execute_command(*call.args)
-        return list(pipe.execute(raise_on_error=False))
-
-    def run(self, calls: Sequence[Call]) -> list[Any]:
-        """Replies in call order; server error replies are returned as `ResponseError` values."""
+        On a Cluster, redirections (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) are followed; see
+        `sluice.vectors.cluster_batch`. `what` names the operation in error messages.
+        """
         if not calls:
             return []
-        with translate_errors("run vector index commands"):
-            if not self.cluster and len(calls) == 1 and not calls[0].script:
-                return [_one(self.redis, calls[0])]  # a query's hot path: no pipeline to build
-            if not self.cluster:
-                return _reraise(self._pipeline(self.redis, self._scripts_for("", self.redis), calls))
-            groups: dict[str, list[int]] = defaultdict(list)
-            nodes: dict[str, Any] = {}
-            for i, call in enumerate(calls):
-                node = self.redis.get_node_from_key(call.route)
-                groups[node.name].append(i)
-                nodes[node.name] = node
-            out: list[Any] = [None] * len(calls)
-            for name, idx in groups.items():
-                conn = self.redis.get_redis_connection(nodes[name])
-                replies = self._pipeline(conn, self._scripts_for(name, conn), [calls[i] for i in idx])
-                for i, reply in zip(idx, replies, strict=True):
-                    out[i] = reply
-            return _reraise(out)
+        with translate_errors(what):
+            if self.cluster:
+                return _reraise(self._run_cluster(calls))
+            if len(calls) == 1:
+                return [_one(self.redis, self._scripts, calls[0])]  # the hot path: no pipeline
+            pipe = self.redis.pipeline(transaction=False)
+            for call in calls:
+                if call.script:
+                    self._scripts[call.script](keys=list(call.keys), args=list(call.args), client=pipe)
+                else:
+                    pipe.execute_command(*call.args)
+            return _reraise(list(pipe.execute(raise_on_error=False)))
+
+    def _run_cluster(self, calls: Sequence[Call]) -> list[Any]:
+        manager = self.redis.nodes_manager
+        if self._stale:
+            manager.initialize()
+            self._stale = False
+        batch = ClusterBatch(calls, self.redis.keyslot, self._loaded)
+        try:
+            while not batch.done:
+                delay = batch.pause()
+                if delay:
+                    time.sleep(delay)
+                if batch.refresh:
+                    manager.initialize()
+                for send in batch.next_round(self._owner):
+                    batch.take(send, self._send(send))
+                for moved in batch.learned:
+                    _learn(manager, moved)
+        except (rex.ConnectionError, rex.TimeoutError):
+            self._stale = True  # the node may have failed over
+            raise
+        return batch.result()
+
+    def _owner(self, slot: int) -> str:
+        return str(self.redis.nodes_manager.get_node_from_slot(slot).name)
+
+    def _send(self, send: Send) -> list[Any]:
+        pipe = self.redis.get_redis_connection(self._node(send.node)).pipeline(transaction=False)
+        for args in send.commands:
+            pipe.execute_command(*args)
+        return list(pipe.execute(raise_on_error=False))
+
+    def _node(self, name: str) -> Any:
+        node = self.redis.get_node(node_name=name)
+        if node is None:
+            self.redis.nodes_manager.initialize()
+            node = self.redis.get_node(node_name=name)
+        if node is None:  # serves no slot yet: a new node importing its first one
+            host, _, port = name.rpartition(":")
+            new = ClusterNode(host, int(port), PRIMARY)  # type: ignore[no-untyped-call]
+            node = self.redis.nodes_manager.nodes_cache.setdefault(name, new)
+        return node
 
     def shard_tags(self) -> list[str]:
         """One hash tag per primary on a Cluster; `[""]` (no tag) on a single server."""
@@ -113,30 +138,71 @@ class AsyncRunner:
         self.redis = redis
         self.cluster = cluster
         self._scripts = Scripts(redis)
+        self._loaded: dict[str, set[str]] = {}
+        self._stale = False
 
-    async def run(self, calls: Sequence[Call]) -> list[Any]:
+    async def run(self, calls: Sequence[Call], *, what: str = "run Redis commands") -> list[Any]:
+        """As `Runner.run`."""
         if not calls:
             return []
-        async with translate_errors("run vector index commands"):
-            if not self.cluster:
-                pipe = self.redis.pipeline(transaction=False)
-                for call in calls:
-                    if call.script:
-                        await self._scripts[call.script](
-                            keys=list(call.keys), args=list(call.args), client=pipe
-                        )
-                    else:
-                        pipe.execute_command(*call.args)
-                return _reraise(list(await pipe.execute(raise_on_error=False)))
-            await self.redis.initialize()
-            replies = await asyncio.gather(*(self._one(c) for c in calls), return_exceptions=True)
-            return _reraise(list(replies))
+        async with translate_errors(what):
+            if self.cluster:
+                return _reraise(await self._run_cluster(calls))
+            if len(calls) == 1:
+                return [await _aone(self.redis, self._scripts, calls[0])]
+            pipe = self.redis.pipeline(transaction=False)
+            for call in calls:
+                if call.script:
+                    await self._scripts[call.script](keys=list(call.keys), args=list(call.args), client=pipe)
+                else:
+                    pipe.execute_command(*call.args)
+            return _reraise(list(await pipe.execute(raise_on_error=False)))
 
-    async def _one(self, call: Call) -> Any:
-        if call.script:
-            return await self._scripts[call.script](keys=list(call.keys), args=list(call.args))
-        node = self.redis.get_node_from_key(call.route)
-        return await self.redis.execute_command(*call.args, target_nodes=node)
+    async def _run_cluster(self, calls: Sequence[Call]) -> list[Any]:
+        await self.redis.initialize()  # a no-op once the client has its slot map
+        manager = self.redis.nodes_manager
+        if self._stale:
+            await manager.initialize()
+            self._stale = False
+        batch = ClusterBatch(calls, self.redis.keyslot, self._loaded)
+        try:
+            while not batch.done:
+                delay = batch.pause()
+                if delay:
+                    await asyncio.sleep(delay)
+                if batch.refresh:
+                    await manager.initialize()
+                sends = batch.next_round(self._owner)
+                replies = await asyncio.gather(*(self._send(send) for send in sends))
+                for send, got in zip(sends, replies, strict=True):
+                    batch.take(send, got)
+                for moved in batch.learned:
+                    await _alearn(manager, moved)
+        except (rex.ConnectionError, rex.TimeoutError):
+            self._stale = True
+            raise
+        return batch.result()
+
+    def _owner(self, slot: int) -> str:
+        return str(self.redis.nodes_manager.get_node_from_slot(slot).name)
+
+    async def _send(self, send: Send) -> list[Any]:
+        node = await self._node(send.node)
+        commands = [AsyncPipelineCommand(i, *args) for i, args in enumerate(send.commands)]
+        await node.execute_pipeline(commands)
+        return [c.result for c in commands]
+
+    async def _node(self, name: str) -> Any:
+        manager = self.redis.nodes_manager
+        node = manager.get_node(node_name=name)
+        if node is None:
+            await manager.initialize()
+            node = manager.get_node(node_name=name)
+        if node is None:  # serves no slot yet: a new node importing its first one
+            host, _, port = name.rpartition(":")
+            node = AsyncClusterNode(host, int(port), PRIMARY, **manager.connection_kwargs)
+            manager.set_nodes(manager.nodes_cache, {node.name: node})
+        return node
 
     async def shard_tags(self) -> list[str]:
         if not self.cluster:
@@ -147,10 +213,38 @@ class AsyncRunner:
             return shard_tags_for(manager.get_node_from_slot, self.redis.get_primaries(), self.redis.keyslot)
 
 
-def _one(redis: Any, call: Call) -> Any:
-    """One plain command; a server error reply comes back as a value, as from a pipeline."""
+def _learn(manager: Any, moved: rex.MovedError) -> None:
+    """Teach redis-py's slot map a slot's new owner (redis-py < 8: applied on the next lookup)."""
+    move = getattr(manager, "move_slot", None)
+    if move is not None:
+        move(moved)
+    else:
+        manager.update_moved_exception(moved)
+
+
+async def _alearn(manager: Any, moved: rex.MovedError) -> None:
+    move = getattr(manager, "move_slot", None)
+    if move is not None:
+        await move(moved)
+    else:
+        manager._moved_exception = moved  # redis-py < 8 applies it on the next slot lookup
+
+
+def _one(redis: Any, scripts: Scripts, call: Call) -> Any:
+    """One call; a server error reply comes back as a value, as from a pipeline."""
     try:
+        if call.script:
+            return scripts[call.script](keys=list(call.keys), args=list(call.args))
         return redis.execute_command(*call.args)
+    except rex.ResponseError as e:
+        return e
+
+
+async def _aone(redis: Any, scripts: Scripts, call: Call) -> Any:
+    try:
+        if call.script:
+            return await scripts[call.script](keys=list(call.keys), args=list(call.args))
+        return await redis.execute_command(*call.args)
     except rex.ResponseError as e:
         return e
 

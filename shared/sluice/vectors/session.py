@@ -5,18 +5,22 @@ primary), and adopts or creates the index (`manager.open_index`). Everything aft
 from the backend, driven by the sync or the asyncio runner: the logic exists once. The metadata
 is re-read when it is older than `settings.vectors.meta_refresh` seconds (one GET), so a
 session follows the switch of a `sluice index migrate` (new generation, schema or backend).
+A new index opened without a schema takes its metadata fields from the first write's metadata
+(`suggest`, `sluice.vectors.inference`), and says so in a log line.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from sluice.errors import ConfigError
 from sluice.vectors.backend import Backend, BackendChoice, VectorQuery, choose
 from sluice.vectors.backfill import purge_generation
 from sluice.vectors.documents import Hit
+from sluice.vectors.inference import Inferred, infer_fields
 from sluice.vectors.manager import default_schema, drop_index, make_backend, open_index, read_meta
 from sluice.vectors.meta import IndexMeta
 from sluice.vectors.runner import AsyncRunner, Runner, adrive, drive
@@ -25,6 +29,8 @@ from sluice.vectors.schema import IndexSchema
 if TYPE_CHECKING:
     from sluice.connection.capabilities import Capabilities
     from sluice.core import Core
+
+log = logging.getLogger(__name__)
 
 
 class IndexSession:
@@ -48,6 +54,18 @@ class IndexSession:
         self._read_at = 0.0
         self._runner: Runner | None = None
         self._arunner: AsyncRunner | None = None
+        self._sample: Sequence[Mapping[str, Any] | None] = ()
+        self._inferred: Inferred | None = None
+
+    def suggest(self, metadatas: Sequence[Mapping[str, Any] | None] | None) -> None:
+        """The metadata of a first write: a new index opened without a schema gets its fields."""
+        if self.meta is None and self.schema is None:
+            self._sample = list(metadatas or ())
+
+    def _new_schema(self, dims: int) -> IndexSchema:
+        schema = default_schema(dims)
+        self._inferred = infer_fields(self._sample, (schema.text_field, schema.vector.name))
+        return schema.model_copy(update={"metadata": self._inferred.fields})
 
     def _wanted(
         self, caps: Capabilities, tags: Sequence[str], existing: IndexMeta | None, dims: int | None
@@ -55,11 +73,32 @@ class IndexSession:
         backend = choose(caps, self.backend_choice, f"vector index {self.index!r}")
         if existing is not None and self.backend_choice == "auto":
             backend = existing.backend
-        schema = self.schema or (existing.index_schema if existing else default_schema(dims or 0))
+        schema = self.schema or (existing.index_schema if existing else self._new_schema(dims or 0))
         return IndexMeta(
             index=self.index, backend=backend, index_schema=schema, embedder=self.embedder,
             shards=tuple(tags) if backend == "vsets" else ("",),
         )  # fmt: skip
+
+    def _created(self, wanted: IndexMeta, meta: IndexMeta) -> IndexMeta:
+        """Log what a new index without a given schema was created with."""
+        inferred, sampled = self._inferred, bool(self._sample)
+        self._inferred, self._sample = None, ()
+        if inferred is None or meta.index_schema != wanted.index_schema:
+            return meta
+        if sampled:
+            log.info(
+                "vector index %r: no schema given, so its metadata fields are inferred from its first write: "
+                "%s. Pass schema=IndexSchema(...) to choose them; fields are fixed once the index exists "
+                "(`sluice index migrate` changes them)",
+                self.index, inferred.describe(),
+            )  # fmt: skip
+        else:
+            log.info(
+                "vector index %r: created with no metadata fields (no schema given, first used by a read); "
+                "filters need fields: pass schema=IndexSchema(...), or write first to infer them",
+                self.index,
+            )
+        return meta
 
     def _opened(self, meta: IndexMeta, tags: Sequence[str]) -> IndexMeta:
         if self._backend is None or self.meta is None or self.meta.backend != meta.backend:
@@ -99,9 +138,8 @@ class IndexSession:
         existing = drive(read_meta(self.client.keys, self.index), self.runner)
         need = existing is None and self.schema is None
         wanted = self._wanted(caps, tags, existing, dims() if need else None)
-        return self._opened(
-            drive(open_index(self.client.keys, wanted, tags, **self._flags()), self.runner), tags
-        )
+        meta = drive(open_index(self.client.keys, wanted, tags, **self._flags()), self.runner)
+        return self._opened(self._created(wanted, meta), tags)
 
     def fresh(self) -> tuple[Backend, IndexMeta]:
         """The backend and metadata to read with, re-read if older than `meta_refresh`."""
@@ -152,9 +190,8 @@ class IndexSession:
         existing = await adrive(read_meta(self.client.keys, self.index), runner)
         need = existing is None and self.schema is None
         wanted = self._wanted(caps, tags, existing, (await dims()) if need else None)
-        return self._opened(
-            await adrive(open_index(self.client.keys, wanted, tags, **self._flags()), runner), tags
-        )
+        meta = await adrive(open_index(self.client.keys, wanted, tags, **self._flags()), runner)
+        return self._opened(self._created(wanted, meta), tags)
 
     async def afresh(self) -> tuple[Backend, IndexMeta]:
         assert self.meta is not None and self._backend is not None, "aopen() first"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sluice.errors import ConfigError
 from sluice.settings import Settings
+from sluice_workers.cli.extras import require
 
 
 def add_parser(sub: Any) -> None:
@@ -30,11 +30,8 @@ def with_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        from sluice_workers.dashboard.server import serve
-    except ImportError as e:
-        raise ConfigError(
-            f"the dashboard needs its extra ({e.name} is missing): pip install 'sluice[dashboard]'"
-        ) from None
+    require("dashboard", "dashboard")
+    from sluice_workers.dashboard.server import serve
+
     serve(with_overrides(settings, args))
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,12 +17,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sluice.connection.factory import connect
 from sluice.errors import SluiceError
 from sluice.facade.client import Client
 from sluice.settings import Settings
+from sluice_workers.cli.extras import require
 from sluice_workers.demo.steps import run_steps
 from sluice_workers.server.embedded import EmbeddedRedis
 
@@ -92,7 +95,19 @@ def _stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
             w.wait()
 
 
+def _command() -> str:
+    """How to run this `sluice`: the bare name when it is the one on PATH, else its path."""
+    here = Path(sys.executable).parent / "sluice"
+    on_path = shutil.which("sluice")
+    if on_path and Path(on_path).resolve() == here.resolve():
+        return "sluice"
+    if here.exists():
+        return os.path.relpath(here) if not os.path.relpath(here).startswith("..") else str(here)
+    return "sluice"
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    require("worker", "demo")  # the demo starts worker processes
     namespace = f"demo{int(time.time())}"
     with _redis_for(settings, args.keep) as (url, where):
         print(f"sluice demo on {where}: {url}")
@@ -117,9 +132,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             print(step.row())
         t = status.totals()
         print(f"\nqueues: backlog {t['backlog']}, pending {t['pending']}, dead letters {t['dead_letters']}")
+        command = _command()
         print("\nNext, against your own Redis:")
-        print("  SLUICE_REDIS__URL=redis://host:6379/0 sluice worker --processes 2")
-        print("  SLUICE_REDIS__URL=redis://host:6379/0 sluice status --watch")
+        print(f"  SLUICE_REDIS__URL=redis://host:6379/0 {command} worker --processes 2")
+        print(f"  SLUICE_REDIS__URL=redis://host:6379/0 {command} status --watch")
+        if command != "sluice":
+            print(f"  (`sluice` is not on your PATH: use {command}, or activate its environment)")
         if args.keep:
             print(f"kept: workers {[w.pid for w in workers]} (namespace {namespace})")
     return 0

@@ -9,13 +9,12 @@ import sys
 import threading
 from typing import Any
 
-from sluice.connection.factory import connect
+from sluice.connection.factory import connect, plan_connection
 from sluice.keys import Keys
 from sluice.ops.workers import check
 from sluice.settings import Settings
 from sluice.types import JOB_KINDS
-from sluice_workers.runtime.process import install_signals, run_process
-from sluice_workers.runtime.supervisor import supervise
+from sluice_workers.cli.extras import require
 
 
 class _Overrides(argparse.Action):
@@ -51,7 +50,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
         print(why)
         return 0 if ok else 1
+    require("worker", "worker")
+    from sluice_workers.runtime.process import install_signals, run_process, validate
+    from sluice_workers.runtime.supervisor import supervise
+
     if settings.worker.processes > 1:
+        validate(settings)  # a configuration error exits with 2 before any child starts
+        plan_connection(settings.redis)  # so does a bad URL or TLS option (no round trip)
         child = _drop_value(sys.argv[1:], "--processes")
         return supervise([*child, "--processes", "1"], settings.worker.processes)
     stop = threading.Event()

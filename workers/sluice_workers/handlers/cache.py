@@ -1,7 +1,9 @@
-"""cache-fill: store computed LLM answers, exact and (when the job names an embedder) semantic.
+"""cache-fill: store computed LLM answers, exact and (when the job carries a vector or names an
+embedder) semantic.
 
-A batch is written in one pipeline of versioned script calls; semantic entries of a batch are
-embedded with one `embed_documents` call per embedder. Generations are validated against the
+A batch is written in one pipeline of versioned script calls. A semantic entry is stored with the
+vector the app computed when the job carries one (the app embedded the prompt at its lookup);
+only the others are embedded here, with one `embed_documents` call per settings embedder. Generations are validated against the
 codec's allow-list first: a job whose generations are not LangChain generation dicts can never
 succeed and is dead-lettered alone, the rest of the batch is written.
 """
@@ -24,13 +26,13 @@ from sluice_workers.handlers.base import Failures
 
 
 class SemanticFills(Protocol):
-    """Writes the semantic entries of a batch (writes whose `embedder` is set)."""
+    """Writes the semantic entries of a batch (writes with a `vector` or an `embedder`)."""
 
     def write(self, writes: Sequence[CacheWrite]) -> None: ...
 
 
 class CacheFiller:
-    """Exact entries for every write, semantic entries for those that name an embedder."""
+    """Exact entries for every write, semantic entries for those with a vector or an embedder."""
 
     def __init__(self, exact: ExactCacheStore, semantic: SemanticFills | None = None) -> None:
         self.exact = exact
@@ -41,7 +43,7 @@ class CacheFiller:
             return
         writes = self.exact.versioned(writes)  # warm jobs enqueued without a version (older sluice)
         self.exact.write(writes)
-        semantic = [w for w in writes if w.embedder]
+        semantic = [w for w in writes if w.embedder or w.vector is not None]
         if semantic:
             if self.semantic is None:
                 raise PermanentJobError(

@@ -100,6 +100,18 @@ def _warn_other_groups(transport: StreamTransport, streams: list[KeyT]) -> None:
         )
 
 
+def validate(settings: Settings) -> None:
+    """The settings errors a worker refuses to start with (ConfigError); no round trip."""
+    if settings.worker.block_ms / 1000 >= settings.redis.socket_timeout:
+        raise ConfigError(
+            f"SLUICE_WORKER__BLOCK_MS={settings.worker.block_ms} must be shorter than "
+            f"SLUICE_REDIS__SOCKET_TIMEOUT={settings.redis.socket_timeout}s, or every blocking read times out"
+        )
+    unknown = sorted(set(settings.worker.kinds) - set(JOB_KINDS))
+    if unknown:
+        raise ConfigError(f"unknown job kinds {unknown}; choose from {list(JOB_KINDS)}")
+
+
 def run_process(
     settings: Settings,
     index: int = 0,
@@ -112,14 +124,7 @@ def run_process(
     `handlers` replaces the ones built from settings (embedding a worker in another program).
     """
     stop = stop or threading.Event()
-    if settings.worker.block_ms / 1000 >= settings.redis.socket_timeout:
-        raise ConfigError(
-            f"SLUICE_WORKER__BLOCK_MS={settings.worker.block_ms} must be shorter than "
-            f"SLUICE_REDIS__SOCKET_TIMEOUT={settings.redis.socket_timeout}s, or every blocking read times out"
-        )
-    unknown = sorted(set(settings.worker.kinds) - set(JOB_KINDS))
-    if unknown:
-        raise ConfigError(f"unknown job kinds {unknown}; choose from {list(JOB_KINDS)}")
+    validate(settings)
     redis = connect(settings.redis)
     streams = streams_for(settings)
     started = _start(redis, settings, streams, stop)

@@ -2,7 +2,10 @@
 
 Children are the same CLI with `--processes 1`, so a child is exactly what a user would run by
 hand. Signals are forwarded: the first asks every child to finish its batch, a second kills them.
-A child that dies unexpectedly is restarted after a short pause.
+A child that dies unexpectedly is restarted after a pause that doubles while children keep dying
+soon after they start. A child that exits with status 2 (a configuration error: bad settings, a
+refused password, a missing extra) is not restarted: restarting cannot fix it, so the supervisor
+stops the others and exits with 2 too.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ from types import FrameType
 log = logging.getLogger(__name__)
 
 RESTART_PAUSE = 1.0
+MAX_RESTART_PAUSE = 30.0
+STABLE_AFTER = 10.0  # a child that ran this long resets the pause
+CONFIG_ERROR = 2  # the CLI's exit status for errors a restart cannot fix
+POLL = 0.2
 
 
 def _spawn(argv: Sequence[str], index: int) -> subprocess.Popen[bytes]:
@@ -26,34 +33,78 @@ def _spawn(argv: Sequence[str], index: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "sluice_workers.cli.main", *argv], env=env)
 
 
-def supervise(child_argv: Sequence[str], processes: int) -> int:
-    children = {i: _spawn(child_argv, i) for i in range(processes)}
-    signals_seen = 0
+class _Children:
+    def __init__(self, argv: Sequence[str], processes: int) -> None:
+        self.argv = list(argv)
+        now = time.monotonic()
+        self.procs = {i: _spawn(self.argv, i) for i in range(processes)}
+        self.started = dict.fromkeys(self.procs, now)
+        self.restart_at: dict[int, float] = {}
+        self.pause = RESTART_PAUSE
+        self.signals = 0
+        self.fatal = False
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        nonlocal signals_seen
-        signals_seen += 1
-        sig = signal.SIGTERM if signals_seen == 1 else signal.SIGKILL
-        for child in children.values():
+    def signal_all(self, sig: int) -> None:
+        for child in self.procs.values():
             if child.poll() is None:
                 child.send_signal(sig)
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    log.info("supervising %d worker processes: %s", processes, [c.pid for c in children.values()])
-    while True:
-        alive = False
-        for i, child in list(children.items()):
+    def on_signal(self, _signum: int, _frame: FrameType | None) -> None:
+        self.signals += 1
+        self.restart_at.clear()
+        self.signal_all(signal.SIGTERM if self.signals == 1 else signal.SIGKILL)
+
+    @property
+    def stopping(self) -> bool:
+        return bool(self.signals) or self.fatal
+
+    def step(self) -> bool:
+        """One round: note exits, schedule and run restarts; False once nothing is left to do."""
+        now = time.monotonic()
+        for i, child in self.procs.items():
             code = child.poll()
-            if code is None:
-                alive = True
-            elif not signals_seen and code != 0:
-                log.warning("worker process %d (pid %d) exited with %d; restarting", i, child.pid, code)
-                time.sleep(RESTART_PAUSE)
-                children[i] = _spawn(child_argv, i)
-                alive = True
-        if not alive:
-            break
-        time.sleep(0.2)
-    codes = [c.returncode for c in children.values()]
-    return 0 if all(code == 0 for code in codes) else 1
+            if code is None or code == 0 or self.stopping or i in self.restart_at:
+                continue
+            if code == CONFIG_ERROR:
+                log.error(
+                    "worker process %d (pid %d) exited with %d: a configuration error (its message is "
+                    "above); not restarting, stopping the others",
+                    i,
+                    child.pid,
+                    code,
+                )
+                self.fatal = True
+                self.restart_at.clear()
+                self.signal_all(signal.SIGTERM)
+                break
+            self.pause = RESTART_PAUSE if now - self.started[i] >= STABLE_AFTER else self.pause
+            log.warning(
+                "worker process %d (pid %d) exited with %d; restarting in %.0fs",
+                i,
+                child.pid,
+                code,
+                self.pause,
+            )
+            self.restart_at[i] = now + self.pause
+            self.pause = min(self.pause * 2, MAX_RESTART_PAUSE)
+        for i, at in list(self.restart_at.items()):
+            if at <= now and not self.stopping:
+                del self.restart_at[i]
+                self.procs[i] = _spawn(self.argv, i)
+                self.started[i] = now
+        return bool(self.restart_at) or any(c.poll() is None for c in self.procs.values())
+
+    def exit_code(self) -> int:
+        if self.fatal:
+            return CONFIG_ERROR
+        return 0 if all(c.returncode == 0 for c in self.procs.values()) else 1
+
+
+def supervise(child_argv: Sequence[str], processes: int) -> int:
+    children = _Children(child_argv, processes)
+    signal.signal(signal.SIGTERM, children.on_signal)
+    signal.signal(signal.SIGINT, children.on_signal)
+    log.info("supervising %d worker processes: %s", processes, [c.pid for c in children.procs.values()])
+    while children.step():
+        time.sleep(POLL)
+    return children.exit_code()
