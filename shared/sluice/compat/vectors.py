@@ -1,10 +1,18 @@
 """What the two drop-in vector stores share: an index created on first use with the peer's
-schema (or an existing one adopted as it is), ids that may carry the peer's key prefix, and a
-retriever that also knows ``similarity_distance_threshold``.
+schema (or an existing one adopted as it is), ids that may carry the peer's key prefix, the
+peers' filter expressions (`sluice.vectors.foreign_filters`), search results shaped as the peer
+shapes them (`_shape`), MMR that returns at most ``fetch_k`` documents, and a retriever that
+also knows ``similarity_distance_threshold``.
+
+The peers write in the call, so their users build a second store on an index and search it at
+once: every drop-in object of one `Client` and index shares the record of pending writes, and
+a read through any of them waits for the writes made through all of them.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
@@ -14,8 +22,10 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStoreRetriever
 
 from sluice.facade.client import Client
+from sluice.facade.pending import ReadYourWrites
 from sluice.facade.vectorstore import SluiceVectorStore
-from sluice.vectors import ingest
+from sluice.vectors import foreign_filters, ingest
+from sluice.vectors.filters import Filter
 from sluice.vectors.manager import read_meta
 from sluice.vectors.meta import IndexMeta
 from sluice.vectors.runner import adrive, drive
@@ -23,6 +33,18 @@ from sluice.vectors.schema import IndexSchema
 
 SchemaFor = Callable[[int], IndexSchema]
 """The schema of a new index, given the embeddings' size (asked only when the index is created)."""
+
+_LOCK = threading.Lock()
+_WRITES: weakref.WeakKeyDictionary[Client, dict[str, ReadYourWrites]] = weakref.WeakKeyDictionary()
+
+
+def shared_writes(client: Client, index: str) -> ReadYourWrites:
+    """The pending index writes of every drop-in store of `client` on `index`."""
+    with _LOCK:
+        per = _WRITES.setdefault(client, {})
+        if index not in per:
+            per[index] = ReadYourWrites(client, forget_on_timeout=False)
+        return per[index]
 
 
 class CompatVectorStore(SluiceVectorStore):
@@ -34,13 +56,60 @@ class CompatVectorStore(SluiceVectorStore):
         *,
         schema_for: SchemaFor,
         id_prefix: str = "",
+        content_field: str = "text",
         embedder: str | None = None,
         relevance_score_fn: Callable[[float], float] | None = None,
     ) -> None:
         super().__init__(client, index, embeddings, embedder=embedder)
+        self._pending = shared_writes(client, index)
         self._schema_for = schema_for
         self._id_prefix = id_prefix
+        self._content_field = content_field
         self._relevance_fn = relevance_score_fn
+
+    # --- what the peers' callers pass and get back --------------------------------------------------
+    def _filter(self, value: Any) -> Filter | None:
+        """Also a redisvl / langchain-community expression or a query string, naming the peer's
+        content field for the index's text field."""
+        if isinstance(value, str) or foreign_filters.is_foreign(value):
+            schema = self._meta().index_schema
+            content = self._content_field
+            rename = {content: schema.text_field} if schema.field(content) is None else {}
+            value = foreign_filters.translate(value, rename)
+        return super()._filter(value)
+
+    def _shape(self, doc: Document, kwargs: dict[str, Any]) -> Document:
+        """A search result as the peer returns it (each drop-in says how); `kwargs` of the search."""
+        return doc
+
+    def similarity_search_with_score_by_vector(
+        self, embedding: list[float], k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        found = super().similarity_search_with_score_by_vector(embedding, k, **kwargs)
+        return [(self._shape(d, kwargs), score) for d, score in found]
+
+    async def asimilarity_search_with_score_by_vector(
+        self, embedding: list[float], k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        found = await super().asimilarity_search_with_score_by_vector(embedding, k, **kwargs)
+        return [(self._shape(d, kwargs), score) for d, score in found]
+
+    def max_marginal_relevance_search_by_vector(
+        self, embedding: list[float], k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, **kwargs: Any
+    ) -> list[Document]:
+        """As the peers: choose among the `fetch_k` nearest, so never more than `fetch_k` documents."""
+        found = super().max_marginal_relevance_search_by_vector(
+            embedding, min(k, fetch_k), fetch_k, lambda_mult, **kwargs
+        )
+        return [self._shape(d, kwargs) for d in found]
+
+    async def amax_marginal_relevance_search_by_vector(
+        self, embedding: list[float], k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, **kwargs: Any
+    ) -> list[Document]:
+        found = await super().amax_marginal_relevance_search_by_vector(
+            embedding, min(k, fetch_k), fetch_k, lambda_mult, **kwargs
+        )
+        return [self._shape(d, kwargs) for d in found]
 
     def _probe(self) -> int:
         return len(self._embeddings.embed_query("dimension probe"))

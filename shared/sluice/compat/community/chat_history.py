@@ -23,6 +23,8 @@ class RedisChatMessageHistory(ChatHistory):
       ``ttl`` is refreshed on every write.
     - ``clear()`` goes through the queue too, so it lands after this object's earlier appends.
     - A connection failure raises sluice's error instead of being logged at construction.
+    - ``ttl=0`` means no expiry (as before); ``redis_client`` is a redis-py client on sluice's
+      connection, but the messages are in sluice's store, not in the list at ``key``.
     """
 
     def __init__(
@@ -35,11 +37,9 @@ class RedisChatMessageHistory(ChatHistory):
         client: Client | None = None,
         namespace: str | None = None,
     ) -> None:
-        super().__init__(
-            client_for(url=url, client=client, namespace=namespace),
-            community_session(key_prefix + session_id),
-            ttl=ttl,
-        )
+        sluice = client_for(url=url, client=client, namespace=namespace)
+        super().__init__(sluice, community_session(key_prefix + session_id), ttl=ttl or None)
+        self.redis_client = sluice.redis
         self.url = url
         self.key_prefix = key_prefix
         self.key = key_prefix + session_id

@@ -58,13 +58,22 @@ def generate_field_schema(metadata: Mapping[str, Any]) -> dict[str, ListOfDict]:
     return out
 
 
+def metadata_names(schema: Mapping[str, Any]) -> list[str]:
+    """The metadata fields of a langchain-community schema dict (all but content and vectors)."""
+    content = schema.get("content_key", "content")
+    names = [f.get("name", "") for kind in ("tag", "numeric", "text") for f in schema.get(kind) or []]
+    return [n for n in names if n and n != content]
+
+
 def to_sluice(schema: Mapping[str, Any], vector_schema: Mapping[str, Any] | None, dims: int) -> IndexSchema:
+    """A new index: the text in ``content`` as langchain-community keeps it, so that a metadata
+    field may be called ``text``."""
     content = schema.get("content_key", "content")
     fields = []
     for kind in ("tag", "numeric", "text"):
         for f in schema.get(kind) or []:
             name = f.get("name", "")
-            if _FIELD.match(name) and name not in RESERVED and name not in ("text", content):
+            if _FIELD.match(name) and name not in RESERVED and name not in (content, "embedding"):
                 fields.append(MetadataField(name=name, type=kind, separator=f.get("separator", ",")))
     spec = {**DEFAULT_VECTOR_SCHEMA, **(vector_schema or {}), **((schema.get("vector") or [{}])[0])}
     vector = VectorField(
@@ -74,7 +83,10 @@ def to_sluice(schema: Mapping[str, Any], vector_schema: Mapping[str, Any] | None
         dtype=_DTYPES.get(str(spec["datatype"]).upper(), "float32"),
         **{k: int(spec[k]) for k in ("m", "ef_construction", "ef_runtime") if k in spec},
     )
-    return IndexSchema(vector=vector, metadata=tuple(fields))
+    text_field = content if _FIELD.match(content) and content not in RESERVED | {"embedding"} else "text"
+    return IndexSchema(
+        text_field=text_field, vector=vector, metadata=tuple(f for f in fields if f.name != text_field)
+    )
 
 
 def to_community(schema: IndexSchema) -> dict[str, Any]:

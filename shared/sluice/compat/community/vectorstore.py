@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
+from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from sluice.compat.clients import client_for
-from sluice.compat.community.schema import generate_field_schema, read_schema, to_community, to_sluice
+from sluice.compat.community.schema import (
+    generate_field_schema,
+    metadata_names,
+    read_schema,
+    to_community,
+    to_sluice,
+)
 from sluice.compat.vectors import CompatVectorStore, RedisVectorStoreRetriever
 from sluice.errors import ConfigError
 from sluice.facade.client import Client
@@ -28,19 +36,28 @@ class Redis(CompatVectorStore):
     """Drop-in for ``langchain_community.vectorstores.redis.Redis`` (``from_texts``,
     ``from_existing_index``, ``as_retriever``).
 
+    Search results are shaped as langchain-community shapes them: no ``Document.id``, and
+    metadata holding ``id`` (the document's key ``<key_prefix>:<id>``) and the index schema's
+    metadata fields (None where a document lacks one); ``return_metadata=False`` gives empty
+    metadata. ``add_texts`` and ``from_texts_return_keys`` return those keys. Filters may be
+    langchain-community's ``RedisFilter``/``RedisTag``/``RedisNum``/``RedisText`` expressions
+    (or a query string of the kind they write), sluice's own (`sluice.vectors.filters`) or a
+    dict of field -> value. MMR returns at most ``fetch_k`` documents.
+
     Differences on purpose:
 
-    - Ids are the ids you give (or new uuids), not Redis keys: ``add_texts`` returns them and
-      ``Document.id`` carries them; search results get no ``metadata["id"]``. Ids given as the
-      old keys ``doc:<index>:<id>`` are accepted (the prefix is dropped) by every method.
-    - Metadata comes back as it went in (numbers stay numbers, lists stay lists, every key);
-      ``clean_metadata`` and ``return_metadata`` are accepted and ignored.
-    - Writes are enqueued for the workers; this object's next search waits for them.
+    - Metadata values come back with the types they went in with (numbers stay numbers, lists
+      stay lists) rather than as the strings a hash gives back; ``clean_metadata`` is accepted
+      and ignored. ``get_by_ids`` (which the peer lacks) returns LangChain's standard documents.
+    - Writes are enqueued for the workers; this object's next search waits for them. The data
+      is sluice's (``doc:<index>:<id>`` keys are accepted as ids everywhere, but no Redis hash has
+      that name): ``.client`` is the `sluice.Client` (its ``.redis`` is a redis-py client), and
+      ``client.ft(index_name)`` finds no index.
     - An existing index (made before, or by ``sluice migrate``) is used with its own schema;
       ``index_schema``/``vector_schema`` shape only a new one. Names sluice cannot use become
       ``safe_name(index_name)`` (``cache:ab`` -> ``cache_ab``).
-    - Filters are sluice's (`sluice.vectors.filters` ``Tag``/``Num``/``Text`` or a dict of field ->
-      value), not langchain-community's ``RedisFilter`` expressions.
+    - Filters sluice cannot express are refused with the reason (geo, ``ismissing``, fuzzy and
+      several-word phrase matches), never sent as they are.
     - ``drop_index`` always removes the documents with the index; Redis connection kwargs are
       ignored (put them in the URL or ``SLUICE_REDIS__*``).
     """
@@ -61,6 +78,7 @@ class Redis(CompatVectorStore):
         **kwargs: Any,
     ) -> None:
         fields = read_schema(index_schema)
+        self._peer_fields = metadata_names(fields)
         self.index_name = index_name
         self.key_prefix = key_prefix if key_prefix is not None else f"doc:{index_name}"
         super().__init__(
@@ -69,6 +87,7 @@ class Redis(CompatVectorStore):
             embedding,
             schema_for=lambda dims: to_sluice(fields, vector_schema, dims),
             id_prefix=self.key_prefix + ":",
+            content_field=str(fields.get("content_key", "content")),
             embedder=embedder,
             relevance_score_fn=relevance_score_fn,
         )
@@ -77,6 +96,51 @@ class Redis(CompatVectorStore):
     def schema(self) -> dict[str, Any]:
         """The index schema in langchain-community's dict form (opens the index)."""
         return to_community(self._open().index_schema)
+
+    def write_schema(self, path: str | os.PathLike[str]) -> None:
+        """Write `schema` to a YAML file (what ``from_existing_index(schema=path)`` reads)."""
+        try:
+            import yaml  # type: ignore[import-untyped]
+        except ImportError:
+            raise ConfigError("write_schema needs pyyaml (pip install pyyaml)") from None
+        Path(path).write_text(yaml.safe_dump(self.schema), encoding="utf-8")
+
+    def _key(self, doc_id: str) -> str:
+        return self._id_prefix + doc_id
+
+    def _shape(self, doc: Document, kwargs: dict[str, Any]) -> Document:
+        if not kwargs.get("return_metadata", True):
+            return Document(page_content=doc.page_content)
+        names = dict.fromkeys([*self._meta().index_schema.field_names(), *self._peer_fields])
+        metadata = {"id": self._key(doc.id or "")} | {n: doc.metadata.get(n) for n in names if n != "id"}
+        return Document(page_content=doc.page_content, metadata=metadata)
+
+    def add_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict[str, Any]] | None = None,
+        embeddings: list[list[float]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        keys: list[str] | None = None,
+        wait: bool = False,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Enqueue documents; returns their keys ``<key_prefix>:<id>`` at once."""
+        out = super().add_texts(texts, metadatas, embeddings, ids=ids, keys=keys, wait=wait, **kwargs)
+        return [self._key(i) for i in out]
+
+    async def aadd_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        wait: bool = False,
+        **kwargs: Any,
+    ) -> list[str]:
+        out = await super().aadd_texts(texts, metadatas, ids=ids, wait=wait, **kwargs)
+        return [self._key(i) for i in out]
 
     @classmethod
     def from_texts_return_keys(

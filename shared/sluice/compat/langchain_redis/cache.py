@@ -31,6 +31,9 @@ class RedisCache(DigestFallbackCache):
       prompt waits for it (read-your-writes). Entries are sluice's JSON, not RedisJSON documents.
     - Entries copied by ``sluice migrate --from langchain-redis --what cache`` are found under
       their old ``md5(prompt):md5(llm_string)`` key and become ordinary entries on their first hit.
+    - ``_key(prompt, llm_string)`` is the entry's sluice key (after this object's pending fill
+      of it is applied); ``ttl=0``, as before, keeps nothing. ``redis_client`` must be a
+      synchronous client (an asyncio one is refused with `WrongClient`, a ValueError).
     """
 
     def __init__(
@@ -66,7 +69,8 @@ class RedisSemanticCache(SemanticCache):
       of any model, then dropped other models'), and embed the prompt's text.
     - ``update()`` enqueues; the workers embed stored prompts with a settings embedder
       (``embedder=``, or the only one configured) that must give the same vectors as
-      ``embeddings`` (checked once). ``clear(llm_string=...)`` clears one model.
+      ``embeddings`` (checked once). ``clear(llm_string=...)`` clears one model. ``ttl=0`` means
+      no expiry, as redisvl reads it.
     """
 
     def __init__(
@@ -89,7 +93,7 @@ class RedisSemanticCache(SemanticCache):
         sluice = client_for(url=redis_url, redis=redis_client, client=client, namespace=namespace)
         super().__init__(
             sluice, embeddings, embedder=resolve_embedder(list(sluice.settings.embedders), embedder),
-            name=redisvl_semantic_cache(cache_name), distance_threshold=distance_threshold, ttl=ttl,
+            name=redisvl_semantic_cache(cache_name), distance_threshold=distance_threshold, ttl=ttl or None,
         )  # fmt: skip
         self.prefix = prefix
         self.redis = sluice.redis

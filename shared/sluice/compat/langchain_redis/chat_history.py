@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from langchain_core.messages import BaseMessage, ToolMessage
 
 from sluice.compat.clients import client_for
 from sluice.facade.chat_history import ChatHistory
@@ -44,9 +47,10 @@ class RedisChatMessageHistory(ChatHistory):
         if not session_id or not isinstance(session_id, str):
             raise ValueError("session_id must be a non-empty, valid string")
         sluice = client_for(url=redis_url, redis=redis_client, client=client, namespace=namespace)
-        super().__init__(sluice, langchain_redis_session(key_prefix, session_id), ttl=ttl)
+        super().__init__(sluice, langchain_redis_session(key_prefix, session_id), ttl=ttl or None)
         self.key_prefix = key_prefix
         self.index_name = index_name
+        self.redis_client = redis_client if redis_client is not None else sluice.redis
 
     @property
     def id(self) -> str:
@@ -56,7 +60,47 @@ class RedisChatMessageHistory(ChatHistory):
         return len(self.messages)
 
     def search_messages(self, query: str, limit: int = 10) -> list[dict[str, Any]]:
-        raise NotImplementedError(
-            "full-text search of a history is not offered by sluice; make the history with "
-            "client.chat_history(session_id, semantic=True) and use relevant(query, k)"
-        )
+        """This session's messages holding words of `query`, best first, as langchain-redis's dicts."""
+        if not query or not isinstance(query, str):
+            return []
+        wanted = {_stem(w) for w in _words(query)}
+        scored = []
+        for position, message in enumerate(self.messages):
+            found = [_stem(w) for w in _words(_text(message))]
+            score = sum(w in wanted for w in found) + len(wanted.intersection(found))
+            if score:
+                scored.append((-score, position, message))
+        return [_as_dict(m) for _, _, m in sorted(scored, key=lambda s: s[:2])[: max(limit, 0)]]
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_SUFFIXES = ("ingly", "edly", "ing", "ies", "ied", "ed", "es", "ly", "s")
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def _stem(word: str) -> str:
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def _text(message: BaseMessage) -> str:
+    if isinstance(message.content, str):
+        return message.content
+    return " ".join(p if isinstance(p, str) else str(p.get("text", "")) for p in message.content)
+
+
+def _as_dict(message: BaseMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "content": message.content,
+        "additional_kwargs": message.additional_kwargs,
+        "type": message.type,
+    }
+    if isinstance(message, ToolMessage):
+        out["tool_call_id"] = message.tool_call_id
+        out["status"] = message.status
+    return out

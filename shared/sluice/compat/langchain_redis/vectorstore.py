@@ -9,6 +9,7 @@ from langchain_core.embeddings import Embeddings
 
 from sluice.compat.clients import client_for
 from sluice.compat.langchain_redis.config import RedisConfig
+from sluice.compat.langchain_redis.index import SearchIndexView
 from sluice.compat.vectors import CompatVectorStore
 from sluice.errors import ConfigError
 from sluice.facade.client import Client
@@ -21,22 +22,34 @@ class RedisVectorStore(CompatVectorStore):
     """Drop-in for ``langchain_redis.RedisVectorStore(embeddings, config=RedisConfig(...))`` (or the
     config's fields as keyword arguments).
 
+    As langchain-redis: search results have no ``Document.id`` (``get_by_ids`` sets it) and carry
+    the document's metadata (``return_metadata=False``: none); ``add_texts`` returns the ids
+    without the key prefix; filters may be redisvl ``FilterExpression``s (``Tag``, ``Num``,
+    ``Text``, ``Timestamp``), query strings of the kind they write, sluice filters or a dict;
+    MMR returns at most ``fetch_k`` documents; ``delete`` is False for no ids or when none of
+    them existed; ``index`` answers redisvl's ``delete(drop=True)``, ``query(CountQuery(...))``,
+    ``schema`` (``to_yaml``), ``exists()`` and ``client`` (`SearchIndexView`); ``ttl=0`` (no
+    expiry) is accepted.
+
     Differences on purpose:
 
-    - Writes are enqueued for the workers; this object's next search, ``get_by_ids`` or MMR
-      waits for them. ``add_texts`` returns the ids at once.
+    - Writes are enqueued for the workers; this object's next search, ``get_by_ids``, MMR or
+      count waits for them. ``add_texts`` returns the ids at once.
     - An existing index (made before, or by ``sluice migrate --from langchain-redis --what
       vectors``) is used with its own schema; the config shapes only a new one. Ids given with
-      the key prefix (``<prefix>:<id>``) are accepted.
-    - Metadata comes back exactly as it went in (no ``_metadata_json`` round trip needed).
-    - Filters are sluice's (`sluice.vectors.filters` or a dict), not redisvl ``FilterExpression``s;
-      ``sort_by`` and a per-document ``ttl`` are not offered (an error says so).
+      the key prefix (``<prefix>:<id>``) are accepted. Documents live in sluice's keys: no hash
+      or JSON document is at ``<prefix>:<id>``.
+    - Metadata comes back exactly as it went in (no ``_metadata_json`` round trip needed), also
+      with ``return_all=True``; redisvl schemas (``schema=``, ``schema_path``) are not read.
+    - Filters sluice cannot express are refused with the reason (geo, ``ismissing``, tag
+      wildcards, fuzzy and several-word phrase matches); ``sort_by``, ``with_vectors`` and a
+      positive per-document ``ttl`` are not offered (an error says so for ``sort_by`` and ``ttl``).
     """
 
     def __init__(
         self, embeddings: Embeddings, config: RedisConfig | None = None, ttl: int | None = None, **kwargs: Any
     ) -> None:
-        if ttl is not None:
+        if ttl:  # langchain-redis (redisvl) reads 0 as "no expiry"
             raise ConfigError("ttl: sluice vector indexes keep documents until deleted; drop ttl=")
         own = {k: kwargs.pop(k) for k in _SLUICE_KWARGS if k in kwargs}
         self.config = config or RedisConfig(**kwargs)
@@ -51,8 +64,48 @@ class RedisVectorStore(CompatVectorStore):
             embeddings,
             schema_for=self.config.to_sluice,
             id_prefix=f"{self.config.key_prefix}:",
+            content_field=self.config.content_field,
             embedder=own.get("embedder"),
         )
+        self.index: SearchIndexView = SearchIndexView(self.index, self)
+
+    def _shape(self, doc: Document, kwargs: dict[str, Any]) -> Document:
+        if kwargs.get("return_all"):
+            return Document(
+                page_content=doc.page_content, metadata=doc.metadata, id=self._id_prefix + (doc.id or "")
+            )
+        metadata = doc.metadata if kwargs.get("return_metadata", True) else {}
+        return Document(page_content=doc.page_content, metadata=metadata)
+
+    def delete_counting(self, ids: list[str]) -> int:
+        """Enqueue deletes of `ids`; how many of them existed (after this object's pending writes)."""
+        if not ids:
+            return 0
+        self._open()
+        self._settle()
+        bare = self.bare(ids)
+        existed = sum(h is not None for h in self.session.get(bare))
+        super().delete(bare)
+        return existed
+
+    def delete(self, ids: list[str] | None = None, *, wait: bool = False, **kwargs: Any) -> bool | None:
+        """As langchain-redis: False for no ids, else whether any of them existed."""
+        existed = self.delete_counting(list(ids or []))
+        if wait:
+            self.flush()
+        return existed > 0
+
+    async def adelete(
+        self, ids: list[str] | None = None, *, wait: bool = False, **kwargs: Any
+    ) -> bool | None:
+        if not ids:
+            return False
+        await self._aopen()
+        await self._asettle()
+        bare = self.bare(ids)
+        existed = sum(h is not None for h in await self.session.aget(bare))
+        await super().adelete(bare, wait=wait)
+        return existed > 0
 
     @property
     def key_prefix(self) -> str | None:
