@@ -30,7 +30,8 @@ How the rules work (Redis >= 7 ACL, checked on Redis 8.2):
   documents) belongs to ops: create vector indexes and semantic caches as ops (`sluice index
   create`, or open them once with the ops credentials) before apps use them. Workers only write
   documents into indexes that exist; apps only query them.
-- Besides the streams (and their enqueue dedupe buckets) the app writes only counters: the exact
+- Besides the streams (their enqueue dedupe buckets and pending sets) the app writes only TTLs
+  (a checkpointer read refreshes its thread's: PEXPIRE on `ns:cp:*`) and counters: the exact
   cache's hit counters (`ns:cache-meta:<c>:hits` / `:src`, ZINCRBY / HSET), which feed
   refresh-ahead warming, and per-minute lookup counters (`ns:cache-meta:<c>:lookups:*`).
 - SCAN lists key names outside any pattern, so only ops has it (`sluice index migrate` reads the
@@ -67,6 +68,7 @@ READ_PLAIN = (
     "hget", "hmget", "hgetall", "hlen",
     "zrange", "zcard", "zscore", "zrangebyscore",
     "lrange", "llen",
+    "smembers",
 )  # fmt: skip
 READ_STREAMS = ("xlen", "xinfo|groups", "xinfo|consumers", "xinfo|stream", "xpending", "xrange", "xrevrange")
 # Module reads: read-only commands that declare read-write keys (so only in selectors).
@@ -84,6 +86,7 @@ WORKER_WRITES = (
     "set", "del", "unlink", "expire", "pexpire", "persist",
     "hset", "hdel", "hincrby",
     "zadd", "zrem", "zincrby", "zremrangebyrank", "zremrangebylex", "zremrangebyscore",
+    "srem",
     "rpush", "ltrim",
     "multi", "exec", "discard",
 )  # fmt: skip
@@ -127,6 +130,9 @@ ENQUEUE = ("evalsha", "script|load", "script|exists", "xadd", "xlen")
 # enqueue.lua remembers job ids in `ns:jobs:{kind:p}:enq:<bucket>` (HGET/HSET/PEXPIRE) so that a
 # resent enqueue adds nothing twice; app and beat may write those keys and no others.
 ENQUEUE_DEDUPE = ("hget", "hset", "pexpire")
+# A tracked enqueue (checkpointer writes) also adds each job's entry id to its target key's pending
+# set `ns:jobs:{kind:p}:pend:<digest>` (SADD + PEXPIRE), which readers in every process check.
+ENQUEUE_PENDING = ("sadd", "pexpire")
 
 
 @dataclass(frozen=True)
@@ -171,6 +177,9 @@ def users(namespace: str) -> dict[str, User]:
                 # lookup counters per minute (hit rates on the dashboard)
                 Grant((f"~{ns}:cache-meta:*:lookups:*",), ("hincrby", "expire")),
                 Grant((f"~{streams_only}:enq:*",), ENQUEUE_DEDUPE),
+                Grant((f"~{streams_only}:pend:*",), ENQUEUE_PENDING),
+                # a checkpointer read refreshes its thread's TTL (refresh_on_read): PEXPIRE, no write
+                Grant((f"~{ns}:cp:*",), ("pexpire",)),
             ),
         ),
         # Workers read and acknowledge streams, dead-letter, heartbeat, and write every store

@@ -8,6 +8,7 @@ Key schema (``ns`` = the namespace, default ``sluice``; ``{...}`` is a Cluster h
 | ``ns:jobs:{kind:p}:enq:<bucket>`` | hash job id -> entry id | 2 x queue.dedupe_window | producer (enqueue.lua) | producer retries |
 | ``ns:jobs:{kind:p}:done:<id>`` | list | queue.signal_ttl | worker after XACK (jobs that asked) | ``wait()`` (BLPOP) |
 | ``ns:jobs:{kind:p}:dead:<id>`` | string | 7 days | worker when dead-lettering | ``wait()`` |
+| ``ns:jobs:{kind:p}:pend:<digest(target)>`` | set of entry ids: tracked jobs for one target key not yet applied | 7 days after the last enqueue | producer (enqueue.lua, tracked calls) adds; worker (pending_done.lua) removes | every reader of that key, any process (``sluice.queue.pending``) |
 | ``ns:dead`` | stream | capped | worker | ``sluice dlq`` |
 | ``ns:workers`` | zset member=worker id, score=last beat ms | - | worker heartbeat | status, ``--check`` |
 | ``ns:worker:<id>`` | string (JSON) | 3 x heartbeat | worker heartbeat | status, ``--check`` |
@@ -18,6 +19,11 @@ Key schema (``ns`` = the namespace, default ``sluice``; ``{...}`` is a Cluster h
 | ``ns:sessions:{ns}:active`` | zset member=session, score=last write (entry id ms) | - | history handler (history_index.lua) | session listing, ops |
 | ``ns:sessions:{ns}:names`` | zset score 0, member=session (lexical: listing by prefix) | - | history handler | session listing |
 | ``ns:sessions:{ns}:expires`` | zset member=session, score=expiry ms (sessions with a TTL) | - | history handler | session pruner |
+| **LangGraph checkpoints** (``{t}`` = the thread id as a hash tag, ``sluice.stores.checkpoints``) | | | | |
+| ``ns:cp:{t}:meta`` | hash cleared/deleted (tombstones), pruned/gc (versions of the newest prune or run deletion) | thread ttl; tombstone 1 day | checkpoint handler (checkpoint_write.lua) | checkpoint_write.lua |
+| ``ns:cp:{t}:ckpts`` | zset score 0, member ``<ns>\\0<checkpoint id>\\0<padded version><record JSON>`` | thread ttl (refreshed on read) | checkpoint handler | checkpointer (checkpoint_read.lua) |
+| ``ns:cp:{t}:writes`` | zset score 0, member ``<ns>\\0<checkpoint id>\\0<task id>\\0<idx>\\0<padded version><channel>\\0<task path>\\0<type>\\0<bytes>`` | thread ttl | checkpoint handler | checkpointer |
+| ``ns:cp:{t}:blobs`` | hash ``<ns>\\0<channel>\\0<channel version>`` -> ``<padded version><type>\\0<bytes>`` | thread ttl | checkpoint handler | checkpointer |
 | **vector indexes** (``<ix>`` = index name, ``g<n>`` = generation, ``{t}`` = a shard tag, empty standalone) | | | | |
 | ``ns:vindex:<ix>`` | string (JSON ``IndexMeta``: schema, backend, embedder, generations) | - | facade (create) | facade, index handler |
 | ``ns:vec:<ix>:g<n>:{<id>}`` | hash: text, vector, metadata fields, ``_id``, ``_meta``, ``_v`` | - | index handler (vector_hash_write.lua) | RediSearch index, facade |
@@ -114,6 +120,10 @@ class Keys:
     def stats(self, kind: str, minute: int) -> KeyT:
         return KeyT(f"{self.namespace}:stats:{kind}:{minute}")
 
+    def pending(self, stream: str, target_key: str) -> KeyT:
+        """The tracked jobs for one target key that are not applied yet (same slot as the stream)."""
+        return KeyT(f"{stream}:pend:{digest(target_key)}")
+
     # --- conversation store --------------------------------------------------------------------
     def history(self, session_id: str) -> KeyT:
         return KeyT(f"{self.namespace}:history:{{{session_id}}}")
@@ -133,6 +143,12 @@ class Keys:
 
     def sessions_expires(self) -> KeyT:
         return KeyT(f"{self.namespace}:sessions:{{{self.namespace}}}:expires")
+
+    # --- LangGraph checkpoints (sluice.stores.checkpoints) ------------------------------------
+    def checkpoint_keys(self, thread_id: str) -> tuple[KeyT, KeyT, KeyT, KeyT]:
+        """meta, ckpts, writes, blobs of one thread: one hash tag, so one script writes them all."""
+        base = f"{self.namespace}:cp:{_id_tag(thread_id)}"
+        return KeyT(f"{base}:meta"), KeyT(f"{base}:ckpts"), KeyT(f"{base}:writes"), KeyT(f"{base}:blobs")
 
     # --- vector indexes (sluice.vectors) ---------------------------------------------------------
     def vector_meta(self, index: str) -> KeyT:

@@ -10,8 +10,8 @@ KeyT = NewType("KeyT", str)
 EntryId = NewType("EntryId", str)
 """A stream entry id, `<ms>-<seq>`; the version of every write a job makes."""
 
-JobKind = Literal["cache-fill", "cache-warm", "index", "history-append"]
-JOB_KINDS: Final[tuple[JobKind, ...]] = ("cache-fill", "cache-warm", "index", "history-append")
+JobKind = Literal["cache-fill", "cache-warm", "index", "history-append", "checkpoint"]
+JOB_KINDS: Final[tuple[JobKind, ...]] = ("cache-fill", "cache-warm", "index", "history-append", "checkpoint")
 
 
 class StreamEntryRef(NamedTuple):

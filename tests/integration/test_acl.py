@@ -149,6 +149,47 @@ def test_app_enqueues_waits_for_and_reads_its_history(app: Client, worker: Proce
     assert not app.capabilities.cluster  # probed without INFO and MODULE LIST (HELLO, COMMAND INFO)
 
 
+def test_app_runs_a_checkpointer_but_cannot_write_checkpoints(app: Client, worker: ProcessWorker) -> None:
+    # Given the app user with a checkpointer whose threads expire (a read refreshes the TTL)
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    from sluice.jobs.models import CheckpointPayload
+    from sluice.scripts import source
+    from sluice.stores.checkpoints import write_call
+
+    saver = app.checkpointer(ttl=600)
+    config = {"configurable": {"thread_id": "acl-thread", "checkpoint_ns": ""}}
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {"messages": ["hello"]}
+    checkpoint["channel_versions"] = {"messages": "1"}
+    # When it puts a checkpoint and a task's writes (tracked enqueues: SADD to a pending set),
+    # reads them back (SMEMBERS, EVALSHA_RO, PEXPIRE), copies and prunes the thread
+    stored = saver.put(config, checkpoint, {"source": "input", "step": -1}, {"messages": "1"})
+    saver.put_writes(stored, [("messages", "pending")], "task-1")
+    found = saver.get_tuple(config)
+    # Then all of it works, and the worker applied every job
+    assert found is not None and found.checkpoint["channel_values"] == {"messages": ["hello"]}
+    assert found.pending_writes == [("task-1", "messages", "pending")]
+    saver.copy_thread("acl-thread", "acl-copy")
+    saver.prune(["acl-copy"])
+    assert [t.checkpoint["id"] for t in saver.list({"configurable": {"thread_id": "acl-copy"}})] == [
+        checkpoint["id"]
+    ]
+    # But the app cannot write a checkpoint itself
+    forged = CheckpointPayload(thread_id="acl-thread", op="delete")
+    call = write_call(app.keys, forged, "1-0")
+    assert "permission" in refused(
+        lambda: app.redis.evalsha(
+            app.redis.script_load(source("checkpoint_write")),
+            len(call.keys),
+            *call.keys,
+            *call.args,
+        )
+    )
+    refused(lambda: app.redis.delete(app.keys.checkpoint_keys("acl-thread")[1]))
+    assert saver.get_tuple(config) is not None
+
+
 def test_app_gets_permission_denied_writing_a_store(app: Client, worker: ProcessWorker) -> None:
     keys = app.keys
     app.chat_history("carol").add_messages([HumanMessage("mine")])

@@ -18,10 +18,10 @@ from support.settings import fast_settings
 from support.workers import ProcessWorker, ThreadWorker, wait_until, worker_env
 
 
-def sluice(settings: Any, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def sluice(settings: Any, *args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sluice_workers.cli.main", *args],
-        env=worker_env(settings),
+        env=worker_env(settings, **env),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -171,4 +171,90 @@ def test_processes_restart_a_child_that_dies_and_stop_on_sigterm(redis8: Any, na
     assert "; restarting in" in output
     # And SIGTERM stops the supervisor and its children cleanly
     assert code == 0, output
+    client.close()
+
+
+# --- input files and `sluice warm --embedder` -----------------------------------------------------
+
+MODELS = json.dumps({"fake": {"import_path": "sluice.models.fake:EchoChatModel"}})
+
+
+def one_line_error(out: subprocess.CompletedProcess[str], *parts: str) -> None:
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    [line] = [s for s in out.stderr.splitlines() if s.startswith("sluice:")]
+    for part in parts:
+        assert part in line, line
+
+
+def test_warm_and_index_load_name_a_missing_or_non_utf8_file_in_one_line(
+    redis8: Any, namespace: str, tmp_path: Any
+) -> None:
+    settings = fast_settings(redis8.url, namespace)
+    missing = tmp_path / "missing.jsonl"
+    latin1 = tmp_path / "latin1.jsonl"
+    latin1.write_bytes(b'"fine"\n"caf\xe9"\n')
+    # When warm reads a file that is not there, or not UTF-8, Then one line names the file (and line), rc 2
+    one_line_error(
+        sluice(settings, "warm", str(missing), "--model", "fake", SLUICE_MODELS=MODELS), str(missing)
+    )
+    one_line_error(
+        sluice(settings, "warm", str(latin1), "--model", "fake", SLUICE_MODELS=MODELS),
+        f"{latin1}:2", "not UTF-8",
+    )  # fmt: skip
+    # And so does index load
+    load = ("index", "load", "--index", "docs", "--embedder", "hashing")
+    one_line_error(sluice(settings, *load[:2], str(latin1), *load[2:]), f"{latin1}:2", "not UTF-8")
+    one_line_error(sluice(settings, *load[:2], str(missing), *load[2:]), str(missing))
+    one_line_error(sluice(settings, *load[:2], str(tmp_path), *load[2:]), str(tmp_path))  # a directory
+    # And nothing was enqueued
+    assert Client(settings).status().totals()["backlog"] == 0
+
+
+def test_warm_with_an_embedder_fills_the_semantic_cache_of_its_default_name(
+    redis8: Any, namespace: str, tmp_path: Any
+) -> None:
+    from sluice.embeddings.hashing import HashingEmbeddings
+    from sluice.models.prompts import cache_prompt
+    from sluice.models.registry import ModelRegistry
+    from sluice.settings import ComponentSpec
+
+    settings = fast_settings(redis8.url, namespace).model_copy(
+        update={"models": {"fake": ComponentSpec(import_path="sluice.models.fake:EchoChatModel")}}
+    )
+    client = Client(settings)
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(json.dumps("what keeps a job until it is acknowledged?") + "\n")
+    # Given no semantic cache yet: refused before enqueueing, naming what creates it
+    one_line_error(
+        sluice(settings, "warm", str(prompts), "--model", "fake", "--embedder", "hashing", SLUICE_MODELS=MODELS),
+        "no semantic cache 'semantic'", "client.semantic_cache(",
+    )  # fmt: skip
+    # Given the app's semantic cache (default name), an unknown embedder is refused before enqueueing
+    semantic = client.semantic_cache(HashingEmbeddings(), embedder="hashing")
+    llm_string = ModelRegistry(settings.models).llm_string("fake")
+    prompt = cache_prompt("what keeps a job until it is acknowledged?")
+    assert semantic.lookup(prompt, llm_string) is None  # the first lookup creates its index
+    one_line_error(
+        sluice(settings, "warm", str(prompts), "--model", "fake", "--embedder", "nosuch", SLUICE_MODELS=MODELS),
+        "no embedder named 'nosuch'",
+    )  # fmt: skip
+    # And so is a cache that holds the app's vectors (no settings embedder to warm it with)
+    app_vectors = client.semantic_cache(HashingEmbeddings(), name="appvec")
+    assert app_vectors.lookup(prompt, llm_string) is None
+    one_line_error(
+        sluice(settings, "warm", str(prompts), "--model", "fake", "--embedder", "hashing", "--cache", "appvec", SLUICE_MODELS=MODELS),
+        "'appvec' holds the app's vectors",
+    )  # fmt: skip
+    assert client.status().totals()["backlog"] == 0
+    # When warm runs with the cache's embedder and no --cache
+    with ThreadWorker(settings):
+        out = sluice(
+            settings, "warm", str(prompts), "--model", "fake", "--embedder", "hashing", SLUICE_MODELS=MODELS
+        )
+    # Then the job is applied, the summary says so, and the app's semantic cache hits
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "1 of 1 prompts warmed into semantic cache 'semantic'" in out.stdout
+    hit = semantic.lookup(prompt, llm_string)
+    assert hit and "echo: what keeps a job" in hit[0].text
     client.close()

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from sluice.embeddings import minilm
 from support.workers import wait_until
 
 
@@ -43,7 +44,14 @@ def test_demo_runs_end_to_end_on_an_embedded_redis_and_cleans_up(redis8: object)
     assert "16 messages read back in order" in out.stdout
     assert "300 documents" in out.stdout and "5/5 queries answered" in out.stdout
     assert "exact cache: LangChain calls (sync)" in out.stdout and "hit rate 8/8" in out.stdout
-    assert "semantic cache: paraphrases (sync)" in out.stdout
+    assert "semantic cache: paraphrases, near-misses" in out.stdout
+    if minilm.available():  # the dev extra installs it (sluice[embed]), as `make demo` does
+        assert "embeddings: minilm" in out.stdout
+        assert "paraphrases served 4/4; near-misses refused 4/4" in out.stdout
+        assert re.search(r"hit +0\.\d\d  'I forgot my password, how can I reset it\?'", out.stdout)
+        assert "(the verifier: only one is negated ('not'))" in out.stdout
+    else:
+        assert "embeddings: hashing (lexical, not semantic" in out.stdout
     assert "dead letters 0" in out.stdout
     assert "sluice worker" in out.stdout and "sluice status" in out.stdout
     pids = [int(p) for p in re.findall(r"pid (\d+)", out.stdout)]

@@ -216,3 +216,55 @@ def test_vectors_of_expired_entries_are_swept_from_a_vector_set(client: Client) 
     assert lasting.lookup("a lasting prompt", "llm") == answer("c")
     lasting.update("first short prompt", "llm", answer("again"))
     assert lasting.lookup("first short prompt", "llm") == answer("again")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_near_miss_is_refused_by_the_verifier_and_explain_says_why(client: Client, backend: str) -> None:
+    # Given an entry, and a near-miss that is within the distance threshold
+    cache = semantic(client, backend, distance_threshold=0.8)
+    cache.update("How do I cancel my subscription?", "llm", answer("subscription"))
+    cache.flush()
+    # When the near-miss is looked up
+    lookup = cache.lookup_with_score("How do I cancel my order?", "llm", explain=True)
+    # Then it is a miss, and the candidate's refusal is explained; a paraphrase still hits
+    assert lookup.hit is None and cache.lookup("How do I cancel my order?", "llm") is None
+    [considered] = lookup.considered
+    assert considered.prompt == "How do I cancel my subscription?" and considered.distance < 0.8
+    assert (considered.outcome, considered.reason) == ("refused", "key words differ (order / subscription)")
+    hit = cache.lookup_with_score("how do i cancel my subscription", "llm", explain=True)
+    assert hit.hit is not None and [c.outcome for c in hit.considered] == ["hit"]
+    # And without the verifier the near-miss is served (what other semantic caches do)
+    unverified = semantic(client, backend, distance_threshold=0.8, verify=False)
+    assert unverified.lookup("How do I cancel my order?", "llm") == answer("subscription")
+
+
+def test_a_verifier_of_your_own_and_explain_beyond_the_threshold(client: Client) -> None:
+    # Given a cache whose verifier refuses anything mentioning a refund
+    seen: list[tuple[str, str]] = []
+
+    def no_refunds(query: str, cached: str) -> bool:
+        seen.append((query, cached))
+        return "refund" not in query
+
+    cache = semantic(client, distance_threshold=0.3, verify=no_refunds)
+    cache.update("Where is my parcel?", "llm", answer("parcel"))
+    cache.flush()
+    # When lookups run, then the callable sees the texts and decides
+    assert cache.lookup("where is my parcel", "llm") == answer("parcel")
+    refused = cache.lookup_with_score("where is my parcel refund", "llm", explain=True)
+    assert refused.hit is None and refused.considered[0].reason == "refused by the verifier"
+    assert seen[0] == ("where is my parcel", "Where is my parcel?")
+    # And a candidate beyond the threshold is shown as such, with its distance
+    far = cache.lookup_with_score("parcel", "llm", threshold=0.01, explain=True)
+    assert far.hit is None and far.considered[0].outcome == "beyond threshold"
+    assert far.considered[0].distance > 0.01
+
+
+async def test_async_explain(client: Client) -> None:
+    cache = semantic(client, distance_threshold=0.8)
+    await cache.aupdate("Flights to Paris in May", "llm", answer("may"))
+    lookup = await cache.alookup_with_score("Flights to Paris in June", "llm", explain=True)
+    assert lookup.hit is None and lookup.considered[0].reason == "dates differ (june / may)"
+    hit = await cache.alookup_with_score("flights to paris in may", "llm")
+    assert hit is not None and hit.generations == answer("may")
+    await client.aclose()

@@ -503,6 +503,10 @@ def test_acl_rules_are_least_privilege() -> None:
         patterns = [r for r in selector if "~" in r]
         if commands & writers and commands == {"hget", "hset", "pexpire"}:  # enqueue dedupe buckets
             assert patterns == [f"~{namespace}:jobs:{{*}}:enq:*"]
+        elif commands == {"sadd", "pexpire"}:  # pending sets of tracked enqueues
+            assert patterns == [f"~{namespace}:jobs:{{*}}:pend:*"]
+        elif commands == {"pexpire"}:  # checkpointer reads refresh their thread's TTL
+            assert patterns == [f"~{namespace}:cp:*"]
         elif commands == {"hincrby", "expire"}:  # per-minute lookup counters (hit rates)
             assert patterns == [f"~{namespace}:cache-meta:*:lookups:*"]
         elif commands & writers:  # only the hit counters of the exact cache

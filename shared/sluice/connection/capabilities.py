@@ -6,7 +6,7 @@ error then says what is missing and how to get it. The probe is a small sans-I/O
 (`_plan`) driven by a thin sync or async shell; raw replies are parsed in `parse_capabilities`.
 
 Commands: ``INFO server`` (version, mode), ``MODULE LIST``; if the user may not run MODULE LIST,
-``COMMAND INFO FT.SEARCH VADD JSON.GET``; if it may not run INFO, ``HELLO`` (no arguments, so the
+``COMMAND INFO FT.SEARCH VADD JSON.GET FT.HYBRID``; if it may not run INFO, ``HELLO`` (no arguments, so the
 protocol stays as it is). On a cluster one primary is asked.
 """
 
@@ -45,9 +45,14 @@ _WHAT: dict[Feature, str] = {
 }
 
 
+HYBRID_SEARCH_VERSION = 80400
+"""The search module version (Redis 8.4's, ``MODULE LIST`` ``ver``) that brought ``FT.HYBRID``."""
+
+
 @dataclass(frozen=True)
 class Capabilities:
-    """The probed server; `xackdel`, `waitaof` and `lag` are decided by version."""
+    """The probed server; `xackdel`, `waitaof` and `lag` are decided by version, `hybrid` (the
+    `FT.HYBRID` command, RediSearch of Redis >= 8.4) by the search module's version."""
 
     version: Version
     search: bool
@@ -58,6 +63,7 @@ class Capabilities:
     xackdel: bool
     waitaof: bool
     lag: bool
+    hybrid: bool = False
 
     @property
     def vectors(self) -> bool:
@@ -120,6 +126,7 @@ def parse_capabilities(replies: ProbeReplies) -> Capabilities:
         xackdel=version >= (8, 2, 0),
         waitaof=version >= (7, 2, 0),
         lag=version >= (7, 0, 0),
+        hybrid=(search_version or 0) >= HYBRID_SEARCH_VERSION or "ft.hybrid" in commands,
     )
 
 
@@ -191,7 +198,8 @@ _REFUSED = object()
 def _plan(cluster_client: bool) -> Generator[Command, object, Capabilities]:
     info = yield ("INFO", "server")
     modules = yield ("MODULE LIST",)
-    commands = (yield ("COMMAND INFO", "FT.SEARCH", "VADD", "JSON.GET")) if modules is _REFUSED else None
+    probe = ("COMMAND INFO", "FT.SEARCH", "VADD", "JSON.GET", "FT.HYBRID")
+    commands = (yield probe) if modules is _REFUSED else None
     hello = (yield ("HELLO",)) if info is _REFUSED else None
     return parse_capabilities(
         ProbeReplies(

@@ -9,18 +9,23 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sluice.core import Core
+from sluice.errors import ConfigError
 from sluice.ops.status import Status, collect
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
+    from langgraph.checkpoint.serde.base import SerializerProtocol
 
     from sluice.facade.chat_history import ChatHistory
     from sluice.facade.chat_history import WriteMode as HistoryWriteMode
+    from sluice.facade.checkpointer import SluiceCheckpointer
+    from sluice.facade.checkpointer import WriteMode as CheckpointWriteMode
     from sluice.facade.llm_cache import LLMCache, WriteMode
     from sluice.facade.memory import MemoryRetriever
     from sluice.facade.semantic_cache import SemanticCache
     from sluice.facade.vectorstore import SluiceVectorStore
     from sluice.stores.sessions import SessionPage
+    from sluice.stores.verify import Verifier
     from sluice.vectors.backend import BackendChoice
     from sluice.vectors.schema import Algorithm, IndexSchema
 
@@ -66,6 +71,35 @@ class Client(Core):
             wait_timeout=wait_timeout,
             embedder=name,
             write=write,
+        )
+
+    def checkpointer(
+        self,
+        *,
+        ttl: float | None = None,
+        refresh_on_read: bool = True,
+        read_your_writes: bool = True,
+        wait_timeout: float | None = None,
+        write: CheckpointWriteMode = "auto",
+        serde: SerializerProtocol | None = None,
+    ) -> SluiceCheckpointer:
+        """A LangGraph `BaseCheckpointSaver` whose writes go through the workers (`pip install
+        'sluice[langgraph]'`). `ttl` (seconds) expires idle threads; `write="applied"` makes every
+        write wait until applied ("auto": when LangGraph runs with durability="sync")."""
+        try:
+            from sluice.facade.checkpointer import SluiceCheckpointer
+        except ImportError as e:  # the optional extra is missing
+            raise ConfigError(
+                f"the checkpointer needs LangGraph ({e.name or e}): pip install 'sluice[langgraph]'"
+            ) from None
+        return SluiceCheckpointer(
+            self,
+            ttl=ttl,
+            refresh_on_read=refresh_on_read,
+            read_your_writes=read_your_writes,
+            wait_timeout=wait_timeout,
+            write=write,
+            serde=serde,
         )
 
     def memory_retriever(
@@ -164,13 +198,17 @@ class Client(Core):
         read_your_writes: bool = True,
         wait_timeout: float | None = None,
         verify_embedder: bool = True,
+        verify: Verifier | bool = True,
     ) -> SemanticCache:
         """A LangChain `BaseCache` serving similar prompts (cosine distance <= `distance_threshold`).
 
         `embeddings` (any LangChain `Embeddings`) embeds prompts in the app, and the fills carry its
         vectors: no settings entry is needed. `embedder` names a settings embedder only for jobs the
         workers start themselves (cache-warm, refresh-ahead); `verify_embedder` then checks once, on
-        several probe texts, that it gives the app's vectors. Needs RediSearch or Redis 8.
+        several probe texts, that it gives the app's vectors. `verify` takes a second look at each
+        vector candidate before it is served: True = the built-in `KeyTerms` (differing numbers, dates,
+        negation, entities or key words refuse it), False = none, or a callable ``(query, cached) ->
+        bool | Verdict``; ``lookup_with_score(..., explain=True)`` says why. Needs RediSearch or Redis 8.
         """
         from sluice.facade.semantic_cache import SemanticCache, resolve_embedder
         from sluice.vectors.backend import choose
@@ -190,6 +228,7 @@ class Client(Core):
             read_your_writes=read_your_writes,
             wait_timeout=wait_timeout,
             verify_embedder=verify_embedder,
+            verify=verify,
         )
 
     def close(self) -> None:

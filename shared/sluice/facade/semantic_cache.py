@@ -23,11 +23,10 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.embeddings import Embeddings
-from langchain_core.outputs import Generation
 
 from sluice.embeddings.recent import RecentVectors, compact
 from sluice.embeddings.registry import EmbedderRegistry
@@ -42,18 +41,25 @@ from sluice.stores.exact_cache import AsyncExactCacheStore, ExactCacheStore, che
 from sluice.stores.semantic_cache import (
     CANDIDATES,
     Candidate,
+    Considered,
     Labelled,
+    Lookup,
     SemanticHit,
     ThresholdStats,
     best_threshold,
     candidates,
+    decide,
     index_name,
     model_filter,
+    screen,
     semantic_schema,
     threshold_stats,
     touch_calls,
 )
+from sluice.stores.verify import KeyTerms, Verdict, Verifier
+from sluice.types import KeyT
 from sluice.vectors.backend import BackendChoice, VectorQuery
+from sluice.vectors.documents import Hit
 from sluice.vectors.manager import drop_index
 from sluice.vectors.meta import IndexMeta
 from sluice.vectors.runner import adrive, drive
@@ -63,7 +69,19 @@ from sluice.vectors.session import IndexSession, check_dims
 if TYPE_CHECKING:
     from sluice.core import Core
 
-__all__ = ["Labelled", "SemanticCache", "SemanticHit", "ThresholdStats", "best_threshold", "resolve_embedder"]
+__all__ = [
+    "Considered",
+    "KeyTerms",
+    "Labelled",
+    "Lookup",
+    "SemanticCache",
+    "SemanticHit",
+    "ThresholdStats",
+    "Verdict",
+    "Verifier",
+    "best_threshold",
+    "resolve_embedder",
+]
 
 log = logging.getLogger(__name__)
 MAX_DISTANCE = 2.0
@@ -105,6 +123,7 @@ class SemanticCache(BaseCache):
         wait_timeout: float | None = None,
         record_hits: bool = True,
         verify_embedder: bool = True,
+        verify: Verifier | bool = True,
     ) -> None:
         if not 0.0 <= distance_threshold <= MAX_DISTANCE:
             raise ValueError("distance_threshold is a cosine distance between 0 and 2")
@@ -122,6 +141,7 @@ class SemanticCache(BaseCache):
         self.algorithm: Algorithm = algorithm
         self.ef_runtime = ef_runtime
         self.verify_embedder = verify_embedder
+        self.verifier: Verifier | None = KeyTerms() if verify is True else (verify or None)
         self._consistency = Consistency(client, read_your_writes, wait_timeout)
         self._hits = HitBuffer(ttl, embedder) if record_hits else None
         self._session: IndexSession | None = None
@@ -226,35 +246,50 @@ class SemanticCache(BaseCache):
         within = max(threshold, 1e-6) if threshold is not None and threshold < MAX_DISTANCE else None
         return VectorQuery(vector, k=CANDIDATES, filter=model_filter(llm_string), distance_threshold=within)
 
-    def _pick(
-        self, cands: Sequence[Candidate], found: Sequence[list[Generation] | None]
-    ) -> SemanticHit | None:
-        for cand, generations in zip(cands, found, strict=True):
-            if generations is not None:
-                return SemanticHit(generations, cand.distance, cand.prompt)
-        return None
+    def _screen(
+        self, text: str, hits: Sequence[Hit], llm_string: str, limit: float
+    ) -> tuple[list[Candidate], list[Candidate], dict[str, Considered], list[KeyT]]:
+        """This model's candidates, those within `limit` the verifier accepts, the others, and the
+        keys of the accepted ones' entries (read next, in one round trip)."""
+        cands = candidates(hits, llm_string, None)
+        passing, others = screen(text, cands, limit, self.verifier)
+        keys = [self.client.keys.cache_entry_of(self.name, c.member) for c in passing]
+        return cands, passing, others, keys
 
     # --- sync ----------------------------------------------------------------------------------
+    @overload
     def lookup_with_score(
-        self, prompt: str, llm_string: str, *, threshold: float | None = None
-    ) -> SemanticHit | None:
-        """The nearest live entry of this model within `threshold` (default: the cache's), or None."""
-        return self._lookup(prompt, llm_string, threshold, effects=True)
+        self, prompt: str, llm_string: str, *, threshold: float | None = None, explain: Literal[False] = False
+    ) -> SemanticHit | None: ...
+
+    @overload
+    def lookup_with_score(
+        self, prompt: str, llm_string: str, *, threshold: float | None = None, explain: Literal[True]
+    ) -> Lookup: ...
+
+    def lookup_with_score(
+        self, prompt: str, llm_string: str, *, threshold: float | None = None, explain: bool = False
+    ) -> SemanticHit | Lookup | None:
+        """The nearest live entry of this model within `threshold` (default: the cache's) that the
+        verifier accepts, or None. ``explain=True`` returns a `Lookup`: the hit and every candidate
+        considered, nearest first, with what became of it (beyond the threshold, refused and why,
+        gone), the nearest ones beyond the threshold included."""
+        lookup = self._lookup(prompt, llm_string, threshold, effects=True, explain=explain)
+        return lookup if explain else lookup.hit
 
     def _lookup(
-        self, prompt: str, llm_string: str, threshold: float | None, *, effects: bool
-    ) -> SemanticHit | None:
+        self, prompt: str, llm_string: str, threshold: float | None, *, effects: bool, explain: bool = False
+    ) -> Lookup:
         limit = self.distance_threshold if threshold is None else threshold
         self._consistency.settle([self._pending_key(prompt, llm_string)])
         text = text_of(prompt)
         vector = self.embeddings.embed_query(text)
         session, meta = self._open(vector)
         check_dims(vector, meta, "the semantic cache's embeddings")
-        cands = candidates(session.search(self._query(vector, llm_string, limit)), llm_string, limit)
-        hit = None
-        if cands:
-            keys = [self.client.keys.cache_entry_of(self.name, c.member) for c in cands]
-            hit = self._pick(cands, self._sync_store().lookup_keys(keys))
+        found = session.search(self._query(vector, llm_string, None if explain else limit))
+        cands, passing, others, keys = self._screen(text, found, llm_string, limit)
+        lookup = decide(cands, passing, self._sync_store().lookup_keys(keys) if keys else [], others)
+        hit = lookup.hit
         if effects:
             if hit is None:  # the fill that follows a miss carries this vector
                 self._recent.put(text, vector)
@@ -263,7 +298,7 @@ class SemanticCache(BaseCache):
                 self._after_hit(meta, hit, llm_string)
             elif self._hits is not None and self._hits.due():
                 self.flush_hits()
-        return hit
+        return lookup
 
     def _count(self, hit: SemanticHit | None) -> None:
         if self._hits is not None:
@@ -283,7 +318,7 @@ class SemanticCache(BaseCache):
         return replies
 
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
-        hit = self.lookup_with_score(prompt, llm_string)
+        hit = self._lookup(prompt, llm_string, None, effects=True).hit
         return hit.generations if hit is not None else None
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
@@ -331,29 +366,42 @@ class SemanticCache(BaseCache):
     ) -> list[ThresholdStats]:
         """Hit and false-hit rates of each threshold on a labelled sample, against the live cache
         (no refresh, no hit counts); pick one with `best_threshold`."""
-        nearest = [self._lookup(s.query, s.llm_string, MAX_DISTANCE, effects=False) for s in sample]
+        nearest = [self._lookup(s.query, s.llm_string, MAX_DISTANCE, effects=False).hit for s in sample]
         return [threshold_stats(t, sample, nearest) for t in sorted(thresholds)]
 
     # --- asyncio -------------------------------------------------------------------------------
+    @overload
     async def alookup_with_score(
-        self, prompt: str, llm_string: str, *, threshold: float | None = None
-    ) -> SemanticHit | None:
+        self, prompt: str, llm_string: str, *, threshold: float | None = None, explain: Literal[False] = False
+    ) -> SemanticHit | None: ...
+
+    @overload
+    async def alookup_with_score(
+        self, prompt: str, llm_string: str, *, threshold: float | None = None, explain: Literal[True]
+    ) -> Lookup: ...
+
+    async def alookup_with_score(
+        self, prompt: str, llm_string: str, *, threshold: float | None = None, explain: bool = False
+    ) -> SemanticHit | Lookup | None:
+        lookup = await self._alookup(prompt, llm_string, threshold, explain)
+        return lookup if explain else lookup.hit
+
+    async def _alookup(self, prompt: str, llm_string: str, threshold: float | None, explain: bool) -> Lookup:
         limit = self.distance_threshold if threshold is None else threshold
         await self._consistency.asettle([self._pending_key(prompt, llm_string)])
         text = text_of(prompt)
         vector = await self.embeddings.aembed_query(text)
         session, meta = await self._aopen(vector)
         check_dims(vector, meta, "the semantic cache's embeddings")
-        cands = candidates(await session.asearch(self._query(vector, llm_string, limit)), llm_string, limit)
+        found = await session.asearch(self._query(vector, llm_string, None if explain else limit))
+        cands, passing, others, keys = self._screen(text, found, llm_string, limit)
         store = await self._async_store()
-        hit = None
-        if cands:
-            keys = [self.client.keys.cache_entry_of(self.name, c.member) for c in cands]
-            hit = self._pick(cands, await store.lookup_keys(keys))
+        lookup = decide(cands, passing, await store.lookup_keys(keys) if keys else [], others)
+        hit = lookup.hit
         self._count(hit)
         if hit is None:
             self._recent.put(text, vector)
-            return None
+            return lookup
         member = member_of(llm_string, hit.prompt)
         if self.refresh_on_hit and self.ttl:
             await adrive(self._touch(meta, member), await session.arunner())
@@ -366,10 +414,10 @@ class SemanticCache(BaseCache):
                 )
             except (RedisUnavailable, PermissionDenied) as e:
                 log.warning("semantic cache: hit counts dropped (%s)", e)
-        return hit
+        return lookup
 
     async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
-        hit = await self.alookup_with_score(prompt, llm_string)
+        hit = (await self._alookup(prompt, llm_string, None, False)).hit
         return hit.generations if hit is not None else None
 
     async def aupdate(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:

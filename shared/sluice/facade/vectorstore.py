@@ -12,6 +12,8 @@ object's pending index jobs; `read_your_writes=False` makes writes fire-and-forg
 `add_texts(..., wait=True)` waits right away. Ids returned by `add_texts` work with `delete`
 and `get_by_ids`. Filters: the DSL of `sluice.vectors.filters`, a mapping of field -> value, or a
 redisvl / langchain-community filter expression (read by `sluice.vectors.foreign_filters`).
+Hybrid search (BM25 over the text fused with KNN, RediSearch only): `hybrid_search`, or
+``search_type="hybrid"`` in `search` and `as_retriever` (`sluice.vectors.hybrid`).
 """
 
 from __future__ import annotations
@@ -23,18 +25,20 @@ from typing import Any
 import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from langchain_core.vectorstores import VectorStore
+from langchain_core.vectorstores import VectorStore, VectorStoreRetriever
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from sluice.core import Core
 from sluice.embeddings.registry import EmbedderRegistry
 from sluice.errors import ConfigError
 from sluice.facade.pending import ReadYourWrites
+from sluice.facade.retriever import SluiceRetriever
 from sluice.types import StreamEntryRef
 from sluice.vectors import foreign_filters, ingest
 from sluice.vectors.backend import BackendChoice, VectorQuery
 from sluice.vectors.documents import Hit
 from sluice.vectors.filters import Filter, as_filter
+from sluice.vectors.hybrid import Fused, HybridQuery
 from sluice.vectors.meta import INDEX_NAME, IndexMeta
 from sluice.vectors.schema import IndexSchema
 from sluice.vectors.session import IndexSession, check_dims
@@ -126,6 +130,21 @@ class SluiceVectorStore(VectorStore):
             ef_runtime=kwargs.get("ef_runtime") or self.ef_runtime,
             distance_threshold=kwargs.get("distance_threshold"), with_vectors=vectors,
         )  # fmt: skip
+
+    def _hybrid(self, query: str, vector: Sequence[float], k: int, kwargs: dict[str, Any]) -> HybridQuery:
+        check_dims(vector, self._meta(), "the query embedder")
+        flt, ef = self._filter(kwargs.pop("filter", None)), kwargs.pop("ef_runtime", None) or self.ef_runtime
+        return HybridQuery.of(query, vector, k, flt, ef, kwargs)
+
+    @staticmethod
+    def _scored(fused: list[Fused]) -> list[tuple[Document, float]]:
+        return [(_doc(f.hit), f.score) for f in fused]
+
+    def as_retriever(self, **kwargs: Any) -> VectorStoreRetriever:
+        """LangChain's retriever, plus ``search_type="hybrid"``."""
+        tags = kwargs.pop("tags", None) or []
+        tags.extend(self._get_retriever_tags())
+        return SluiceRetriever(vectorstore=self, tags=tags, **kwargs)
 
     def _track(self, handles: list[StreamEntryRef]) -> None:
         if self.read_your_writes:
@@ -240,6 +259,25 @@ class SluiceVectorStore(VectorStore):
         vector = self._embeddings.embed_query(query)
         return self.max_marginal_relevance_search_by_vector(vector, k, fetch_k, lambda_mult, **kwargs)
 
+    def search(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
+        """LangChain's `search`, plus ``search_type="hybrid"``."""
+        if search_type == "hybrid":
+            return self.hybrid_search(query, **kwargs)
+        return super().search(query, search_type, **kwargs)
+
+    def hybrid_search_with_score(self, query: str, k: int = 4, **kwargs: Any) -> list[tuple[Document, float]]:
+        """Documents matching `query` by words (BM25 over the text) or by meaning (KNN), fused, with
+        their fused scores (higher is better). Options: `filter` (both legs), `fusion` ("rrf" or
+        "linear"), `text_weight` (linear: 0-1, default 0.3), `rrf_constant` (60), `window`
+        (candidates per leg, default max(k, 20)), `ef_runtime`. RediSearch only."""
+        self._open()
+        self._settle()
+        hybrid = self._hybrid(query, self._embeddings.embed_query(query), k, kwargs)
+        return self._scored(self.session.hybrid(hybrid))
+
+    def hybrid_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+        return [d for d, _ in self.hybrid_search_with_score(query, k, **kwargs)]
+
     @classmethod
     def from_texts(
         cls,
@@ -353,6 +391,22 @@ class SluiceVectorStore(VectorStore):
     ) -> list[Document]:
         vector = await self._embeddings.aembed_query(query)
         return await self.amax_marginal_relevance_search_by_vector(vector, k, fetch_k, lambda_mult, **kwargs)
+
+    async def asearch(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
+        if search_type == "hybrid":
+            return await self.ahybrid_search(query, **kwargs)
+        return await super().asearch(query, search_type, **kwargs)
+
+    async def ahybrid_search_with_score(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        await self._aopen()
+        await self._asettle()
+        hybrid = self._hybrid(query, await self._embeddings.aembed_query(query), k, kwargs)
+        return self._scored(await self.session.ahybrid(hybrid))
+
+    async def ahybrid_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+        return [d for d, _ in await self.ahybrid_search_with_score(query, k, **kwargs)]
 
     @classmethod
     async def afrom_texts(

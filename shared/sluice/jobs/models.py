@@ -111,8 +111,37 @@ class HistoryAppendPayload(_Model):
         return f"history:{self.session_id}"
 
 
+class CheckpointPayload(_Model):
+    """One LangGraph checkpointer write to one thread: a checkpoint (with the blobs of its new channel
+    versions), a task's writes, or a deletion or pruning of the thread. Values arrive serialised by
+    the app (LangGraph's serializer); the worker stores their bytes and never decodes them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+
+    kind: Literal["checkpoint"] = "checkpoint"
+    thread_id: str = Field(min_length=1)
+    op: Literal["put", "writes", "delete", "prune"] = "put"
+    ns: str = Field(default="", description="checkpoint namespace ('' = the root graph)")
+    checkpoint_id: str = ""
+    record: str = Field(
+        default="", description="put: the checkpoint record (JSON, built by sluice.stores.checkpoints)"
+    )
+    blobs: list[tuple[str, str, str, bytes]] = Field(
+        default_factory=list, description="put: (channel, channel version, serializer type, bytes)"
+    )
+    task_id: str = ""
+    task_path: str = ""
+    writes: list[tuple[int, str, str, bytes]] = Field(
+        default_factory=list, description="writes: (index, channel, serializer type, bytes)"
+    )
+    ttl: float | None = Field(default=None, gt=0, description="seconds; refreshed on every write")
+
+    def target_key(self) -> str:
+        return f"checkpoint:{self.thread_id}"
+
+
 Payload = Annotated[
-    CacheFillPayload | CacheWarmPayload | IndexPayload | HistoryAppendPayload,
+    CacheFillPayload | CacheWarmPayload | IndexPayload | HistoryAppendPayload | CheckpointPayload,
     Field(discriminator="kind"),
 ]
 

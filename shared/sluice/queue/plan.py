@@ -17,6 +17,7 @@ from sluice.errors import ConfigError, PayloadTooLarge
 from sluice.jobs.codec import FIELD, encode_new
 from sluice.jobs.models import Payload
 from sluice.keys import Keys
+from sluice.queue.pending import PENDING_TTL_MS
 from sluice.settings import LimitSettings
 from sluice.types import EntryId, JobKind, KeyT, StreamEntryRef
 
@@ -32,6 +33,7 @@ class StreamBatch:
     jobs: list[bytes] = field(default_factory=list)
     slots: list[int] = field(default_factory=list)
     job_ids: list[str] = field(default_factory=list)
+    pending: list[KeyT] = field(default_factory=list)  # tracked jobs: each one's pending set
 
 
 def json_size(value: Any, what: str) -> int:
@@ -104,8 +106,12 @@ def plan(
     *,
     notify: bool = False,
     trace: dict[str, str] | None = None,
+    track: bool = False,
 ) -> tuple[list[StreamBatch], int]:
-    """Group jobs by partition stream, checking every limit before anything is written."""
+    """Group jobs by partition stream, checking every limit before anything is written.
+
+    `track` puts each job's entry id in its target key's pending set as it is added, so that a
+    reader in any process can wait for it (`sluice.queue.pending`)."""
     batches: dict[KeyT, StreamBatch] = {}
     count = 0
     items = list(payloads)
@@ -135,6 +141,8 @@ def plan(
         batch.jobs.append(data)
         batch.slots.append(slot)
         batch.job_ids.append(job_id)
+        if track:
+            batch.pending.append(keys.pending(stream, payload.target_key()))
         count += 1
     return list(batches.values()), count
 
@@ -159,10 +167,13 @@ def calls(keys: Keys, batch: StreamBatch, max_backlog: int, dedupe_window: float
     bucket = int(time.time() * 1000) // window_ms if window_ms else 0
     bucket_keys = [keys.enqueue_dedupe(batch.stream, bucket), keys.enqueue_dedupe(batch.stream, bucket - 1)]
     for i in range(0, len(batch.jobs), CHUNK):
-        args: list[Any] = [max_backlog, FIELD, window_ms, 0]
+        args: list[Any] = [max_backlog, FIELD, window_ms, 0, PENDING_TTL_MS]
         for job_id, data in zip(batch.job_ids[i : i + CHUNK], batch.jobs[i : i + CHUNK], strict=True):
             args += [job_id, data]
-        yield ScriptCall(batch.stream, [batch.stream, *bucket_keys], args, batch.slots[i : i + CHUNK])
+        pending = batch.pending[i : i + CHUNK]
+        yield ScriptCall(
+            batch.stream, [batch.stream, *bucket_keys, *pending], args, batch.slots[i : i + CHUNK]
+        )
 
 
 def handles(stream: KeyT, ids: Iterable[bytes | str]) -> list[StreamEntryRef]:

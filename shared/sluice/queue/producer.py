@@ -132,11 +132,18 @@ class Producer:
         return self.enqueue_many([payload], notify=notify, trace=trace)[0]
 
     def enqueue_many(
-        self, payloads: Sequence[Payload], *, notify: bool = False, trace: dict[str, str] | None = None
+        self,
+        payloads: Sequence[Payload],
+        *,
+        notify: bool = False,
+        trace: dict[str, str] | None = None,
+        track: bool = False,
     ) -> list[StreamEntryRef]:
+        """`track` makes the jobs visible to readers in every process until applied (see
+        `sluice.queue.pending`)."""
         q = self._settings.queue
         batches, count = planning.plan(
-            self._keys, self._settings.limits, payloads, notify=notify, trace=trace
+            self._keys, self._settings.limits, payloads, notify=notify, trace=trace, track=track
         )
         out: list[StreamEntryRef | None] = [None] * count
         for batch in batches:
@@ -186,11 +193,16 @@ class AsyncProducer:
         self._runner = AsyncRunner(redis, cluster=_is_cluster(redis) if cluster is None else cluster)
 
     async def enqueue_many(
-        self, payloads: Sequence[Payload], *, notify: bool = False, trace: dict[str, str] | None = None
+        self,
+        payloads: Sequence[Payload],
+        *,
+        notify: bool = False,
+        trace: dict[str, str] | None = None,
+        track: bool = False,
     ) -> list[StreamEntryRef]:
         q = self._settings.queue
         batches, count = planning.plan(
-            self._keys, self._settings.limits, payloads, notify=notify, trace=trace
+            self._keys, self._settings.limits, payloads, notify=notify, trace=trace, track=track
         )
         out: list[StreamEntryRef | None] = [None] * count
         for batch in batches:

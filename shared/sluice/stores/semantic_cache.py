@@ -22,7 +22,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import redis.exceptions as rex
 from langchain_core.outputs import Generation
@@ -35,6 +35,7 @@ from sluice.keys import Keys, digest
 from sluice.models.prompts import text_of
 from sluice.settings import Settings
 from sluice.stores.exact_cache import CacheWrite
+from sluice.stores.verify import ACCEPTED, Verifier, judge
 from sluice.stores.versions import padded
 from sluice.vectors.documents import VERSION_WIDTH, DocumentError, DocWrite, Hit, check_vector
 from sluice.vectors.filters import Filter, Tag
@@ -95,9 +96,6 @@ def candidates(hits: Sequence[Hit], llm_string: str, threshold: float | None) ->
     ]
 
 
-# --- threshold measurement (no I/O) -------------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
 class SemanticHit:
     """What a semantic lookup served: the generations, how far the stored prompt was, and which it was."""
@@ -105,6 +103,70 @@ class SemanticHit:
     generations: list[Generation]
     distance: float
     prompt: str
+
+
+# --- choosing the hit: threshold, verifier, live entry (no I/O) ------------------------------------
+
+Outcome = Literal["hit", "refused", "beyond threshold", "gone", "not needed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Considered:
+    """One vector candidate of a lookup and what became of it (`reason`: why the verifier refused)."""
+
+    prompt: str
+    distance: float
+    outcome: Outcome
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """`lookup_with_score(..., explain=True)`: the hit (or None) and every candidate, nearest first."""
+
+    hit: SemanticHit | None
+    considered: tuple[Considered, ...]
+
+
+def screen(
+    query: str, cands: Sequence[Candidate], limit: float, verifier: Verifier | None
+) -> tuple[list[Candidate], dict[str, Considered]]:
+    """The candidates within `limit` that the verifier accepts (nearest first), and the others."""
+    passing: list[Candidate] = []
+    others: dict[str, Considered] = {}
+    for c in cands:
+        if c.distance > limit:
+            others[c.member] = Considered(c.prompt, c.distance, "beyond threshold")
+            continue
+        verdict = judge(verifier, query, text_of(c.prompt)) if verifier is not None else ACCEPTED
+        if verdict.ok:
+            passing.append(c)
+        else:
+            others[c.member] = Considered(c.prompt, c.distance, "refused", verdict.reason)
+    return passing, others
+
+
+def decide(
+    cands: Sequence[Candidate],
+    passing: Sequence[Candidate],
+    found: Sequence[list[Generation] | None],
+    others: dict[str, Considered],
+) -> Lookup:
+    """The nearest accepted candidate whose entry is still there is the hit."""
+    hit: SemanticHit | None = None
+    seen = dict(others)
+    for c, generations in zip(passing, found, strict=True):
+        if hit is not None:
+            seen[c.member] = Considered(c.prompt, c.distance, "not needed")
+        elif generations is None:
+            seen[c.member] = Considered(c.prompt, c.distance, "gone", "the entry expired or was cleared")
+        else:
+            hit = SemanticHit(generations, c.distance, c.prompt)
+            seen[c.member] = Considered(c.prompt, c.distance, "hit")
+    return Lookup(hit, tuple(seen[c.member] for c in cands if c.member in seen))
+
+
+# --- threshold measurement (no I/O) -------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from sluice.connection.translate import ServerErrors, to_sluice_error
 from sluice.errors import ConfigError, SluiceError, StoreCorrupted
 from sluice.vectors.documents import DocWrite, Hit
 from sluice.vectors.filters import Filter
+from sluice.vectors.hybrid import Fused, HybridQuery
 from sluice.vectors.meta import BackendName, IndexMeta
 from sluice.vectors.runner import Call, Plan
 from sluice.vectors.schema import IndexSchema
@@ -63,6 +64,9 @@ class Backend(Protocol):
         """Versioned upserts and deletes of `generation` (under `meta.at(generation)`), one Lua call each."""
 
     def search(self, meta: IndexMeta, query: VectorQuery) -> Plan[list[Hit]]: ...
+
+    def hybrid(self, meta: IndexMeta, query: HybridQuery, native: bool) -> Plan[list[Fused]]:
+        """BM25 text fused with KNN (`native`: through FT.HYBRID); Vector Sets refuse, saying why."""
 
     def get(self, meta: IndexMeta, ids: Sequence[str]) -> Plan[list[Hit | None]]: ...
 

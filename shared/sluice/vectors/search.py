@@ -11,6 +11,7 @@ points at the same index for other tools and is switched atomically by `sluice i
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,10 +32,22 @@ from sluice.vectors.documents import (
     unpack,
 )
 from sluice.vectors.filters import to_search
+from sluice.vectors.hybrid import (
+    Fused,
+    HybridQuery,
+    fuse,
+    hybrid_args,
+    merge_fused,
+    parse_hybrid,
+    parse_scored,
+    text_args,
+    text_query,
+)
 from sluice.vectors.meta import BackendName, IndexMeta
 from sluice.vectors.runner import Call, Plan
 from sluice.vectors.schema import IndexSchema
 
+log = logging.getLogger(__name__)
 DIST = "__dist"
 _DIST = DIST.encode()
 _JSON = json.JSONDecoder()
@@ -260,14 +273,7 @@ class SearchBackend:
         schema = meta.index_schema
         names = [self.keys.vector_index(meta.index, meta.generation, t) for t in self.tags]
         replies = yield [Call(query_args(n, schema, query), route=n) for n in names]
-        per_shard = []
-        for name, reply in zip(names, replies, strict=True):
-            if _missing_index(reply):
-                raise SluiceError(
-                    f"index {meta.index!r} has no RediSearch index {name}; it was dropped or a "
-                    "Cluster primary was added: open the vector store again to create it"
-                )
-            per_shard.append(parse_reply(check(reply, f"search index {meta.index!r}"), schema))
+        per_shard = [parse_reply(_answer(meta, n, r), schema) for n, r in zip(names, replies, strict=True)]
         hits = merge(per_shard, query.k)
         if not query.with_vectors or not hits:
             return hits
@@ -285,6 +291,38 @@ class SearchBackend:
             for h, b in zip(hits, blobs, strict=True)
             if b is not None
         ]
+
+    def hybrid(self, meta: IndexMeta, query: HybridQuery, native: bool) -> Plan[list[Fused]]:
+        """BM25 over the text field fused with KNN: one ``FT.HYBRID`` where the server has it
+        (`native`), else the pair of queries in one round trip, fused here (`sluice.vectors.hybrid`)."""
+        schema = meta.index_schema
+        names = [self.keys.vector_index(meta.index, meta.generation, t) for t in self.tags]
+        knn = VectorQuery(query.vector, query.candidates, query.filter, query.ef_runtime)
+        text = text_query(query, schema)
+        if text is None:  # no words to match: the vector leg alone
+            return fuse([], (yield from self.search(meta, knn)), query, schema.vector.metric)
+        if native:
+            replies = yield [Call(hybrid_args(n, schema, query, text), route=n) for n in names]
+            per_shard = []
+            for name, reply in zip(names, replies, strict=True):
+                fused, warnings = parse_hybrid(_answer(meta, name, reply), schema)
+                if warnings:
+                    log.warning("hybrid search of index %r: the server warns %s", meta.index, warnings)
+                per_shard.append(fused)
+            return merge_fused(per_shard, query.k)
+        calls = [Call(text_args(n, schema, query, text), route=n) for n in names]
+        replies = yield calls + [Call(query_args(n, schema, knn), route=n) for n in names]
+        scored = [
+            s
+            for n, r in zip(names, replies[: len(names)], strict=True)
+            for s in parse_scored(_answer(meta, n, r), schema)
+        ]
+        scored.sort(key=lambda s: (-s[1], s[0].doc_id))
+        near = [
+            parse_reply(_answer(meta, n, r), schema)
+            for n, r in zip(names, replies[len(names) :], strict=True)
+        ]
+        return fuse(scored[: query.candidates], merge(near, query.candidates), query, schema.vector.metric)
 
     def get(self, meta: IndexMeta, ids: Sequence[str]) -> Plan[list[Hit | None]]:
         text_field = meta.index_schema.text_field
@@ -309,6 +347,16 @@ class SearchBackend:
         for reply in (yield [Call(("FT.INFO", n), route=n) for n in names]):
             total += num_docs(check(reply, f"read FT.INFO of index {meta.index!r}"))
         return total
+
+
+def _answer(meta: IndexMeta, name: str, reply: Any) -> Any:
+    """A query's reply, or the error saying what is wrong with the index."""
+    if _missing_index(reply):
+        raise SluiceError(
+            f"index {meta.index!r} has no RediSearch index {name}; it was dropped or a "
+            "Cluster primary was added: open the vector store again to create it"
+        )
+    return check(reply, f"search index {meta.index!r}")
 
 
 def num_docs(info: Sequence[Any]) -> int:

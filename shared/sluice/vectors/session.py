@@ -20,6 +20,7 @@ from sluice.errors import ConfigError
 from sluice.vectors.backend import Backend, BackendChoice, VectorQuery, choose
 from sluice.vectors.backfill import purge_generation
 from sluice.vectors.documents import Hit
+from sluice.vectors.hybrid import Fused, HybridQuery
 from sluice.vectors.inference import Inferred, infer_fields
 from sluice.vectors.manager import default_schema, drop_index, make_backend, open_index, read_meta
 from sluice.vectors.meta import IndexMeta
@@ -152,6 +153,10 @@ class IndexSession:
         backend, meta = self.fresh()
         return drive(backend.search(meta, query), self.runner)
 
+    def hybrid(self, query: HybridQuery) -> list[Fused]:
+        backend, meta = self.fresh()
+        return drive(backend.hybrid(meta, query, self.client.capabilities.hybrid), self.runner)
+
     def get(self, ids: Sequence[str]) -> list[Hit | None]:
         backend, meta = self.fresh()
         return drive(backend.get(meta, ids), self.runner)
@@ -202,6 +207,11 @@ class IndexSession:
     async def asearch(self, query: VectorQuery) -> list[Hit]:
         backend, meta = await self.afresh()
         return await adrive(backend.search(meta, query), await self.arunner())
+
+    async def ahybrid(self, query: HybridQuery) -> list[Fused]:
+        backend, meta = await self.afresh()
+        native = (await self.client.acapabilities()).hybrid
+        return await adrive(backend.hybrid(meta, query, native), await self.arunner())
 
     async def aget(self, ids: Sequence[str]) -> list[Hit | None]:
         backend, meta = await self.afresh()

@@ -26,6 +26,7 @@ from sluice.vectors.documents import (
     vsets_distance,
 )
 from sluice.vectors.filters import to_vsets
+from sluice.vectors.hybrid import Fused, HybridQuery
 from sluice.vectors.meta import BackendName, IndexMeta
 from sluice.vectors.runner import Call, Plan
 from sluice.vectors.schema import IndexSchema
@@ -113,6 +114,15 @@ class VectorSetBackend:
                 ]  # fmt: skip
             calls.append(Call(tuple(args), route=keys[0], script="vector_set_write", keys=keys))
         return calls
+
+    def hybrid(self, meta: IndexMeta, query: HybridQuery, native: bool) -> Plan[list[Fused]]:
+        raise unsupported(
+            "Vector Sets",
+            "run a hybrid (BM25 text + vector) search: they have no full-text index",
+            f"it needs the search backend: create index {meta.index!r} with backend='search' (RediSearch), "
+            "or move it there with `sluice index migrate`",
+        )
+        yield []
 
     def search(self, meta: IndexMeta, query: VectorQuery) -> Plan[list[Hit]]:
         schema = meta.index_schema

@@ -35,6 +35,7 @@ from sluice.vectors.migration import Migration, MigrationError, Target, resumed
 from sluice.vectors.runner import Runner, drive
 from sluice.vectors.schema import IndexSchema, MetadataField, VectorField, differences
 from sluice.vectors.session import IndexSession
+from sluice_workers.cli.lines import read_lines
 
 VECTOR_FLAGS = ("dims", "algorithm", "metric", "dtype", "m", "ef_construction", "ef_runtime")
 
@@ -223,13 +224,8 @@ def parse_document(raw: str, number: int) -> IndexDocument:
 
 
 def read_documents(path: Path) -> Iterator[IndexDocument]:
-    try:
-        with path.open(encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if line.strip():
-                    yield parse_document(line, number)
-    except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e}") from None
+    for number, line in read_lines(path):
+        yield parse_document(line, number)
 
 
 def load(args: argparse.Namespace, client: Client) -> int:

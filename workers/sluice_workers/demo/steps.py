@@ -20,7 +20,7 @@ from sluice.embeddings.registry import EmbedderRegistry
 from sluice.errors import SluiceError
 from sluice.facade.client import Client
 from sluice.jobs.models import CacheWarmPayload, IndexDocument
-from sluice.models.prompts import cache_prompt
+from sluice.models.prompts import cache_prompt, text_of
 from sluice.models.registry import ModelRegistry
 from sluice.queue.progress import Applied
 from sluice.types import StreamEntryRef
@@ -164,11 +164,17 @@ PROMPTS = [
     "How do I make a vinaigrette?",
     "Why is the Moon always showing the same face?",
 ]
-PARAPHRASES = [
-    "how do i reset my password",
-    "What's the capital of France?",
-    "how long to proof sourdough?",
-    "what planet has the tallest volcano",
+PARAPHRASES = [  # (asked, the warmed prompt whose answer it should get); real rewordings for MiniLM
+    ("I forgot my password, how can I reset it?", "How do I reset my password?"),
+    ("Which city is the capital of France?", "What is the capital of France?"),
+    ("On which planet is the highest volcano?", "Which planet has the tallest volcano?"),
+    ("what is the right time to prune roses", "When should roses be pruned?"),
+]
+NEAR_MISSES = [  # close to a warmed prompt, but another question: never served its answer
+    "Why is the Moon not always showing the same face?",
+    "When should roses be planted?",
+    "What is the capital of Spain?",
+    "How do I reset my router?",
 ]
 
 
@@ -218,21 +224,42 @@ def exact_lookups(client: Client, llm_string: str) -> Step:
 
 def _semantic(client: Client, embedder: str) -> Any:
     embeddings = EmbedderRegistry(client.settings.embedders).get(embedder)
-    return client.semantic_cache(embeddings, embedder=embedder, name=DEMO_CACHE, distance_threshold=0.45)
+    threshold = 0.35 if embedder == "minilm" else 0.45  # thresholds belong to an embedder
+    return client.semantic_cache(embeddings, embedder=embedder, name=DEMO_CACHE, distance_threshold=threshold)
+
+
+def _explained(asked: str, lookup: Any) -> str:
+    if lookup.hit is not None:
+        return f"  hit      {lookup.hit.distance:.2f}  {asked!r} -> {text_of(lookup.hit.prompt)!r}"
+    if not lookup.considered:
+        return f"  miss           {asked!r}: nothing of this model is stored"
+    near = lookup.considered[0]
+    why = f"the verifier: {near.reason}" if near.outcome == "refused" else f"{near.outcome}"
+    return f"  refused  {near.distance:.2f}  {asked!r} ~ {text_of(near.prompt)!r} ({why})"
 
 
 def semantic_lookups(client: Client, llm_string: str, embedder: str) -> Step:
-    step = Step("semantic cache: paraphrases (sync)")
+    step = Step("semantic cache: paraphrases, near-misses")
     cache = _semantic(client, embedder)
-    scores = []
-    for p in PARAPHRASES:
+    print(f"semantic cache ({embedder}, distance threshold {cache.distance_threshold}, built-in verifier):")
+    served = refused = by_verifier = 0
+    for asked, expected in PARAPHRASES:
         t0 = time.perf_counter()
-        hit = cache.lookup_with_score(cache_prompt(p), llm_string)
+        lookup = cache.lookup_with_score(cache_prompt(asked), llm_string, explain=True)
         step.latencies_ms.append((time.perf_counter() - t0) * 1000)
-        if hit is not None:
-            scores.append(hit.distance)
-    shown = ", ".join(f"{d:.2f}" for d in scores)
-    step.note = f"hit rate {len(scores)}/{len(PARAPHRASES)}; distances {shown or '-'}"
+        served += lookup.hit is not None and text_of(lookup.hit.prompt) == expected
+        print(_explained(asked, lookup))
+    for asked in NEAR_MISSES:
+        t0 = time.perf_counter()
+        lookup = cache.lookup_with_score(cache_prompt(asked), llm_string, explain=True)
+        step.latencies_ms.append((time.perf_counter() - t0) * 1000)
+        refused += lookup.hit is None
+        by_verifier += lookup.hit is None and any(c.outcome == "refused" for c in lookup.considered)
+        print(_explained(asked, lookup))
+    step.note = (
+        f"paraphrases served {served}/{len(PARAPHRASES)}; near-misses refused {refused}/{len(NEAR_MISSES)} "
+        f"({by_verifier} by the verifier)"
+    )
     return step
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from sluice.settings import Settings
 from sluice_workers.handlers.base import Handler
 from sluice_workers.handlers.cache import CacheFillHandler
+from sluice_workers.handlers.checkpoint import CheckpointHandler
 from sluice_workers.handlers.history import HistoryHandler
 from sluice_workers.handlers.index import IndexHandler
 from sluice_workers.handlers.warm import CacheWarmHandler
@@ -18,5 +19,6 @@ def build_handlers(redis: Any, settings: Settings, *, cluster: bool) -> dict[str
         "index": IndexHandler(redis, settings, cluster=cluster),
         "cache-fill": CacheFillHandler.build(redis, settings, cluster=cluster),
         "cache-warm": CacheWarmHandler.build(redis, settings, cluster=cluster),
+        "checkpoint": CheckpointHandler.build(redis, settings, cluster=cluster),
     }
     return handlers

@@ -1,0 +1,67 @@
+"""checkpoint: apply LangGraph checkpointer jobs to thread stores, versioned by entry id.
+
+Per batch: one pipeline of checkpoint_write.lua calls (one per job, on each thread's node), then
+one pending_done.lua call per thread that takes the applied jobs out of its pending set, so that
+readers in every process stop waiting for them. The values are bytes serialised by the app; the
+worker never decodes them (it needs no LangGraph).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sluice.errors import PermanentJobError, SluiceError
+from sluice.jobs.codec import Job
+from sluice.jobs.models import CheckpointPayload
+from sluice.keys import Keys
+from sluice.queue.pending import PendingSet
+from sluice.settings import Settings
+from sluice.stores.checkpoints import write_call, write_status
+from sluice.types import EntryId, KeyT
+from sluice.vectors.backend import check
+from sluice.vectors.runner import Call, Runner
+from sluice_workers.handlers.base import Failures
+
+
+class CheckpointHandler:
+    kind = "checkpoint"
+
+    def __init__(self, runner: Runner, keys: Keys) -> None:
+        self._runner = runner
+        self._keys = keys
+
+    @classmethod
+    def build(cls, redis: Any, settings: Settings, *, cluster: bool) -> CheckpointHandler:
+        return cls(Runner(redis, cluster=cluster), Keys(settings.namespace, settings.queue.partitions))
+
+    def handle(self, jobs: Sequence[Job]) -> Failures:
+        failures: dict[EntryId, BaseException] = {}
+        calls: list[Call] = []
+        owners: list[Job] = []
+        for job in jobs:
+            p = job.envelope.payload
+            if not isinstance(p, CheckpointPayload):
+                failures[job.entry_id] = PermanentJobError(f"not a checkpoint job: {p.kind}")
+                continue
+            try:
+                calls.append(write_call(self._keys, p, job.version))
+            except ValueError as e:  # a name sluice cannot store: it never will
+                failures[job.entry_id] = PermanentJobError(f"thread {p.thread_id!r}: {e}")
+                continue
+            owners.append(job)
+        done: dict[PendingSet, list[str]] = defaultdict(list)
+        for job, call, reply in zip(owners, calls, self._runner.run(calls), strict=True):
+            try:
+                write_status(reply, call.route)
+            except SluiceError as e:
+                failures[job.entry_id] = e
+                continue
+            target = job.envelope.payload.target_key()
+            done[PendingSet(KeyT(job.stream), self._keys.pending(job.stream, target))].append(job.entry_id)
+        # after the writes (on a Cluster they may be on other nodes): readers then see them
+        replies = self._runner.run([where.done_call(self._keys, ids) for where, ids in done.items()])
+        for reply in replies:
+            check(reply, "mark checkpoint jobs applied")
+        return failures
