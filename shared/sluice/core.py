@@ -27,6 +27,7 @@ from sluice.errors import ConfigError, InvalidArgument, InvalidArgumentType
 from sluice.jobs.models import Payload
 from sluice.keys import Keys
 from sluice.queue.lateness import Lateness
+from sluice.queue.partitions import acheck_partitions, check_partitions
 from sluice.queue.producer import AsyncProducer, Producer
 from sluice.queue.waiting import SIGNAL_BLOCK, AsyncWaiter, Waiter
 from sluice.settings import Settings
@@ -152,14 +153,18 @@ class Core:
 
     @property
     def capabilities(self) -> Capabilities:
-        """What the server can do (probed once per client)."""
+        """What the server can do (probed once per client, with the partition count checked)."""
         if self._caps is None:
-            self._caps = probe(self.redis)
+            caps = probe(self.redis)
+            check_partitions(self.redis, self.keys)
+            self._caps = caps
         return self._caps
 
     async def acapabilities(self) -> Capabilities:
         if self._caps is None:
-            self._caps = await aprobe(self.async_redis)
+            caps = await aprobe(self.async_redis)
+            await acheck_partitions(self.async_redis, self.keys)
+            self._caps = caps
         return self._caps
 
     @cached_property

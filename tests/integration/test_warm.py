@@ -101,7 +101,8 @@ def test_sluice_warm_fills_the_cache_and_dead_letters_the_prompts_the_model_fail
 
 
 def test_a_job_with_several_prompts_fills_the_good_ones_and_reports_the_bad(client: Client) -> None:
-    # Given one warm job with a prompt the model refuses between two good ones
+    # Given one warm job with a prompt the model refuses between two good ones (all three entries
+    # lie in one partition, as a job's prompts must: plan() refuses others)
     llm_string = ModelRegistry(client.settings.models).llm_string("fake")
     job = CacheWarmPayload(model="fake", llm_string=llm_string, prompts=["first", "boom", "second"], ttl=60)
     # When the worker runs it
