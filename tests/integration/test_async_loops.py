@@ -1,5 +1,6 @@
-"""Asyncio works in every event loop: each facade, drop-in and the client itself, built once and then
-used from three successive `asyncio.run()` calls and from pytest-asyncio's loop per test.
+"""Asyncio works in every event loop: each facade (the LangGraph checkpointer too), drop-in and the
+client itself, built once and then used from three successive `asyncio.run()` calls and from
+pytest-asyncio's loop per test.
 
 A redis-py asyncio connection belongs to the loop that opened it; a sluice object built once per
 process (a cache given to `set_llm_cache`, a drop-in keeping one `Client` per URL) must still work
@@ -32,6 +33,7 @@ from sluice.embeddings.hashing import HashingEmbeddings
 from sluice.errors import ConfigError, NoEventLoop
 from sluice.jobs.models import HistoryAppendPayload
 from sluice.stores.messages import to_compact_dicts
+from support.agent import build_agent
 from support.settings import fast_settings
 from support.workers import ThreadWorker
 
@@ -135,6 +137,36 @@ async def vector_retriever_round(retriever: Any, tag: str) -> None:
     await retriever_round(retriever, f"kiwi {tag}")
 
 
+def record_graph_calls(saver: Any, names: tuple[str, ...] = ("aput", "aput_writes")) -> None:
+    """LangGraph itself calls these on the checkpointer; record them as they happen."""
+    for name in names:
+        method = getattr(saver, name)
+
+        async def recorded(*args: Any, _method: Any = method, _name: str = name, **kwargs: Any) -> Any:
+            CALLED[type(saver)].add(_name)
+            return await _method(*args, **kwargs)
+
+        setattr(saver, name, recorded)
+
+
+async def checkpointer_round(saver: Any, tag: str) -> None:
+    config: Any = {"configurable": {"thread_id": f"t-{tag}"}}
+    out = await build_agent(saver).ainvoke({"messages": [HumanMessage(f"hello {tag}")]}, config)
+    assert f"you said: hello {tag}" in out["messages"][-1].content
+    await call(saver, "aflush", f"t-{tag}")
+    assert (await call(saver, "aget_tuple", config)) is not None
+    assert (await call(saver, "aget", config)) is not None
+    assert [c async for c in saver.alist(config, limit=2)]
+    assert "messages" in await call(saver, "aget_delta_channel_history", config=config, channels=["messages"])
+    await call(saver, "acopy_thread", f"t-{tag}", f"copy-{tag}")
+    await call(saver, "aprune", [f"copy-{tag}"])
+    await call(saver, "adelete_thread", f"t-{tag}")
+    await call(saver, "aflush", f"t-{tag}")
+    assert await saver.aget_tuple(config) is None
+    with pytest.raises(NotImplementedError):  # LangGraph's own default: not offered
+        await call(saver, "adelete_for_runs", ["run-1"])
+
+
 async def client_round(client: Client, tag: str) -> None:
     assert (await call(client, "acapabilities")).search
     handles = await call(
@@ -183,6 +215,8 @@ class World:
         self.memory = c.memory_retriever(session_id="recall", embedder="hashing", k=1)
         self.recall_history = c.chat_history("recall", embedder="hashing")
         self.vector_retrievers = [s.as_retriever(search_kwargs={"k": 1}) for s in self.stores]
+        self.saver = c.checkpointer()
+        record_graph_calls(self.saver)
 
     async def run_all(self, tag: str) -> None:
         for cache in self.caches:
@@ -210,6 +244,7 @@ class World:
         await retriever_round(self.memory, f"lighthouse {tag}")
         for retriever in self.vector_retrievers:
             await vector_retriever_round(retriever, tag)
+        await checkpointer_round(self.saver, tag)
         await client_round(self.client, tag)
 
     def open_loops(self) -> int:
@@ -278,7 +313,7 @@ def test_every_async_method_is_exercised(world: World) -> None:
     asyncio.run(world.run_all("coverage"))
     objects: list[Any] = [
         *world.caches, *world.semantic, *world.stores, *(h for h, _ in world.histories),
-        world.memory, *world.vector_retrievers, world.client,
+        world.memory, *world.vector_retrievers, world.saver, world.client,
     ]  # fmt: skip
     missing: dict[str, list[str]] = {}
     for cls in {type(o) for o in objects}:
