@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -325,3 +326,17 @@ async def test_the_conformance_suite_passes_on_a_cluster(cluster: Any, namespace
     assert all(r.passed for r in report.results.values() if r.detected)
     await c.aclose()
     c.close()
+
+
+def test_the_readme_langgraph_example_runs_as_written_twice(settings: Settings) -> None:
+    text = (TESTS.parent / "README.md").read_text(encoding="utf-8")
+    start = text.index("## LangGraph memory")
+    section = text[start : text.index("\n## ", start + 1)]
+    code = re.findall(r"```python\n(.*?)```", section, flags=re.S)[0]
+    code = code.replace("redis://localhost:6379/0", settings.redis.url.get_secret_value())
+    code = code.replace('namespace="myapp"', f'namespace="{settings.namespace}"')
+    with worker(settings):
+        for _ in range(2):
+            scope: dict[str, Any] = {}
+            exec(compile(code, "README.md", "exec"), scope)
+            scope["client"].close()
