@@ -90,7 +90,7 @@ def case_exact(url: str, opts: Options, report: Report, log: Any) -> dict[str, S
     prompts = [cd.prompt(i, names) for i in range(opts.n)]
     llm = cd.LLM_STRING
     client = client_for(url)
-    filler = client.llm_cache(write="sync")
+    filler = client.llm_cache(write="direct")
     for i, p in enumerate(prompts):
         filler.update(p, llm, cd.generations(i))
     cache, local = client.llm_cache(), client.llm_cache(local_cache=2 * opts.n)
@@ -139,7 +139,7 @@ def case_update(url: str, opts: Options, report: Report, log: Any, embeddings: A
     gens = [cd.generations(i) for i in range(opts.updates)]
     embeddings.prepare(prompts, lists=True)
     client = client_for(url)
-    background, sync = client.llm_cache(), client.llm_cache(name="sync", write="sync")
+    background, sync = client.llm_cache(), client.llm_cache(name="sync", write="direct")
     semantic = client.semantic_cache(embeddings, name="updates", distance_threshold=opts.distance_threshold)
     semantic.lookup(prompts[0], llm)  # opens (creates) the index outside the timing
     raw = redis_py.Redis.from_url(url)

@@ -124,7 +124,7 @@ class Lookups:
         from sluice.jobs.models import CacheFillPayload
         from sluice.stores import generations as codec
 
-        sync = self.client.llm_cache(write="sync")
+        sync = self.client.llm_cache(write="direct")
         self.semantic.lookup("open the index", cd.LLM_STRING)
         payloads = []
         for i, p in enumerate(self.prompts):

@@ -56,7 +56,11 @@ EXAMPLE_PASSWORD = "change-me-{user}"  # noqa: S105 - the documented example, to
 CONNECT = ("ping", "hello", "client|setname", "client|setinfo", "client|id")
 # Redis Cluster clients: slot discovery and redirections.
 CLUSTER = ("cluster|slots", "cluster|shards", "asking", "readonly")
-# Lua scripts that stamp writes with the server clock (cache_write.lua) call TIME.
+# reserve_versions.lua (cache-warm enqueues, write="sync" cache updates, clear marks; a worker
+# for a warm job enqueued by an older sluice) takes versions from a job stream: EXISTS, XINFO
+# STREAM, XSETID (and XADD MAXLEN 0 to create a missing one); versions never read a clock.
+RESERVE = ("exists", "xinfo|stream", "xsetid")
+# reclaim.lua reads TIME to measure how long claimed entries were idle (not for versions).
 CLOCK = ("time",)
 # Capability probe (sluice.connection.capabilities): INFO + MODULE LIST, else COMMAND INFO + HELLO.
 PROBE = ("info", "module|list", "command|info", "command|docs")
@@ -79,7 +83,7 @@ READ_MODULES = (
 )  # fmt: skip
 
 WORKER_STREAMS = (
-    "xreadgroup", "xack", "xackdel", "xdel", "xadd", "xautoclaim", "xclaim",
+    "xreadgroup", "xack", "xackdel", "xdel", "xadd", "xautoclaim", "xclaim", "xsetid",
     "xgroup|create", "xgroup|createconsumer", "xgroup|delconsumer",
 )  # fmt: skip
 WORKER_WRITES = (
@@ -104,7 +108,7 @@ OPS_DIAGNOSTICS = ("slowlog|get", "latency|latest", "memory|usage", "memory|stat
 # No CLIENT TRACKING: Redis does not check BCAST prefixes against key patterns, so a tracking app
 # user could watch another namespace's key names. `local_cache=` (client-side caching) needs it:
 # add `+client|tracking` to the app user in a single-tenant deployment.
-APP_OWN = ("command|info", "command|docs", "xadd", "blpop", "wait", "waitaof")
+APP_OWN = ("command|info", "command|docs", "xadd", "xsetid", "blpop", "wait", "waitaof")
 APP_COMMANDS = (*CONNECT, *CLUSTER, *SCRIPTS, *APP_OWN, *READ_STREAMS, *READ_PLAIN)
 WORKER_COMMANDS = (
     *CONNECT, *CLUSTER, *PROBE, *CLOCK, *SCRIPTS, *WORKER_STREAMS, *READ_STREAMS, *READ_PLAIN,
@@ -126,7 +130,7 @@ KOMBU = (
 )  # fmt: skip
 # The refresh-ahead task: read hit counters and entry TTLs, age the counters, claim a refresh.
 REFRESH_WRITES = ("set", "zunionstore", "zrem", "hdel")
-ENQUEUE = ("evalsha", "script|load", "script|exists", "xadd", "xlen")
+ENQUEUE = ("evalsha", "script|load", "script|exists", "xadd", "xlen", *RESERVE)
 # enqueue.lua remembers job ids in `ns:jobs:{kind:p}:enq:<bucket>` (HGET/HSET/PEXPIRE) so that a
 # resent enqueue adds nothing twice; app and beat may write those keys and no others.
 ENQUEUE_DEDUPE = ("hget", "hset", "pexpire")
@@ -204,6 +208,8 @@ def users(namespace: str) -> dict[str, User]:
                 # dead letters: each stream's `ns:jobs:{kind:p}:dlq`, and `ns:dead` of earlier releases
                 Grant((f"~{streams_only}:dlq", f"~{ns}:dead"), ("xdel",)),
                 Grant((f"~{ns}:workers",), ("zrem",)),
+                # `sluice partitions --set N` records the new count
+                Grant((f"~{ns}:partitions",), ("set",)),
                 Grant((f"~{ns}:vindex:*",), ("set", "del")),
                 Grant((f"~{ns}:vset:*", f"~{ns}:vec:*", f"~{ns}:vtomb:*"), ("del", "unlink")),
                 Grant((f"~{everything}",), (*READ_MODULES, *OPS_SEARCH_ADMIN)),

@@ -1,28 +1,58 @@
 """The core of a sluice client: connections, capabilities, producer and waiter.
 
 Facades, vector sessions and migrations take a `Core`; `sluice.Client` (facade/client.py) is a
-`Core` plus status and the LangChain facades. Building one does no I/O; connections open on
-first use.
+`Core` plus status and the LangChain facades. Building one does no I/O (the URL and settings
+are checked at once); connections open on first use. Asyncio connections, producer and waiter
+belong to the event loop that uses them: each running loop gets its own, closed when that loop
+shuts down (see `sluice.connection.loops`).
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Self
+from typing import Any, Self, TypeAlias
 
+import redis.asyncio
 from pydantic import SecretStr
 
 from sluice.connection import twins
 from sluice.connection.capabilities import Capabilities, aprobe, probe
-from sluice.connection.factory import connect, connect_async
-from sluice.errors import ConfigError
+from sluice.connection.factory import connect, connect_async, plan_connection
+from sluice.connection.loops import PerLoop
+from sluice.errors import ConfigError, InvalidArgument, InvalidArgumentType
 from sluice.jobs.models import Payload
 from sluice.keys import Keys
+from sluice.queue.lateness import Lateness
+from sluice.queue.partitions import acheck_partitions, check_partitions
 from sluice.queue.producer import AsyncProducer, Producer
 from sluice.queue.waiting import SIGNAL_BLOCK, AsyncWaiter, Waiter
 from sluice.settings import Settings
 from sluice.types import StreamEntryRef
+
+Handles: TypeAlias = StreamEntryRef | Sequence[StreamEntryRef]
+"""What `wait` takes: one handle, or a list of them (what `enqueue` returned)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoopClients:
+    """One event loop's asyncio client, producer and waiter."""
+
+    redis: Any
+    producer: AsyncProducer
+    waiter: AsyncWaiter
+    owned: bool  # False for the app's own asyncio client (the app closes it)
+
+
+async def aclose_client(client: Any) -> None:
+    """Close an asyncio client sluice built, with its pool (a client given a pool keeps it open)."""
+    if isinstance(client, redis.asyncio.Redis):
+        await client.aclose(close_connection_pool=True)
+    else:
+        await client.aclose()
 
 
 class Core:
@@ -35,16 +65,21 @@ class Core:
         self, settings: Settings | None = None, *, redis: Any = None, async_redis: Any = None
     ) -> None:
         self.settings = settings or Settings()
+        if redis is None:
+            plan_connection(self.settings.redis)  # a bad URL or setting fails here, not at first use
         self.keys = Keys(self.settings.namespace, self.settings.queue.partitions)
         # from_redis: the app's own clients; sluice's connections are twins built from them
         self._given = redis
-        self._given_async = async_redis
+        self._given_async = async_redis  # as the app gave it
+        self._app_async = async_redis  # what serves the first loop (a RESP2 twin if need be)
         self._redis: Any = None
-        self._async_redis = async_redis
         self._caps: Capabilities | None = None
+        self.lateness = Lateness()  # streams reads gave up on (facades with on_timeout="warn")
+        self._loops: PerLoop[LoopClients] = PerLoop(self._new_loop_clients, self._close_loop_clients)
 
     @classmethod
     def from_url(cls, url: str, namespace: str = "sluice", **settings: Any) -> Self:
+        """A client for `url` (any form sluice takes); a malformed URL raises `URLError` here."""
         base = Settings(namespace=namespace, **settings)
         redis = base.redis.model_copy(update={"url": SecretStr(url)})
         return cls(base.model_copy(update={"redis": redis}))
@@ -58,11 +93,13 @@ class Core:
         sluice's other connections (RESP2 bytes replies where the app's client speaks RESP3 or
         decodes, asyncio unless `async_redis` is given, RESP3 for `local_cache`) are twins built
         from this client's connection class and options: same socket, TLS, sentinels or nodes.
+        An `async_redis` serves the first event loop sluice uses it from; other loops get twins.
         """
         twins.check(redis)
-        twin_async = twins.resp2_async(async_redis) if async_redis is not None else None
-        core = cls(Settings(namespace=namespace, **settings), redis=redis, async_redis=twin_async)
-        core._given_async = async_redis
+        core = cls(Settings(namespace=namespace, **settings), redis=redis)
+        if async_redis is not None:
+            core._given_async = async_redis
+            core._app_async = twins.resp2_async(async_redis)
         return core
 
     # --- connections -----------------------------------------------------------------------------
@@ -75,12 +112,32 @@ class Core:
 
     @property
     def async_redis(self) -> Any:
-        if self._async_redis is None:
-            given = self._given
-            self._async_redis = (
-                connect_async(self.settings.redis) if given is None else twins.async_twin(given)
-            )
-        return self._async_redis
+        """The running event loop's asyncio client (raises `NoEventLoop` outside a coroutine)."""
+        return self._loops.get().redis
+
+    @property
+    def aproducer(self) -> AsyncProducer:
+        return self._loops.get().producer
+
+    @property
+    def awaiter(self) -> AsyncWaiter:
+        return self._loops.get().waiter
+
+    def _new_loop_clients(self) -> LoopClients:
+        app, self._app_async = self._app_async, None  # the app's own client serves one loop only
+        if app is not None:
+            client, owned = app, app is not self._given_async
+        elif self._given is not None:
+            client, owned = twins.async_twin(self._given), True
+        else:
+            client, owned = connect_async(self.settings.redis), True
+        waiter = AsyncWaiter(client, self.keys, self.settings.queue.group, block=self._signal_block)
+        return LoopClients(client, AsyncProducer(client, self.settings), waiter, owned)
+
+    @staticmethod
+    async def _close_loop_clients(clients: LoopClients) -> None:
+        if clients.owned:
+            await aclose_client(clients.redis)
 
     def tracking_redis(self) -> Any:
         """A new sync RESP3 client on the same server, for client-side caching (not on a Cluster)."""
@@ -96,23 +153,23 @@ class Core:
 
     @property
     def capabilities(self) -> Capabilities:
-        """What the server can do (probed once per client)."""
+        """What the server can do (probed once per client, with the partition count checked)."""
         if self._caps is None:
-            self._caps = probe(self.redis)
+            caps = probe(self.redis)
+            check_partitions(self.redis, self.keys)
+            self._caps = caps
         return self._caps
 
     async def acapabilities(self) -> Capabilities:
         if self._caps is None:
-            self._caps = await aprobe(self.async_redis)
+            caps = await aprobe(self.async_redis)
+            await acheck_partitions(self.async_redis, self.keys)
+            self._caps = caps
         return self._caps
 
     @cached_property
     def producer(self) -> Producer:
         return Producer(self.redis, self.settings, cluster=self.capabilities.cluster)
-
-    @cached_property
-    def aproducer(self) -> AsyncProducer:
-        return AsyncProducer(self.async_redis, self.settings)
 
     @property
     def _signal_block(self) -> float:
@@ -122,20 +179,78 @@ class Core:
     def waiter(self) -> Waiter:
         return Waiter(self.redis, self.keys, self.settings.queue.group, block=self._signal_block)
 
-    @cached_property
-    def awaiter(self) -> AsyncWaiter:
-        return AsyncWaiter(self.async_redis, self.keys, self.settings.queue.group, block=self._signal_block)
-
     # --- jobs ------------------------------------------------------------------------------------
     def enqueue(self, payloads: Sequence[Payload], *, notify: bool = False) -> list[StreamEntryRef]:
-        """Enqueue jobs (batched per partition); returns one handle per job, in order."""
+        """Enqueue jobs (batched per partition); returns one handle per job, in order.
+
+        `notify=True` has the worker leave a signal that `wait` blocks on (it then returns the
+        moment the job is applied); without it `wait` polls, from 1 ms up to 50 ms apart.
+        """
         return self.producer.enqueue_many(payloads, notify=notify)
 
-    def wait(self, handles: Sequence[StreamEntryRef], timeout: float | None = None) -> None:
-        """Block until the jobs are applied; raises JobFailed (dead-lettered) or WaitTimeout."""
-        if handles:
-            self.waiter.wait(handles, timeout or self.settings.queue.wait_timeout)
+    async def aenqueue(self, payloads: Sequence[Payload], *, notify: bool = False) -> list[StreamEntryRef]:
+        """`enqueue` for asyncio."""
+        return await self.aproducer.enqueue_many(payloads, notify=notify)
 
-    async def await_(self, handles: Sequence[StreamEntryRef], timeout: float | None = None) -> None:
-        if handles:
-            await self.awaiter.wait(handles, timeout or self.settings.queue.wait_timeout)
+    def wait(self, handles: Handles, timeout: float | None = None) -> None:
+        """Block until the job(s) are applied; raises `JobFailed` (dead-lettered) or `WaitTimeout`.
+
+        `handles`: one handle or a list (what `enqueue` returned). `timeout` in seconds: None is
+        ``settings.queue.wait_timeout``; 0 checks once and raises `WaitTimeout` if not applied.
+        """
+        todo = as_handles(handles)
+        budget = self.wait_budget(timeout)
+        if todo:
+            self.waiter.wait(todo, budget)
+
+    async def await_wait(self, handles: Handles, timeout: float | None = None) -> None:
+        """`wait` for asyncio: ``await client.await_wait(handles)``."""
+        todo = as_handles(handles)
+        budget = self.wait_budget(timeout)
+        if todo:
+            await self.awaiter.wait(todo, budget)
+
+    async def await_(self, handles: Handles, timeout: float | None = None) -> None:
+        """Deprecated name of `await_wait`."""
+        warnings.warn(
+            "Client.await_ is renamed await_wait (the asyncio form of wait)", DeprecationWarning, stacklevel=2
+        )
+        await self.await_wait(handles, timeout)
+
+    def wait_budget(self, timeout: float | None) -> float:
+        """Seconds a wait may take: `timeout`, or the settings' default for None (0 stays 0)."""
+        if timeout is None:
+            return self.settings.queue.wait_timeout
+        return check_timeout(timeout)
+
+
+def check_timeout(timeout: float, name: str = "timeout") -> float:
+    """`timeout` as float seconds; refuses negative, NaN and non-numbers."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise InvalidArgumentType(f"{name} must be seconds (a number) or None, not {type(timeout).__name__}")
+    if math.isnan(timeout) or timeout < 0:
+        raise InvalidArgument(
+            f"{name} must be >= 0 seconds (0: check once, do not wait) or None for the default, not {timeout}"
+        )
+    return float(timeout)
+
+
+def as_handles(handles: Handles) -> list[StreamEntryRef]:
+    """One handle or a sequence of them, as a list; refuses anything else by name."""
+    if isinstance(handles, StreamEntryRef):
+        return [handles]
+    if isinstance(handles, (str, bytes)) or not isinstance(handles, (Sequence, set, frozenset)):
+        raise InvalidArgumentType(
+            f"wait takes a handle or a list of handles (what enqueue returned), not {type(handles).__name__}"
+        )
+    out: list[StreamEntryRef] = []
+    for given in handles:
+        # a plain (stream, entry id) pair, e.g. a handle that went through JSON, is one too
+        pair = type(given) in (tuple, list) and len(given) == 2 and all(isinstance(x, str) for x in given)
+        h = StreamEntryRef(*given) if pair else given
+        if not isinstance(h, StreamEntryRef):
+            raise InvalidArgumentType(
+                f"wait takes handles (what enqueue returned), not {type(h).__name__} items"
+            )
+        out.append(h)
+    return out

@@ -16,7 +16,20 @@ class ConfigError(SluiceError):
     """Settings or arguments that cannot work (fix the configuration)."""
 
 
-class URLError(ConfigError):
+class InvalidArgument(ConfigError, ValueError):
+    """An argument a sluice call cannot take (a ValueError too: callers that catch ValueError
+    for bad arguments, as LangChain code does, still catch it)."""
+
+
+class InvalidArgumentType(ConfigError, TypeError):
+    """An argument of the wrong type, or a keyword a sluice call does not take (a TypeError too)."""
+
+
+class NoEventLoop(SluiceError, RuntimeError):
+    """An asyncio connection was asked for outside a running event loop (use it inside a coroutine)."""
+
+
+class URLError(InvalidArgument):
     """A connection URL that cannot be parsed; `part` names the bad piece.
 
     The message never contains the password.

@@ -4,7 +4,8 @@ Key schema (``ns`` = the namespace, default ``sluice``; ``{...}`` is a Cluster h
 
 | key | type | TTL | written by | read by |
 |---|---|---|---|---|
-| ``ns:jobs:{kind:p}`` | stream | - | producer (XADD via enqueue.lua) | workers (XREADGROUP), status |
+| ``ns:partitions`` | string: ``queue.partitions`` of the namespace | - | first client or worker (SET NX); ``sluice partitions set`` | every client and worker at connect |
+| ``ns:jobs:{kind:p}`` | stream | - | producer (XADD via enqueue.lua); version reservations (XSETID) | workers (XREADGROUP), status |
 | ``ns:jobs:{kind:p}:enq:<bucket>`` | hash job id -> entry id | 2 x queue.dedupe_window | producer (enqueue.lua) | producer retries |
 | ``ns:jobs:{kind:p}:done:<id>`` | list | queue.signal_ttl | worker after XACK (jobs that asked) | ``wait()`` (BLPOP) |
 | ``ns:jobs:{kind:p}:dead:<id>`` | string | 7 days | worker when dead-lettering | ``wait()`` |
@@ -42,14 +43,18 @@ Key schema (``ns`` = the namespace, default ``sluice``; ``{...}`` is a Cluster h
 | ``ns:emb:<fingerprint>:<digest(text)>`` | string: float32 vector | embeddings cache TTL | index handler | index handler |
 | **LLM caches** (``<c>`` = cache name, ``<hl>`` = ``digest(llm_string)``, ``<hp>`` = ``digest(prompt)``) | | | | |
 | ``ns:cache:<c>:<hl>:<hp>`` | string ``<padded version>:<generations JSON>`` | cache ttl (set with the value) | cache-fill / cache-warm handlers, sync update (cache_write.lua) | exact cache lookup |
-| ``ns:cache-meta:<c>:cleared`` | hash ``*`` or ``<hl>`` -> version of the newest clear | - | ``clear()`` (cache_clear_mark.lua) | cache_write.lua (drops older fills) |
+| ``ns:cache-meta:<c>:cleared`` | hash ``*:<p>`` or ``<hl>:<p>`` -> version of the newest clear in partition p | - | ``clear()`` (cache_clear_mark.lua) | cache_write.lua (drops older fills) |
 | ``ns:cache-meta:<c>:hits`` | zset member ``<hl>:<hp>``, score = hits (decayed) | - | exact cache facade (buffered ZINCRBY) | refresh-ahead beat task |
 | ``ns:cache-meta:<c>:src`` | hash ``<hl>:<hp>`` -> JSON prompt, llm_string, ttl, embedder | - | exact cache facade (with hits) | refresh-ahead beat task |
 | ``ns:cache-meta:<c>:warming:<hl>:<hp>`` | string: claim of one refresh (idempotent enqueue) | refresh window | refresh-ahead beat task (SET NX) | refresh-ahead beat task |
 | ``ns:cache-meta:<c>:lookups:<minute>`` | hash hit/miss/sem_hit/sem_miss/``d<bucket>`` (nearest distance) | 2 h | cache facades (``sluice.ops.cachestats``) | dashboard |
 
 The job stream's hash tag is ``{kind:p}`` so partitions spread over Cluster slots while a stream
-and its signal keys stay in one slot. Per-session keys are tagged by session id so one Lua script
+and its signal keys stay in one slot. A key's partition stream is its *version domain* (DESIGN
+rule 2): every write to the key carries an entry id of that one stream, never a clock. Cache
+entries are versioned by the ``cache-fill`` stream of their partition, whoever writes them:
+cache-fill jobs by their entry ids, cache-warm jobs, ``write="sync"`` updates and ``clear()``
+marks by ids reserved from that stream (`sluice.stores.versions`). Per-session keys are tagged by session id so one Lua script
 can write both. A vector document and its tombstone share the hash tag ``{<id>}`` (a digest when
 the id holds braces) for the same reason; RediSearch indexes and vector sets exist once per shard
 tag, chosen so that on a Cluster every primary holds one (queries fan out and merge).
@@ -59,8 +64,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Final
 
 from sluice.types import JOB_KINDS, EntryId, JobKind, KeyT
+
+VERSIONED_BY: Final[dict[JobKind, JobKind]] = {"cache-warm": "cache-fill"}
+"""Job kinds whose writes are versioned by another kind's stream: cache-warm jobs write cache
+entries, whose versions are entry ids of the cache-fill stream of their partition."""
 
 
 def stable_hash(text: str) -> int:
@@ -93,6 +103,14 @@ class Keys:
 
     def stream_for(self, kind: JobKind, target_key: str) -> KeyT:
         return self.stream(kind, self.partition_of(target_key))
+
+    def version_stream(self, kind: JobKind, partition: int) -> KeyT:
+        """The stream whose entry ids version the writes of a `kind` job routed to `partition`."""
+        return self.stream(VERSIONED_BY.get(kind, kind), partition)
+
+    def partitions_key(self) -> KeyT:
+        """Where the namespace's partition count is recorded (`sluice.queue.partitions`)."""
+        return KeyT(f"{self.namespace}:partitions")
 
     def enqueue_dedupe(self, stream: str, bucket: int) -> KeyT:
         return KeyT(f"{stream}:enq:{bucket}")
@@ -211,6 +229,14 @@ class Keys:
         """SCAN MATCH pattern of one cache's entries (or one model's); names hold no glob characters."""
         scope = f"{digest(llm_string)}:" if llm_string is not None else ""
         return f"{self.namespace}:cache:{cache}:{scope}*"
+
+    def cache_partition(self, cache: str, member: str) -> int:
+        """The partition of an entry (member ``<hl>:<hp>``): that of `CacheFillPayload.target_key`."""
+        return self.partition_of(f"cache:{cache}:{member}")
+
+    def cache_version_stream(self, cache: str, member: str) -> KeyT:
+        """The stream that versions an entry: the cache-fill stream of its partition."""
+        return self.stream("cache-fill", self.cache_partition(cache, member))
 
     def cache_cleared(self, cache: str) -> KeyT:
         return KeyT(f"{self.namespace}:cache-meta:{cache}:cleared")

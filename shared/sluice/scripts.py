@@ -1,8 +1,11 @@
 """Lua scripts shipped with the package, loaded by name and registered on a client.
 
-Each `.lua` file opens with its key schema. redis-py's `Script` runs EVALSHA and reloads on
-NOSCRIPT, on standalone, Sentinel-managed and Cluster clients alike. Cluster batches of the vector
-runner send EVALSHA themselves (`sha`) and load scripts per node (`sluice.vectors.cluster_batch`). A script whose first line
+Each `.lua` file opens with its key schema. A line ``--@include <name>`` is replaced by the
+text of ``<name>.lua`` (a function shared by several scripts, e.g. stream_versions.lua): one
+source, and each script stays one self-contained EVALSHA. redis-py's `Script` runs EVALSHA and
+reloads on NOSCRIPT, on standalone, Sentinel-managed and Cluster clients alike. Cluster batches
+of the vector runner send EVALSHA themselves (`sha`, of the expanded text) and load scripts per
+node (`sluice.vectors.cluster_batch`). A script whose first line
 is ``#!lua flags=no-writes`` runs with EVALSHA_RO instead: a user allowed only reads (and
 ``+evalsha_ro``) may run it, and a replica can answer it.
 """
@@ -18,11 +21,17 @@ from typing import Any
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+INCLUDE = "--@include "
+
 
 @cache
 def source(name: str) -> str:
-    """The text of `sluice/lua/<name>.lua`."""
-    return resources.files("sluice").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+    """The text of `sluice/lua/<name>.lua`, its ``--@include`` lines expanded."""
+    text = resources.files("sluice").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+    lines = text.split("\n")
+    return "\n".join(
+        source(line[len(INCLUDE) :].strip()) if line.startswith(INCLUDE) else line for line in lines
+    )
 
 
 @cache

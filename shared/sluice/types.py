@@ -28,6 +28,13 @@ class StreamEntryRef(NamedTuple):
     entry_id: EntryId
 
 
+class NotifiedEntryRef(StreamEntryRef):
+    """A handle whose job was enqueued with ``notify``: its worker leaves a done signal that `wait()`
+    blocks on. Equal to (and hashed like) the plain `StreamEntryRef` of the same entry."""
+
+    __slots__ = ()
+
+
 def parse_entry_id(entry_id: str) -> tuple[int, int]:
     """`"1700000000000-3"` -> `(1700000000000, 3)`; raises ValueError on anything else."""
     ms, sep, seq = entry_id.partition("-")

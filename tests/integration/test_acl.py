@@ -349,9 +349,12 @@ def test_app_uses_the_exact_llm_cache_through_the_workers(app: Client, worker: P
     found = cache.lookup("what is sluice?", "llm-a")
     assert found is not None and [g.text for g in found] == ["a write-behind memory"]
     cache.flush_hits()  # hit counters: the app's one write outside the job streams
-    # But writing the cache itself, synchronously, is refused
-    sync = app.llm_cache(name="acl", write="sync")
-    refused(lambda: sync.update("forged", "llm-a", [Generation(text="x")]))
+    # But writing the cache itself, directly, is refused (skipped and counted: a cache never
+    # fails the LLM call whose answer it was given), and nothing is written
+    direct = app.llm_cache(name="acl", write="direct")
+    direct.update("forged", "llm-a", [Generation(text="x")])
+    assert direct.skipped.counts["PermissionDenied"] == 1
+    assert direct.lookup("forged", "llm-a") is None
 
 
 def ops_client(server: servers.RedisServer) -> Client:

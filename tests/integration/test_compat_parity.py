@@ -188,6 +188,36 @@ def test_langchain_redis_delete_answers_as_the_peer(sluice: Client, redis8: Any)
     assert community.Redis.from_texts(["x"], EMB, redis_url=redis8.url).delete(["nope"]) is True
 
 
+def test_a_redisvl_schema_shapes_the_index_and_the_results(sluice: Client, redis8: Any) -> None:
+    # Given a langchain-redis config with a redisvl schema that indexes one metadata field
+    from redisvl.schema import IndexSchema as RedisvlSchema
+
+    schema = RedisvlSchema.from_dict({
+        "index": {"name": "withschema", "storage_type": "hash"},
+        "fields": [
+            {"name": "kind", "type": "tag", "attrs": {"separator": ";"}},
+            {"name": "text", "type": "text"},
+            {"name": "embedding", "type": "vector", "attrs": {"dims": EMB.dims, "distance_metric": "cosine", "algorithm": "FLAT"}},
+        ],
+    })  # fmt: skip
+    config = langchain_redis.RedisConfig(index_name="withschema", redis_url=redis8.url, schema=schema)
+    store = langchain_redis.RedisVectorStore(EMB, config=config)
+    store.add_texts(["one", "two"], [{"kind": "a", "extra": 1}, {"kind": "b", "extra": 2}])
+    # Then the field is filterable, results carry the schema's fields only, return_all everything
+    [doc] = store.similarity_search("one", k=2, filter=rv.Tag("kind") == "a")
+    assert doc.metadata == {"kind": "a"}
+    [(full, _)] = store.similarity_search_with_score(
+        "one", k=1, filter=rv.Tag("kind") == "a", return_all=True
+    )
+    assert full.metadata == {"kind": "a", "extra": 1}
+    # And with_vectors gives the peer's triples
+    [(vdoc, distance, vector)] = store.similarity_search_with_score_by_vector(
+        EMB.embed_query("two"), k=1, with_vectors=True
+    )
+    assert vdoc.page_content == "two" and distance < 0.01 and len(vector) == EMB.dims
+    assert store.index.schema.fields["kind"].attrs.separator == ";"
+
+
 # --- store.index -----------------------------------------------------------------------------------
 def test_store_index_answers_the_redisvl_calls(sluice: Client, redis8: Any, tmp_path: Path) -> None:
     store = lr_store(redis8.url, "parityindex")
@@ -230,6 +260,7 @@ def test_ttl_zero_means_what_it_meant(sluice: Client, redis8: Any) -> None:
     assert sluice.redis.pttl(sluice.keys.history(history.session_id)) == -1
     other = community.RedisChatMessageHistory("ttl0c", url=redis8.url, ttl=0)
     assert other.ttl is None
+    assert langchain_redis.RedisChatMessageHistory("neg", redis_url=redis8.url, ttl=-1).ttl is None
     semantic = langchain_redis.RedisSemanticCache(EMB, redis_url=redis8.url, ttl=0)
     assert semantic.ttl is None
     r.close()

@@ -96,7 +96,6 @@ def twin_infos(client: Client) -> list[tuple[int, dict[str, Any]]]:
         finally:
             await twin.aclose()
 
-    client._async_redis = None  # a fresh twin for this event loop
     found.append(asyncio.run(on_asyncio()))
     return found
 
@@ -292,7 +291,7 @@ def test_twins_of_a_cluster_client_reach_the_same_cluster(
         async def on_asyncio() -> None:
             assert isinstance(client.async_redis, redis.asyncio.cluster.RedisCluster)
             more = await client.aproducer.enqueue_many(appends("a", 20))
-            await client.await_(more, timeout=20)
+            await client.await_wait(more, timeout=20)
             await history.aadd_messages([HumanMessage("async turn")])
             assert [m.content for m in await history.aget_messages()] == ["sync turn", "async turn"]
             await client.aclose()
@@ -321,8 +320,12 @@ def test_an_untwinnable_client_is_refused_with_what_to_pass() -> None:
         Client.from_redis(redis_py.asyncio.Redis())
     pool = redis_py.ConnectionPool(connection_class=CustomConnection, port=1)
     client = Client.from_redis(redis_py.Redis(connection_pool=pool, protocol=2))
+
+    async def async_redis_of(c: Client) -> Any:
+        return c.async_redis
+
     with pytest.raises(ConfigError, match=r"CustomConnection.*async_redis"):
-        _ = client.async_redis
+        asyncio.run(async_redis_of(client))
     ocsp = redis_py.Redis(port=1, ssl=True, ssl_validate_ocsp=True, protocol=2)
     with pytest.raises(ConfigError, match="ssl_validate_ocsp"):
-        _ = Client.from_redis(ocsp).async_redis
+        asyncio.run(async_redis_of(Client.from_redis(ocsp)))

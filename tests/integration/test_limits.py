@@ -1,5 +1,6 @@
 """Every limit in `LimitSettings` is enforced at enqueue, through the facades the app uses: the call
-raises `PayloadTooLarge` naming the limit's setting and the value, and nothing reaches Redis."""
+raises `PayloadTooLarge` naming the limit's setting and the value, and nothing reaches Redis. (A
+cache fill is skipped with that message as a warning instead: a cache never fails the LLM call.)"""
 
 from __future__ import annotations
 
@@ -74,23 +75,30 @@ def test_payload_bytes_through_chat_history(client: Client) -> None:
     assert nothing_enqueued(client)
 
 
-def test_prompt_length_through_the_llm_cache(client: Client) -> None:
+def skipped(caplog: pytest.LogCaptureFixture, setting: str, value: int, limit: int) -> None:
+    """A cache fill over a limit is skipped (a cache never fails the LLM call): the warning says why."""
+    message = " ".join(r.getMessage() for r in caplog.records)
+    assert setting in message and f"is {value} but the limit is {limit}" in message
+
+
+def test_prompt_length_through_the_llm_cache(client: Client, caplog: pytest.LogCaptureFixture) -> None:
     cache = client.llm_cache()
-    with pytest.raises(PayloadTooLarge) as info:
-        cache.update("p" * 101, "llm", [Generation(text="answer")])
-    refused(info, "SLUICE_LIMITS__MAX_PROMPT_CHARS", 101, 100)
-    assert "prompt length (characters)" in str(info.value)
+    cache.update("p" * 101, "llm", [Generation(text="answer")])
+    assert cache.skipped.counts["PayloadTooLarge"] == 1
+    skipped(caplog, "SLUICE_LIMITS__MAX_PROMPT_CHARS", 101, 100)
+    assert "prompt length (characters)" in caplog.text
+    assert nothing_enqueued(client)
     cache.update("p" * 100, "llm", [Generation(text="answer")])  # at the limit: accepted
     assert not nothing_enqueued(client)
 
 
-def test_prompt_length_through_the_semantic_cache(client: Client) -> None:
+def test_prompt_length_through_the_semantic_cache(client: Client, caplog: pytest.LogCaptureFixture) -> None:
     from sluice.embeddings.hashing import HashingEmbeddings
 
     cache = client.semantic_cache(HashingEmbeddings(dims=8), embedder="hashing", verify_embedder=False)
-    with pytest.raises(PayloadTooLarge) as info:
-        cache.update("q" * 150, "llm", [Generation(text="answer")])
-    refused(info, "SLUICE_LIMITS__MAX_PROMPT_CHARS", 150, 100)
+    cache.update("q" * 150, "llm", [Generation(text="answer")])
+    assert cache.skipped.counts["PayloadTooLarge"] == 1
+    skipped(caplog, "SLUICE_LIMITS__MAX_PROMPT_CHARS", 150, 100)
     assert nothing_enqueued(client)
 
 

@@ -60,7 +60,7 @@ def test_second_call_is_served_from_the_cache(client: Client, global_cache: None
     assert second.usage_metadata is None or second.usage_metadata.get("total_cost") == 0
 
 
-@pytest.mark.parametrize("write", ["background", "sync"])
+@pytest.mark.parametrize("write", ["enqueued", "direct"])
 def test_tool_call_messages_round_trip_exactly(client: Client, write: Any) -> None:
     # Given a generation with tool calls, usage and response metadata, ids and generation_info
     cache = client.llm_cache(write=write)
@@ -115,8 +115,8 @@ def test_entries_expire_with_their_ttl(client: Client) -> None:
 
 def test_clear_removes_only_this_caches_entries(client: Client, redis8: Any, namespace: str) -> None:
     # Given two models in this cache, another cache, another namespace and an unrelated key
-    mine, other_cache = client.llm_cache(write="sync"), client.llm_cache(name="other", write="sync")
-    neighbour = Client(fast_settings(redis8.url, namespace + "x")).llm_cache(write="sync")
+    mine, other_cache = client.llm_cache(write="direct"), client.llm_cache(name="other", write="direct")
+    neighbour = Client(fast_settings(redis8.url, namespace + "x")).llm_cache(write="direct")
     for i in range(30):
         mine.update(f"p{i}", "model-a", [Generation(text="a")])
         mine.update(f"p{i}", "model-b", [Generation(text="b")])
@@ -186,7 +186,7 @@ def settled(cache: LLMCache, expected: Any, within: float = 0.05) -> float:
 def test_the_local_cache_serves_repeats_and_drops_a_changed_or_deleted_key(client: Client) -> None:
     # Given a cache with an in-process cache, and another app writing through its own client
     cache = client.llm_cache(local_cache=100)
-    other = Client(client.settings).llm_cache(write="sync")
+    other = Client(client.settings).llm_cache(write="direct")
     other.update("p", "llm", [Generation(text="v1")])
     tracked = cache._tracked
     assert tracked is not None
@@ -212,7 +212,7 @@ def test_the_local_cache_serves_repeats_and_drops_a_changed_or_deleted_key(clien
 
 def test_the_local_cache_drops_an_entry_at_its_ttl(client: Client) -> None:
     # Given an entry with a short TTL held in the in-process cache
-    cache = client.llm_cache(local_cache=10, ttl=0.3, write="sync")
+    cache = client.llm_cache(local_cache=10, ttl=0.3, write="direct")
     cache.update("p", "llm", [Generation(text="soon gone")])
     assert cache.lookup("p", "llm") == [Generation(text="soon gone")]
     assert cache.lookup("p", "llm") == [Generation(text="soon gone")]
@@ -225,7 +225,7 @@ def test_the_local_cache_drops_an_entry_at_its_ttl(client: Client) -> None:
 
 def test_local_cache_hits_are_isolated_copies(client: Client) -> None:
     # Given an entry served from the in-process cache
-    cache = client.llm_cache(local_cache=10, write="sync")
+    cache = client.llm_cache(local_cache=10, write="direct")
     cache.update("p", "llm", [tool_call_generation()])
     first = cache.lookup("p", "llm")
     assert first is not None
@@ -253,7 +253,7 @@ async def test_async_methods_use_the_same_entries(client: Client) -> None:
 
 def test_hits_are_recorded_for_refresh_ahead(client: Client) -> None:
     # Given a cached entry
-    cache = client.llm_cache(write="sync", ttl=60)
+    cache = client.llm_cache(write="direct", ttl=60)
     cache.update("hot prompt", "llm", [Generation(text="x")])
     # When it is hit three times and the counts are flushed
     for _ in range(3):
@@ -312,7 +312,7 @@ def test_on_redis_7_asking_for_a_semantic_cache_names_what_is_missing(redis7: An
 def test_on_a_cluster_clear_scans_every_primary_and_keeps_other_keys(cluster: Any, namespace: str) -> None:
     # Given entries spread over every primary, from two models, and an unrelated key
     client = Client(fast_settings(cluster.url, namespace))
-    cache = client.llm_cache(write="sync", ttl=60)
+    cache = client.llm_cache(write="direct", ttl=60)
     for i in range(60):
         cache.update(f"p{i}", "model-a", [Generation(text=f"a{i}")])
         cache.update(f"p{i}", "model-b", [Generation(text=f"b{i}")])

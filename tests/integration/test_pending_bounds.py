@@ -155,7 +155,7 @@ def test_hit_sources_are_bounded_without_the_beat(client: Client, monkeypatch: p
     # Given a cache keeping the 50 hottest entries' counts and sources, and 200 entries written
     monkeypatch.setattr(hits, "HITS_KEPT", 50)
     monkeypatch.setattr(hits, "ORPHAN_SLACK", 5)
-    cache = client.llm_cache(write="sync")
+    cache = client.llm_cache(write="direct")
     for i in range(200):
         cache.update(f"prompt {i}", LLM, [Generation(text=str(i))])
     # When each is hit (prompt 0 ten times), the counts flushed as lookups go, no beat running

@@ -124,7 +124,7 @@ def test_a_wait_with_no_worker_in_the_namespace_says_so(redis8: Any, namespace: 
     assert f"no worker heartbeat in namespace {namespace!r}" in message
     assert f"SLUICE_NAMESPACE={namespace}" in message
     # And so does a facade's read that waits for its own writes (a floor wait), sync and async
-    history = client.chat_history("s", wait_timeout=0.3)
+    history = client.chat_history("s", wait_timeout=0.3, on_timeout="raise")
     history.add_messages([HumanMessage("hi")])
     with pytest.raises(WaitTimeout, match=f"no worker heartbeat in namespace {namespace!r}"):
         history.messages

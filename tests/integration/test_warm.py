@@ -101,7 +101,8 @@ def test_sluice_warm_fills_the_cache_and_dead_letters_the_prompts_the_model_fail
 
 
 def test_a_job_with_several_prompts_fills_the_good_ones_and_reports_the_bad(client: Client) -> None:
-    # Given one warm job with a prompt the model refuses between two good ones
+    # Given one warm job with a prompt the model refuses between two good ones (all three entries
+    # lie in one partition, as a job's prompts must: plan() refuses others)
     llm_string = ModelRegistry(client.settings.models).llm_string("fake")
     job = CacheWarmPayload(model="fake", llm_string=llm_string, prompts=["first", "boom", "second"], ttl=60)
     # When the worker runs it
@@ -141,7 +142,7 @@ def test_refresh_ahead_enqueues_only_hot_entries_near_expiry(client: Client) -> 
     # unknown model, and hot but deleted
     registry = ModelRegistry(client.settings.models)
     llm = registry.llm_string("fake")
-    soon, fresh = client.llm_cache(ttl=5, write="sync"), client.llm_cache(ttl=3600, write="sync")
+    soon, fresh = client.llm_cache(ttl=5, write="direct"), client.llm_cache(ttl=3600, write="direct")
     entries = {
         "hot-soon": (soon, llm, 5), "hot-fresh": (fresh, llm, 5), "cold-soon": (soon, llm, 0),
         "hot-unknown": (soon, "an unconfigured model", 5), "hot-gone": (soon, llm, 5),
@@ -175,7 +176,7 @@ def test_refresh_ahead_enqueues_only_hot_entries_near_expiry(client: Client) -> 
 def test_the_celery_task_runs_refresh_ahead_for_each_cache(client: Client) -> None:
     # Given a hot entry near expiry and the Celery app built from the same settings
     llm = ModelRegistry(client.settings.models).llm_string("fake")
-    cache = client.llm_cache(ttl=5, write="sync")
+    cache = client.llm_cache(ttl=5, write="direct")
     cache.update(cache_prompt("celery"), llm, [Generation(text="old")])
     cache.lookup(cache_prompt("celery"), llm)
     cache.flush_hits()

@@ -14,11 +14,12 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
+from langchain_core.runnables.config import run_in_executor
 from langchain_core.vectorstores import VectorStoreRetriever
 
 from sluice.facade.client import Client
@@ -66,6 +67,23 @@ class CompatVectorStore(SluiceVectorStore):
         self._id_prefix = id_prefix
         self._content_field = content_field
         self._relevance_fn = relevance_score_fn
+
+    @classmethod
+    async def afrom_texts(
+        cls,
+        texts: list[str],
+        embedding: Embeddings,
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """The drop-ins' `from_texts` takes the originals' arguments: build through it, as
+        LangChain's own `VectorStore.afrom_texts` does (the facade's form takes the facade's)."""
+        if ids is not None:
+            kwargs["ids"] = ids
+        build: Any = cls.from_texts
+        return await run_in_executor(None, build, texts, embedding, metadatas, **kwargs)
 
     # --- what the peers' callers pass and get back --------------------------------------------------
     def _filter(self, value: Any) -> Filter | None:

@@ -82,7 +82,7 @@ class Buffer:
             ):
                 raise WaitTimeout(
                     f"{len(self._items)} buffered jobs are waiting to be enqueued (limit {self._max_buffered}); "
-                    "Redis is slow or unreachable: retry later or use write='sync'"
+                    "Redis is slow or unreachable: retry later or use write='enqueued'"
                 )
             self._items.append((payload, notify, ticket))
             if self._thread is None:

@@ -5,8 +5,12 @@ By default a history reads its own writes: `messages`, `get_recent` and `relevan
 through the same `Client` — by this object or another one for the same session, so that
 ``RunnableWithMessageHistory(chain, lambda sid: client.chat_history(sid))``, which builds a new
 history per call, still sees the previous turn. Writes to other sessions are never waited for.
-`read_your_writes=False` makes appends fire-and-forget, for logging-style use. ``write="buffered"``
-returns from an append before the job is enqueued (a background thread sends it within about a
+When the workers are late past `wait_timeout`, the read goes on without those writes and logs a
+warning (``on_timeout="warn"``, the default: a conversation keeps answering while its workers
+are down, and later turns do not wait again until they catch up); ``on_timeout="raise"`` raises
+`WaitTimeout` instead. `flush()` always raises. `read_your_writes=False` makes appends
+fire-and-forget, for logging-style use. Appends enqueue in the call (``write="enqueued"``);
+``write="buffered"`` returns from an append before the job is enqueued (a background thread sends it within about a
 millisecond; see `sluice.facade.buffer` for what that trades away). `ttl` (seconds) is
 refreshed on every write; `max_messages` keeps the newest ones. `delete()` removes the session
 (through the queue, so it lands after this object's earlier appends). With `embedder=` (a
@@ -17,23 +21,37 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from langchain_core.chat_history import BaseChatMessageHistory
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, RemoveMessage
 
-from sluice.errors import ConfigError, JobFailed
+from sluice.core import check_timeout
+from sluice.errors import ConfigError, InvalidArgument, InvalidArgumentType, JobFailed
 from sluice.facade.buffer import buffer_for, writes_for
 from sluice.facade.memory import Recall
+from sluice.facade.pending import await_writes, wait_for_writes
+from sluice.facade.policy import OnTimeout, WriteMode, check_count, check_ttl, on_timeout_policy, write_mode
 from sluice.jobs.models import HistoryAppendPayload
 from sluice.stores.history import AsyncHistoryStore, HistoryOp, HistoryStore
-from sluice.stores.messages import to_compact_dicts
+from sluice.stores.messages import NOT_KEPT, to_compact_dicts
 
 if TYPE_CHECKING:
     from sluice.core import Core
 
 
-WriteMode = Literal["sync", "buffered"]
+def _checked(messages: Sequence[BaseMessage]) -> Sequence[BaseMessage]:
+    """`messages`, refused by name unless each is a message a conversation keeps."""
+    if isinstance(messages, (str, BaseMessage)):
+        raise InvalidArgumentType("add_messages takes a list of LangChain messages, not one message or a str")
+    for m in messages:
+        if not isinstance(m, BaseMessage):
+            raise InvalidArgumentType(
+                f"add_messages takes LangChain messages (BaseMessage), not {type(m).__name__}"
+            )
+        if isinstance(m, RemoveMessage):
+            raise InvalidArgument(f"{NOT_KEPT}; use clear() or delete() to remove messages")
+    return messages
 
 
 class ChatHistory(BaseChatMessageHistory):
@@ -49,24 +67,22 @@ class ChatHistory(BaseChatMessageHistory):
         read_your_writes: bool = True,
         wait_timeout: float | None = None,
         embedder: str | None = None,
-        write: WriteMode = "sync",
+        write: WriteMode | str = "enqueued",
+        on_timeout: OnTimeout = "warn",
     ) -> None:
-        if write not in ("sync", "buffered"):
-            raise ValueError(f"write must be 'sync' or 'buffered', not {write!r}")
+        self.write: WriteMode = write_mode(write, "chat_history", ("enqueued", "buffered"))
+        if not isinstance(session_id, str):
+            raise InvalidArgumentType(f"session_id must be a string, not {type(session_id).__name__}")
         if not session_id:
-            raise ValueError("session_id must be a non-empty string")
-        if ttl is not None and ttl <= 0:
-            raise ValueError("ttl must be positive seconds, or None for a session that does not expire")
-        if max_messages is not None and max_messages < 1:
-            raise ValueError("max_messages must be at least 1, or None to keep every message")
+            raise InvalidArgument("session_id must be a non-empty string")
         self.client = client
         self.session_id = session_id
-        self.ttl = ttl
-        self.max_messages = max_messages
+        self.ttl = check_ttl(ttl, "sessions")
+        self.max_messages = check_count(max_messages, "max_messages", none="to keep every message")
         self.read_your_writes = read_your_writes
-        self.wait_timeout = wait_timeout
+        self.wait_timeout = None if wait_timeout is None else check_timeout(wait_timeout, "wait_timeout")
+        self.on_timeout: OnTimeout = on_timeout_policy(on_timeout, "chat_history")
         self.embedder = embedder
-        self.write: WriteMode = write
         self.recall = Recall(client, embedder) if embedder else None
         self._writes = writes_for(client)
         self._store: HistoryStore | None = None
@@ -100,8 +116,7 @@ class ChatHistory(BaseChatMessageHistory):
 
     def get_recent(self, k: int) -> list[BaseMessage]:
         """The last `k` messages, oldest first (one round trip)."""
-        if k < 1:
-            raise ValueError("k must be at least 1")
+        check_count(k, "k")
         self._settle()
         return self._sync_store().read(self.session_id, last=k)
 
@@ -122,7 +137,9 @@ class ChatHistory(BaseChatMessageHistory):
         return [(f.message, f.distance) for f in found]
 
     def _timeout(self, timeout: float | None = None) -> float:
-        return timeout or self.wait_timeout or self.client.settings.queue.wait_timeout
+        if timeout is not None:
+            return check_timeout(timeout)
+        return self.client.wait_budget(self.wait_timeout)
 
     def _buffer(self, op: HistoryOp, messages: Sequence[BaseMessage]) -> bool:
         """Buffer the job (write="buffered"); False when it is to be enqueued in the call."""
@@ -146,7 +163,7 @@ class ChatHistory(BaseChatMessageHistory):
             self._writes.add(self.session_id, handles)
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
-        if messages:
+        if _checked(messages):
             self._enqueue("append", messages)
 
     def clear(self) -> None:
@@ -157,18 +174,25 @@ class ChatHistory(BaseChatMessageHistory):
         self._enqueue("delete")
 
     def flush(self, timeout: float | None = None) -> None:
-        """Wait until every write this object made is applied."""
-        self._settle(timeout)
+        """Wait until every write to this session is applied; raises `WaitTimeout` or `JobFailed`."""
+        self._settle(timeout, "raise")
 
-    def _settle(self, timeout: float | None = None) -> None:
-        pending = self._writes.handles(self.session_id, self._timeout(timeout))
-        if pending:
-            try:
-                self.client.wait(pending, self._timeout(timeout))
-            except JobFailed:
-                self._writes.done(self.session_id, pending)  # reported once; a timeout keeps them
-                raise
+    def _settle(self, timeout: float | None = None, policy: OnTimeout | None = None) -> None:
+        budget = self._timeout(timeout)
+        pending = self._writes.handles(self.session_id, budget)
+        if not pending:
+            return
+        try:
+            applied = wait_for_writes(self.client, pending, {}, budget, policy or self.on_timeout, self._what)
+        except JobFailed:
+            self._writes.done(self.session_id, pending)  # reported once; a timeout keeps them
+            raise
+        if applied:
             self._writes.done(self.session_id, pending)
+
+    @property
+    def _what(self) -> str:
+        return f"chat history {self.session_id!r}"
 
     # --- asyncio -------------------------------------------------------------------------------
     async def aget_messages(self) -> list[BaseMessage]:
@@ -176,8 +200,7 @@ class ChatHistory(BaseChatMessageHistory):
         return await AsyncHistoryStore(self.client.async_redis, self.client.keys).read(self.session_id)
 
     async def aget_recent(self, k: int) -> list[BaseMessage]:
-        if k < 1:
-            raise ValueError("k must be at least 1")
+        check_count(k, "k")
         await self._asettle()
         return await AsyncHistoryStore(self.client.async_redis, self.client.keys).read(
             self.session_id, last=k
@@ -204,7 +227,7 @@ class ChatHistory(BaseChatMessageHistory):
             self._writes.add(self.session_id, handles)
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
-        if messages:
+        if _checked(messages):
             await self._aenqueue("append", messages)
 
     async def aclear(self) -> None:
@@ -213,19 +236,23 @@ class ChatHistory(BaseChatMessageHistory):
     async def adelete(self) -> None:
         await self._aenqueue("delete")
 
-    async def aflush(self) -> None:
-        await self._asettle()
+    async def aflush(self, timeout: float | None = None) -> None:
+        await self._asettle(timeout, "raise")
 
-    async def _asettle(self) -> None:
-        timeout = self._timeout()
+    async def _asettle(self, timeout: float | None = None, policy: OnTimeout | None = None) -> None:
+        budget = self._timeout(timeout)
         if self.write == "buffered":  # a buffered job is resolved by a thread: wait off the loop
-            pending = await asyncio.to_thread(self._writes.handles, self.session_id, timeout)
+            pending = await asyncio.to_thread(self._writes.handles, self.session_id, budget)
         else:
-            pending = self._writes.handles(self.session_id, timeout)
-        if pending:
-            try:
-                await self.client.await_(pending, timeout)
-            except JobFailed:
-                self._writes.done(self.session_id, pending)
-                raise
+            pending = self._writes.handles(self.session_id, budget)
+        if not pending:
+            return
+        try:
+            applied = await await_writes(
+                self.client, pending, {}, budget, policy or self.on_timeout, self._what
+            )
+        except JobFailed:
+            self._writes.done(self.session_id, pending)
+            raise
+        if applied:
             self._writes.done(self.session_id, pending)

@@ -77,9 +77,11 @@ class SluiceCheckpointer(BaseCheckpointSaver[str]):
         return self._runner
 
     async def _async_runner(self) -> AsyncRunner:
-        if self._arunner is None:
+        """The running event loop's runner (each loop has its own connections)."""
+        redis = self.client.async_redis
+        if self._arunner is None or self._arunner.redis is not redis:
             caps = await self.client.acapabilities()
-            self._arunner = AsyncRunner(self.client.async_redis, cluster=caps.cluster)
+            self._arunner = AsyncRunner(redis, cluster=caps.cluster)
         return self._arunner
 
     def _waits(self, config: RunnableConfig | None) -> bool:
@@ -233,7 +235,7 @@ class SluiceCheckpointer(BaseCheckpointSaver[str]):
             )
             self._enqueued(chunk, handles)
             if waits:
-                await self.client.await_(handles, self.reads.timeout)
+                await self.client.await_wait(handles, self.reads.timeout)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         thread_id, ns, checkpoint_id = codec.thread_of(config)

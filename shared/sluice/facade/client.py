@@ -18,11 +18,11 @@ if TYPE_CHECKING:
     from langgraph.store.base import IndexConfig, TTLConfig
 
     from sluice.facade.chat_history import ChatHistory
-    from sluice.facade.chat_history import WriteMode as HistoryWriteMode
     from sluice.facade.checkpointer import SluiceCheckpointer
     from sluice.facade.checkpointer import WriteMode as CheckpointWriteMode
-    from sluice.facade.llm_cache import LLMCache, WriteMode
+    from sluice.facade.llm_cache import LLMCache
     from sluice.facade.memory import MemoryRetriever
+    from sluice.facade.policy import OnTimeout, WriteMode
     from sluice.facade.semantic_cache import SemanticCache
     from sluice.facade.store import SluiceStore
     from sluice.facade.vectorstore import SluiceVectorStore
@@ -49,13 +49,15 @@ class Client(Core):
         wait_timeout: float | None = None,
         embedder: str | None = None,
         semantic: bool = False,
-        write: HistoryWriteMode = "sync",
+        write: WriteMode | str = "enqueued",
+        on_timeout: OnTimeout = "warn",
     ) -> ChatHistory:
         """A LangChain `BaseChatMessageHistory` whose appends go through the workers.
 
         `embedder` (a settings name) or `semantic=True` (the only settings embedder) also indexes
         each message for `history.relevant(query, k)`; that needs RediSearch or Redis 8.
-        `write="buffered"` makes appends return before the job is enqueued (see `sluice.facade.buffer`).
+        ``write="enqueued"`` (default) enqueues each append in the call; ``"buffered"`` returns before
+        the job is enqueued (see `sluice.facade.buffer`). `on_timeout`: see `sluice.facade.policy`.
         """
         from sluice.facade.chat_history import ChatHistory
         from sluice.facade.memory import FEATURE, resolve_embedder
@@ -73,6 +75,7 @@ class Client(Core):
             wait_timeout=wait_timeout,
             embedder=name,
             write=write,
+            on_timeout=on_timeout,
         )
 
     def checkpointer(
@@ -144,8 +147,10 @@ class Client(Core):
     ) -> MemoryRetriever:
         """A LangChain `BaseRetriever` over past messages of one session, several, or all (None)."""
         from sluice.facade.memory import FEATURE, MemoryRetriever, Recall, resolve_embedder
+        from sluice.facade.policy import check_count
         from sluice.vectors.backend import choose
 
+        check_count(k, "k")
         name = resolve_embedder(self, embedder, True)
         assert name is not None
         choose(self.capabilities, "auto", FEATURE)
@@ -182,14 +187,19 @@ class Client(Core):
         *,
         name: str = "default",
         ttl: float | None = None,
-        write: WriteMode = "background",
+        write: WriteMode | str = "enqueued",
         read_your_writes: bool = True,
         wait_timeout: float | None = None,
         local_cache: int | None = None,
         local_max_age: float | None = None,
         record_hits: bool = True,
+        on_timeout: OnTimeout = "warn",
     ) -> LLMCache:
-        """A LangChain `BaseCache` (exact match); `local_cache=N` keeps N hot entries in process."""
+        """A LangChain `BaseCache` (exact match); `local_cache=N` keeps N hot entries in process.
+
+        ``write="enqueued"`` (default) enqueues a fill for the workers; ``"direct"`` writes it in the
+        call. `on_timeout`: see `sluice.facade.policy`.
+        """
         from sluice.facade.llm_cache import LLMCache
         from sluice.stores.tracking import TrackedReads
 
@@ -205,6 +215,7 @@ class Client(Core):
             wait_timeout=wait_timeout,
             tracked=tracked,
             record_hits=record_hits,
+            on_timeout=on_timeout,
         )
 
     def vectorstore(
@@ -230,6 +241,7 @@ class Client(Core):
         read_your_writes: bool = True,
         wait_timeout: float | None = None,
         verify_embedder: bool = True,
+        on_timeout: OnTimeout = "warn",
         verify: Verifier | bool = True,
     ) -> SemanticCache:
         """A LangChain `BaseCache` serving similar prompts (cosine distance <= `distance_threshold`).
@@ -260,6 +272,7 @@ class Client(Core):
             read_your_writes=read_your_writes,
             wait_timeout=wait_timeout,
             verify_embedder=verify_embedder,
+            on_timeout=on_timeout,
             verify=verify,
         )
 
@@ -269,8 +282,8 @@ class Client(Core):
             self._redis.close()
 
     async def aclose(self) -> None:
-        if self._owned(self._async_redis):
-            await self._async_redis.aclose()
+        """Close the running event loop's asyncio connections (other loops' close with their loop)."""
+        await self._loops.aclose()
 
     def __enter__(self) -> Client:
         return self

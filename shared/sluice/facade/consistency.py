@@ -37,7 +37,7 @@ class ReplicaReads:
         self.client = client
         self.kind = kind
         self.enabled = enabled
-        self.timeout = timeout or client.settings.queue.wait_timeout
+        self.timeout = client.wait_budget(timeout)  # None: the settings' default; 0 stays 0
         self.own = PendingWrites()  # this object's writes: a failure of one of them is raised here
 
     def wrote(self, target: str, handles: Sequence[StreamEntryRef]) -> None:
@@ -128,7 +128,7 @@ class ReplicaReads:
         mine = self._mine(target, ids)
         while waiting:
             try:
-                await self.client.await_(waiting, self.timeout)
+                await self.client.await_wait(waiting, self.timeout)
                 break
             except JobFailed as e:
                 waiting = self._failed(e, waiting, mine)

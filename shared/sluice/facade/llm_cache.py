@@ -1,7 +1,7 @@
 """LangChain `BaseCache` over sluice's exact cache: lookups are one GET, updates go through workers.
 
-`update` enqueues a ``cache-fill`` job by default (``write="background"``: the app pays one
-XADD, the worker encodes and writes); ``write="sync"`` writes in the call. With
+`update` enqueues a ``cache-fill`` job by default (``write="enqueued"``: the app pays one
+XADD, the worker encodes and writes); ``write="direct"`` writes in the call. With
 `read_your_writes` (the default) a lookup of prompt P first waits, bounded, for *this object's*
 pending fill of P, and nothing else, so LangChain's own cache test suite passes unchanged. A
 fill that was dead-lettered or did not land in time is logged and reads as a miss: a cache
@@ -23,15 +23,25 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.outputs import Generation
 
-from sluice.errors import JobFailed, PermissionDenied, RedisUnavailable, WaitTimeout
+from sluice.core import check_timeout
+from sluice.errors import (
+    ConfigError,
+    InvalidArgumentType,
+    JobFailed,
+    PermissionDenied,
+    RedisUnavailable,
+    SluiceError,
+)
 from sluice.facade.pending import ReadYourWrites
+from sluice.facade.policy import OnTimeout, WriteMode, check_ttl, on_timeout_policy, write_mode
 from sluice.jobs.models import CacheFillPayload
 from sluice.keys import digest
 from sluice.ops import cachestats
@@ -52,7 +62,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WriteMode = Literal["background", "sync"]
 HIT_FLUSH_SECONDS = 1.0
 HIT_FLUSH_MEMBERS = 256
 SOURCES_REMEMBERED = 10_000
@@ -71,14 +80,23 @@ def copies(generations: list[Generation]) -> list[Generation]:
 
 
 class Consistency:
-    """Read-your-writes for one facade object: a read waits for its own pending writes to its keys
-    (bounded: see `sluice.facade.pending`). A fill that failed or did not land in time is logged
-    and forgotten; the read goes on without it."""
+    """Read-your-writes for one cache object: a read waits for its own pending writes to its keys
+    (bounded: see `sluice.facade.pending`). A fill that was dead-lettered is logged and forgotten;
+    one that did not land in time is handled by `on_timeout` (see `sluice.facade.policy`)."""
 
-    def __init__(self, client: Core, enabled: bool, timeout: float | None) -> None:
+    def __init__(
+        self,
+        client: Core,
+        enabled: bool,
+        timeout: float | None,
+        on_timeout: OnTimeout = "warn",
+        what: str = "LLM cache",
+    ) -> None:
         self.client = client
         self.enabled = enabled
-        self.timeout = timeout
+        self.timeout = None if timeout is None else check_timeout(timeout, "wait_timeout")
+        self.on_timeout: OnTimeout = on_timeout_policy(on_timeout, what)
+        self.what = what
         self.writes = ReadYourWrites(client, forget_on_timeout=True)
 
     def add(self, key: str, handles: Sequence[StreamEntryRef]) -> None:
@@ -89,21 +107,42 @@ class Consistency:
         if self.enabled:
             await self.writes.aadd(key, handles)
 
-    def settle(self, keys: Sequence[str] | None) -> None:
+    def settle(self, keys: Sequence[str] | None, timeout: float | None = None) -> None:
         if not len(self.writes):  # nothing pending: no bookkeeping, no round trip
             return
         try:
-            self.writes.settle(keys, self.timeout)
-        except (JobFailed, WaitTimeout) as e:
-            log.warning("LLM cache: a fill of this cache is not applied (%s); reading without it", e)
+            self.writes.settle(keys, self.timeout if timeout is None else timeout, self.on_timeout, self.what)
+        except JobFailed as e:
+            log.warning("%s: a fill of this cache failed (%s); reading without it", self.what, e)
 
     async def asettle(self, keys: Sequence[str] | None) -> None:
         if not len(self.writes):
             return
         try:
-            await self.writes.asettle(keys, self.timeout)
-        except (JobFailed, WaitTimeout) as e:
-            log.warning("LLM cache: a fill of this cache is not applied (%s); reading without it", e)
+            await self.writes.asettle(keys, self.timeout, self.on_timeout, self.what)
+        except JobFailed as e:
+            log.warning("%s: a fill of this cache failed (%s); reading without it", self.what, e)
+
+
+class SkippedFills:
+    """Fills a cache gave up on rather than fail the LLM call that produced them: the model has
+    answered, and losing that answer to a cache problem (a prompt or answer over the job size
+    limit, a full queue, Redis unreachable) is worse than not caching it. Logged, counted by
+    error class in `counts`. Arguments that can never work (a `ConfigError`) still raise."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.counts: Counter[str] = Counter()
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        try:
+            yield
+        except ConfigError:
+            raise
+        except SluiceError as e:
+            self.counts[type(e).__name__] += 1
+            log.warning("%s: this answer is not cached (%s); the LLM call goes on", self.what, e)
 
 
 class EntryStores:
@@ -114,6 +153,7 @@ class EntryStores:
         self.client = client
         self._sync: ExactCacheStore | None = None
         self._async: AsyncExactCacheStore | None = None
+        self._async_on: Any = None  # the asyncio client `_async` runs on
 
     def sync(self) -> ExactCacheStore:
         if self._sync is None:
@@ -122,11 +162,12 @@ class EntryStores:
         return self._sync
 
     async def asyncio(self) -> AsyncExactCacheStore:
-        if self._async is None:
+        """The running event loop's store (each loop has its own connections)."""
+        redis = self.client.async_redis
+        if self._async is None or self._async_on is not redis:
             caps = await self.client.acapabilities()
-            self._async = AsyncExactCacheStore(
-                self.client.async_redis, self.client.keys, cluster=caps.cluster
-            )
+            self._async = AsyncExactCacheStore(redis, self.client.keys, cluster=caps.cluster)
+            self._async_on = redis
         return self._async
 
 
@@ -187,21 +228,19 @@ class LLMCache(BaseCache):
         *,
         name: str = "default",
         ttl: float | None = None,
-        write: WriteMode = "background",
+        write: WriteMode | str = "enqueued",
         read_your_writes: bool = True,
         wait_timeout: float | None = None,
         tracked: TrackedReads[list[Generation]] | None = None,
         record_hits: bool = True,
+        on_timeout: OnTimeout = "warn",
     ) -> None:
-        if write not in ("background", "sync"):
-            raise ValueError(f"write must be 'background' or 'sync', not {write!r}")
-        if ttl is not None and ttl <= 0:
-            raise ValueError("ttl must be positive seconds, or None for entries that do not expire")
+        self.write = write_mode(write, "llm_cache", ("enqueued", "direct"))
         self.client = client
         self.name = check_name(name)
-        self.ttl = ttl
-        self.write = write
-        self._consistency = Consistency(client, read_your_writes, wait_timeout)
+        self.ttl = check_ttl(ttl, "entries")
+        self._consistency = Consistency(client, read_your_writes, wait_timeout, on_timeout, "LLM cache")
+        self.skipped = SkippedFills("LLM cache")
         self._tracked = tracked
         self._hits = HitBuffer(ttl) if record_hits else None
         self._stores = EntryStores(client)
@@ -255,12 +294,14 @@ class LLMCache(BaseCache):
         member = member_of(llm_string, prompt)
         if self._tracked is not None:
             self._tracked.discard(self.client.keys.cache_entry_of(self.name, member))
-        if self.write == "sync":
-            self._sync_store().write([CacheWrite.of(self.name, llm_string, prompt, return_val, self.ttl)])
+        if self.write == "direct":
+            with self.skipped.guard():
+                self._sync_store().write([CacheWrite.of(self.name, llm_string, prompt, return_val, self.ttl)])
             return
         payload = self._payload(prompt, llm_string, return_val)
-        handles = self.client.producer.enqueue_many([payload], notify=self._consistency.enabled)
-        self._consistency.add(self._pending_key(member), handles)
+        with self.skipped.guard():
+            handles = self.client.producer.enqueue_many([payload], notify=self._consistency.enabled)
+            self._consistency.add(self._pending_key(member), handles)
 
     def clear(self, **kwargs: Any) -> None:
         """Remove this cache's entries; ``clear(llm_string=...)`` only that model's. Other keys survive."""
@@ -276,10 +317,9 @@ class LLMCache(BaseCache):
             self._hits.drop()
 
     def flush(self, timeout: float | None = None) -> None:
-        """Wait until every fill this object enqueued is applied (or reported failed)."""
-        if timeout is not None:
-            self._consistency.timeout = timeout
-        self._consistency.settle(None)
+        """Wait until every fill this object enqueued is applied; raises `WaitTimeout` (the fills
+        stay pending) or `JobFailed` (a dead-lettered fill, reported once)."""
+        self._consistency.writes.settle(None, self._consistency.timeout if timeout is None else timeout)
 
     def flush_hits(self) -> None:
         """Send the buffered hit counts now (also done about once a second by lookups)."""
@@ -322,13 +362,14 @@ class LLMCache(BaseCache):
         member = member_of(llm_string, prompt)
         if self._tracked is not None:
             self._tracked.discard(self.client.keys.cache_entry_of(self.name, member))
-        if self.write == "sync":
-            store = await self._async_store()
-            await store.write([CacheWrite.of(self.name, llm_string, prompt, return_val, self.ttl)])
-            return
-        payload = self._payload(prompt, llm_string, return_val)
-        handles = await self.client.aproducer.enqueue_many([payload], notify=self._consistency.enabled)
-        await self._consistency.aadd(self._pending_key(member), handles)
+        with self.skipped.guard():
+            if self.write == "direct":
+                store = await self._async_store()
+                await store.write([CacheWrite.of(self.name, llm_string, prompt, return_val, self.ttl)])
+                return
+            payload = self._payload(prompt, llm_string, return_val)
+            handles = await self.client.aproducer.enqueue_many([payload], notify=self._consistency.enabled)
+            await self._consistency.aadd(self._pending_key(member), handles)
 
     async def aclear(self, **kwargs: Any) -> None:
         llm_string = clear_scope(kwargs)
@@ -340,8 +381,8 @@ class LLMCache(BaseCache):
 def clear_scope(kwargs: dict[str, Any]) -> str | None:
     unknown = sorted(set(kwargs) - {"llm_string"})
     if unknown:
-        raise TypeError(f"clear() takes only llm_string=..., not {unknown}")
+        raise InvalidArgumentType(f"clear() takes only llm_string=..., not {unknown}")
     llm_string = kwargs.get("llm_string")
     if llm_string is not None and not isinstance(llm_string, str):
-        raise TypeError("llm_string must be a string")
+        raise InvalidArgumentType(f"llm_string must be a string, not {type(llm_string).__name__}")
     return llm_string

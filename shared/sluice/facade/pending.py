@@ -21,11 +21,12 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from sluice.errors import JobFailed, SluiceError, WaitTimeout
+from sluice.facade.policy import OnTimeout
 from sluice.types import EntryId, StreamEntryRef, parse_entry_id
 
 if TYPE_CHECKING:
@@ -146,11 +147,110 @@ class PendingWrites:
             self._floors[h.stream] = h.entry_id
 
 
+def _streams(handles: Sequence[StreamEntryRef], floors: Mapping[str, EntryId]) -> set[str]:
+    return {h.stream for h in handles} | set(floors)
+
+
+def _still_late(client: Core, streams: set[str]) -> set[str]:
+    """Of `streams`, those marked late whose workers have not reached the mark yet (one check)."""
+    marks = client.lateness.marks(streams) if client.lateness else {}
+    if not marks:
+        return set()
+    reached = client.waiter.reached(marks)
+    client.lateness.caught_up({s: marks[s] for s in reached})
+    return set(marks) - set(reached)
+
+
+async def _astill_late(client: Core, streams: set[str]) -> set[str]:
+    marks = client.lateness.marks(streams) if client.lateness else {}
+    if not marks:
+        return set()
+    reached = await client.awaiter.reached(marks)
+    client.lateness.caught_up({s: marks[s] for s in reached})
+    return set(marks) - set(reached)
+
+
+def _gave_up(client: Core, what: str, error: WaitTimeout, policy: OnTimeout, todo: Snapshot) -> None:
+    if policy == "raise":
+        raise error
+    client.lateness.gave_up(todo.handles, todo.floors)
+    log.warning(
+        "%s: reading without writes the workers have not applied (%s); until they catch up, "
+        "reads do not wait for them again",
+        what,
+        error,
+    )
+
+
+def wait_for_writes(
+    client: Core,
+    handles: Sequence[StreamEntryRef],
+    floors: Mapping[str, EntryId],
+    timeout: float | None,
+    policy: OnTimeout,
+    what: str,
+) -> bool:
+    """Before a read: wait (`timeout`; None: the settings' default) for `handles` and `floors`.
+
+    True when all are applied. False when, under ``on_timeout="warn"``, the read goes on without
+    some (a warning is logged; see `sluice.queue.lateness`). Raises `JobFailed`, and `WaitTimeout`
+    under ``"raise"``.
+    """
+    budget = client.wait_budget(timeout)
+    late = _still_late(client, _streams(handles, floors)) if policy == "warn" else set()
+    todo = Snapshot(
+        [h for h in dict.fromkeys(handles) if h.stream not in late],
+        {s: f for s, f in floors.items() if s not in late},
+    )
+    deadline = time.monotonic() + budget
+    try:
+        if todo.handles:
+            client.wait(todo.handles, budget)
+        if todo.floors:
+            client.waiter.wait_floors(todo.floors, max(0.0, deadline - time.monotonic()))
+    except WaitTimeout as e:
+        _gave_up(client, what, e, policy, todo)
+        return False
+    if late:
+        log.debug("%s: workers still late on %s; reading without waiting", what, sorted(late))
+    return not late
+
+
+async def await_writes(
+    client: Core,
+    handles: Sequence[StreamEntryRef],
+    floors: Mapping[str, EntryId],
+    timeout: float | None,
+    policy: OnTimeout,
+    what: str,
+) -> bool:
+    """`wait_for_writes` for asyncio."""
+    budget = client.wait_budget(timeout)
+    late = await _astill_late(client, _streams(handles, floors)) if policy == "warn" else set()
+    todo = Snapshot(
+        [h for h in dict.fromkeys(handles) if h.stream not in late],
+        {s: f for s, f in floors.items() if s not in late},
+    )
+    deadline = time.monotonic() + budget
+    try:
+        if todo.handles:
+            await client.await_wait(todo.handles, budget)
+        if todo.floors:
+            await client.awaiter.wait_floors(todo.floors, max(0.0, deadline - time.monotonic()))
+    except WaitTimeout as e:
+        _gave_up(client, what, e, policy, todo)
+        return False
+    if late:
+        log.debug("%s: workers still late on %s; reading without waiting", what, sorted(late))
+    return not late
+
+
 class ReadYourWrites:
     """A facade object's pending writes and the waiting for them (sync and asyncio).
 
-    `settle` raises `JobFailed` (the failed handles are forgotten: reported once) and
-    `WaitTimeout` (the handles stay, unless `forget_on_timeout`).
+    `settle` raises `JobFailed` (the failed handles are forgotten: reported once) and, under
+    ``on_timeout="raise"``, `WaitTimeout`. Writes not seen applied stay pending, unless
+    `forget_on_timeout` (a cache: a fill that did not land in time is given up).
     """
 
     def __init__(self, client: Core, *, forget_on_timeout: bool, limit: int = PENDING_LIMIT) -> None:
@@ -160,6 +260,10 @@ class ReadYourWrites:
 
     def __len__(self) -> int:
         return len(self.pending)
+
+    def _after(self, todo: Snapshot, complete: bool) -> None:
+        if complete or self.forget_on_timeout:
+            self.pending.done(todo.handles, todo.floors)
 
     # --- sync --------------------------------------------------------------------------------------
     def add(self, key: str, handles: Sequence[StreamEntryRef]) -> None:
@@ -173,27 +277,27 @@ class ReadYourWrites:
             finally:
                 self.pending.pruned(checked, finished)
 
-    def settle(self, keys: Sequence[str] | None, timeout: float | None) -> None:
+    def settle(
+        self,
+        keys: Sequence[str] | None,
+        timeout: float | None,
+        policy: OnTimeout = "raise",
+        what: str = "read",
+    ) -> None:
         if not len(self.pending):
             return
         todo = self.pending.snapshot(keys)
         if not todo:
             return
-        budget = timeout or self.client.settings.queue.wait_timeout
-        deadline = time.monotonic() + budget
         try:
-            if todo.handles:
-                self.client.wait(list(dict.fromkeys(todo.handles)), budget)
-            if todo.floors:
-                self.client.waiter.wait_floors(todo.floors, max(0.01, deadline - time.monotonic()))
+            complete = wait_for_writes(self.client, todo.handles, todo.floors, timeout, policy, what)
         except JobFailed:
             self.pending.done(todo.handles)
             raise
         except WaitTimeout:
-            if self.forget_on_timeout:
-                self.pending.done(todo.handles, todo.floors)
+            self._after(todo, False)
             raise
-        self.pending.done(todo.handles, todo.floors)
+        self._after(todo, complete)
 
     # --- asyncio -----------------------------------------------------------------------------------
     async def aadd(self, key: str, handles: Sequence[StreamEntryRef]) -> None:
@@ -207,24 +311,24 @@ class ReadYourWrites:
             finally:
                 self.pending.pruned(checked, finished)
 
-    async def asettle(self, keys: Sequence[str] | None, timeout: float | None) -> None:
+    async def asettle(
+        self,
+        keys: Sequence[str] | None,
+        timeout: float | None,
+        policy: OnTimeout = "raise",
+        what: str = "read",
+    ) -> None:
         if not len(self.pending):
             return
         todo = self.pending.snapshot(keys)
         if not todo:
             return
-        budget = timeout or self.client.settings.queue.wait_timeout
-        deadline = time.monotonic() + budget
         try:
-            if todo.handles:
-                await self.client.await_(list(dict.fromkeys(todo.handles)), budget)
-            if todo.floors:
-                await self.client.awaiter.wait_floors(todo.floors, max(0.01, deadline - time.monotonic()))
+            complete = await await_writes(self.client, todo.handles, todo.floors, timeout, policy, what)
         except JobFailed:
             self.pending.done(todo.handles)
             raise
         except WaitTimeout:
-            if self.forget_on_timeout:
-                self.pending.done(todo.handles, todo.floors)
+            self._after(todo, False)
             raise
-        self.pending.done(todo.handles, todo.floors)
+        self._after(todo, complete)

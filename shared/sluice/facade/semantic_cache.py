@@ -30,8 +30,15 @@ from langchain_core.embeddings import Embeddings
 
 from sluice.embeddings.recent import RecentVectors, compact
 from sluice.embeddings.registry import EmbedderRegistry
-from sluice.errors import ConfigError, PermissionDenied, RedisUnavailable
-from sluice.facade.llm_cache import Consistency, EntryStores, HitBuffer, clear_scope, member_of
+from sluice.errors import (
+    ConfigError,
+    InvalidArgument,
+    InvalidArgumentType,
+    PermissionDenied,
+    RedisUnavailable,
+)
+from sluice.facade.llm_cache import Consistency, EntryStores, HitBuffer, SkippedFills, clear_scope, member_of
+from sluice.facade.policy import OnTimeout, check_ttl
 from sluice.jobs.models import CacheFillPayload
 from sluice.models.prompts import text_of
 from sluice.ops import cachestats
@@ -123,12 +130,16 @@ class SemanticCache(BaseCache):
         wait_timeout: float | None = None,
         record_hits: bool = True,
         verify_embedder: bool = True,
+        on_timeout: OnTimeout = "warn",
         verify: Verifier | bool = True,
     ) -> None:
+        if isinstance(distance_threshold, bool) or not isinstance(distance_threshold, (int, float)):
+            raise InvalidArgumentType("distance_threshold is a cosine distance (a number between 0 and 2)")
         if not 0.0 <= distance_threshold <= MAX_DISTANCE:
-            raise ValueError("distance_threshold is a cosine distance between 0 and 2")
-        if ttl is not None and ttl <= 0:
-            raise ValueError("ttl must be positive seconds, or None for entries that do not expire")
+            raise InvalidArgument(
+                f"distance_threshold is a cosine distance between 0 and 2, not {distance_threshold}"
+            )
+        ttl = check_ttl(ttl, "entries")
         self.client = client
         self.embeddings = embeddings
         self.embedder = embedder
@@ -142,7 +153,8 @@ class SemanticCache(BaseCache):
         self.ef_runtime = ef_runtime
         self.verify_embedder = verify_embedder
         self.verifier: Verifier | None = KeyTerms() if verify is True else (verify or None)
-        self._consistency = Consistency(client, read_your_writes, wait_timeout)
+        self._consistency = Consistency(client, read_your_writes, wait_timeout, on_timeout, "semantic cache")
+        self.skipped = SkippedFills("semantic cache")
         self._hits = HitBuffer(ttl, embedder) if record_hits else None
         self._session: IndexSession | None = None
         self._stores = EntryStores(client)
@@ -322,15 +334,16 @@ class SemanticCache(BaseCache):
         return hit.generations if hit is not None else None
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
-        payload = self._payload(prompt, llm_string, return_val)
-        text = text_of(prompt)
-        vector = self._recent.get(text) or self.embeddings.embed_query(text)
-        _, meta = self._open(vector)  # the worker writes into an index that exists
-        check_dims(vector, meta, "the semantic cache's embeddings")
-        handles = self.client.producer.enqueue_many(
-            [payload.model_copy(update={"vector": compact(vector)})], notify=self._consistency.enabled
-        )
-        self._consistency.add(self._pending_key(prompt, llm_string), handles)
+        with self.skipped.guard():
+            payload = self._payload(prompt, llm_string, return_val)
+            text = text_of(prompt)
+            vector = self._recent.get(text) or self.embeddings.embed_query(text)
+            _, meta = self._open(vector)  # the worker writes into an index that exists
+            check_dims(vector, meta, "the semantic cache's embeddings")
+            handles = self.client.producer.enqueue_many(
+                [payload.model_copy(update={"vector": compact(vector)})], notify=self._consistency.enabled
+            )
+            self._consistency.add(self._pending_key(prompt, llm_string), handles)
 
     def clear(self, **kwargs: Any) -> None:
         """Remove this cache's entries; ``clear(llm_string=...)`` only that model's."""
@@ -344,9 +357,10 @@ class SemanticCache(BaseCache):
         if self._hits is not None and llm_string is None:
             self._hits.drop()
 
-    def flush(self) -> None:
-        """Wait until every fill this object enqueued is applied (or reported failed)."""
-        self._consistency.settle(None)
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every fill this object enqueued is applied; raises `WaitTimeout` (the fills
+        stay pending) or `JobFailed` (a dead-lettered fill, reported once)."""
+        self._consistency.writes.settle(None, self._consistency.timeout if timeout is None else timeout)
 
     def flush_hits(self) -> None:
         """Send the buffered hit counts now (refresh-ahead); a failure only loses counts."""
@@ -421,14 +435,15 @@ class SemanticCache(BaseCache):
         return hit.generations if hit is not None else None
 
     async def aupdate(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
-        payload = self._payload(prompt, llm_string, return_val)
-        text = text_of(prompt)
-        vector = self._recent.get(text) or await self.embeddings.aembed_query(text)
-        _, meta = await self._aopen(vector)
-        check_dims(vector, meta, "the semantic cache's embeddings")
-        payload = payload.model_copy(update={"vector": compact(vector)})
-        handles = await self.client.aproducer.enqueue_many([payload], notify=self._consistency.enabled)
-        await self._consistency.aadd(self._pending_key(prompt, llm_string), handles)
+        with self.skipped.guard():
+            payload = self._payload(prompt, llm_string, return_val)
+            text = text_of(prompt)
+            vector = self._recent.get(text) or await self.embeddings.aembed_query(text)
+            _, meta = await self._aopen(vector)
+            check_dims(vector, meta, "the semantic cache's embeddings")
+            payload = payload.model_copy(update={"vector": compact(vector)})
+            handles = await self.client.aproducer.enqueue_many([payload], notify=self._consistency.enabled)
+            await self._consistency.aadd(self._pending_key(prompt, llm_string), handles)
 
     async def aclear(self, **kwargs: Any) -> None:
         llm_string = clear_scope(kwargs)

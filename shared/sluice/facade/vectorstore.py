@@ -7,9 +7,12 @@ Use `client.vectorstore(index, embeddings, schema=...)`. Who embeds documents:
 - an `Embeddings` instance and no name: the app embeds in `add_texts` and the jobs carry vectors
   (a worker can only run embedders named in its settings, never code named by data).
 
-Read-your-writes by default: a search, `get_by_ids` or MMR first waits (bounded) for this
-object's pending index jobs; `read_your_writes=False` makes writes fire-and-forget, and
-`add_texts(..., wait=True)` waits right away. Ids returned by `add_texts` work with `delete`
+Read-your-writes by default: a search, `get_by_ids` or MMR first waits (bounded by
+`wait_timeout`) for this object's pending index jobs, and raises `WaitTimeout` when the workers
+are later than that (``on_timeout="raise"``, the default: a search silently missing documents
+just added is a wrong answer nobody notices; ``on_timeout="warn"`` searches without them, with a
+warning). `read_your_writes=False` makes writes fire-and-forget, and `add_texts(..., wait=True)`
+waits right away. Ids returned by `add_texts` work with `delete`
 and `get_by_ids`. Filters: the DSL of `sluice.vectors.filters`, a mapping of field -> value, or a
 redisvl / langchain-community filter expression (read by `sluice.vectors.foreign_filters`).
 Hybrid search (BM25 over the text fused with KNN, RediSearch only): `hybrid_search`, or
@@ -28,10 +31,11 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore, VectorStoreRetriever
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
-from sluice.core import Core
+from sluice.core import Core, check_timeout
 from sluice.embeddings.registry import EmbedderRegistry
-from sluice.errors import ConfigError
+from sluice.errors import ConfigError, InvalidArgument
 from sluice.facade.pending import ReadYourWrites
+from sluice.facade.policy import OnTimeout, check_count, on_timeout_policy
 from sluice.facade.retriever import SluiceRetriever
 from sluice.types import StreamEntryRef
 from sluice.vectors import foreign_filters, ingest
@@ -73,9 +77,10 @@ class SluiceVectorStore(VectorStore):
         wait_timeout: float | None = None,
         batch_size: int | None = None,
         ef_runtime: int | None = None,
+        on_timeout: OnTimeout = "raise",
     ) -> None:
-        if not re.match(INDEX_NAME, index):
-            raise ConfigError(f"index name {index!r} must be 1-64 letters, digits, '_', '.' or '-'")
+        if not isinstance(index, str) or not re.match(INDEX_NAME, index):
+            raise InvalidArgument(f"index name {index!r} must be 1-64 letters, digits, '_', '.' or '-'")
         if isinstance(embeddings, str):
             embedder = embedder or embeddings
             embeddings = EmbedderRegistry(client.settings.embedders).get(embeddings)
@@ -86,8 +91,9 @@ class SluiceVectorStore(VectorStore):
         self._embeddings = embeddings
         self.embedder = embedder
         self.read_your_writes = read_your_writes
-        self.wait_timeout = wait_timeout
-        self.batch_size = batch_size
+        self.wait_timeout = None if wait_timeout is None else check_timeout(wait_timeout, "wait_timeout")
+        self.on_timeout: OnTimeout = on_timeout_policy(on_timeout, "vectorstore")
+        self.batch_size = check_count(batch_size, "batch_size", none="for the settings' batch size")
         self.ef_runtime = ef_runtime or (schema.vector.ef_runtime if schema else None)
         self.session = IndexSession(client, index, schema=schema, backend=backend, embedder=embedder)
         self._pending = ReadYourWrites(client, forget_on_timeout=False)
@@ -124,6 +130,7 @@ class SluiceVectorStore(VectorStore):
     def _query(
         self, vector: Sequence[float], k: int, kwargs: dict[str, Any], *, vectors: bool = False
     ) -> VectorQuery:
+        check_count(k, "k")
         check_dims(vector, self._meta(), "the query embedder")
         return VectorQuery(
             vector=vector, k=k, filter=self._filter(kwargs.get("filter")),
@@ -170,9 +177,11 @@ class SluiceVectorStore(VectorStore):
     def _open(self) -> IndexMeta:
         return self.session.open(lambda: len(self._embeddings.embed_query("dimension probe")))
 
-    def _settle(self) -> None:
+    def _settle(self, policy: OnTimeout | None = None) -> None:
         # a failure is reported once; a timeout keeps the writes pending
-        self._pending.settle([_PENDING], self.wait_timeout)
+        self._pending.settle(
+            [_PENDING], self.wait_timeout, policy or self.on_timeout, f"vector store {self.index!r}"
+        )
 
     def add_texts(
         self,
@@ -202,7 +211,7 @@ class SluiceVectorStore(VectorStore):
     def delete(self, ids: list[str] | None = None, *, wait: bool = False, **kwargs: Any) -> bool | None:
         """Enqueue deletes (a delete is not undone by an older, late upsert)."""
         if ids is None:
-            raise ConfigError(
+            raise InvalidArgument(
                 "delete() needs ids; to remove every document drop the index (`sluice index drop`)"
             )
         if not ids:
@@ -215,8 +224,8 @@ class SluiceVectorStore(VectorStore):
         return True
 
     def flush(self) -> None:
-        """Wait until every write this object made is applied."""
-        self._settle()
+        """Wait until every write this object made is applied; raises `WaitTimeout` or `JobFailed`."""
+        self._settle("raise")
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         self._open()
@@ -303,8 +312,10 @@ class SluiceVectorStore(VectorStore):
 
         return await self.session.aopen(dims)
 
-    async def _asettle(self) -> None:
-        await self._pending.asettle([_PENDING], self.wait_timeout)
+    async def _asettle(self, policy: OnTimeout | None = None) -> None:
+        await self._pending.asettle(
+            [_PENDING], self.wait_timeout, policy or self.on_timeout, f"vector store {self.index!r}"
+        )
 
     async def aadd_texts(
         self,
@@ -327,14 +338,14 @@ class SluiceVectorStore(VectorStore):
         )
         await self._atrack(handles)
         if wait:
-            await self.client.await_(handles, self.wait_timeout)
+            await self.client.await_wait(handles, self.wait_timeout)
         return out
 
     async def adelete(
         self, ids: list[str] | None = None, *, wait: bool = False, **kwargs: Any
     ) -> bool | None:
         if ids is None:
-            raise ConfigError(
+            raise InvalidArgument(
                 "adelete() needs ids; to remove every document drop the index (`sluice index drop`)"
             )
         if not ids:
@@ -345,11 +356,11 @@ class SluiceVectorStore(VectorStore):
         )
         await self._atrack(handles)
         if wait:
-            await self.client.await_(handles, self.wait_timeout)
+            await self.client.await_wait(handles, self.wait_timeout)
         return True
 
     async def aflush(self) -> None:
-        await self._asettle()
+        await self._asettle("raise")
 
     async def aget_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         await self._aopen()

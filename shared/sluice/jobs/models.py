@@ -1,7 +1,12 @@
 """Job models: a versioned envelope around one payload per job kind.
 
 The envelope never carries code: models and embedders are referred to by *name*, resolved by
-the worker from its own settings. A job's version is its stream entry id, assigned by Redis.
+the worker from its own settings. A job's version is its stream entry id, assigned by Redis;
+a cache-warm job carries its version instead (`CacheWarmPayload.version`).
+
+`targets()` lists every key a payload writes and `target_key()` routes it (the first target):
+all targets of one job must lie in one partition (`sluice.queue.plan` refuses others), so every
+write to a key is versioned by entry ids of one stream (DESIGN rule 2).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from sluice.keys import digest
+from sluice.models.prompts import key_prompt
 
 ENVELOPE_VERSION: Final = 1
 MAX_VECTOR_DIMS: Final = 8192
@@ -49,6 +55,9 @@ class CacheFillPayload(_Model):
     def target_key(self) -> str:
         return f"cache:{self.cache}:{digest(self.llm_string)}:{digest(self.prompt)}"
 
+    def targets(self) -> list[str]:
+        return [self.target_key()]
+
 
 class CacheWarmPayload(_Model):
     """Prompts to answer with a model named in the worker's settings, then store as cache fills."""
@@ -60,9 +69,21 @@ class CacheWarmPayload(_Model):
     ttl: float | None = Field(default=None, gt=0)
     cache: str = "default"
     embedder: str | None = None
+    version: str | None = Field(
+        default=None,
+        pattern=r"^\d{1,20}-\d{1,20}$",
+        description="entry id reserved at enqueue in the cache-fill stream of the prompts' partition "
+        "(set by the producer): the version the answers are written with, so they are ordered with "
+        "the fills of the same keys by enqueue time",
+    )
 
     def target_key(self) -> str:
-        return f"warm:{self.cache}:{self.model}"
+        return self.targets()[0]
+
+    def targets(self) -> list[str]:
+        """The cache entries this job fills: `CacheFillPayload.target_key` of each answer."""
+        hl = digest(self.llm_string)
+        return [f"cache:{self.cache}:{hl}:{digest(key_prompt(p))}" for p in self.prompts]
 
 
 class IndexDocument(_Model):
@@ -95,6 +116,10 @@ class IndexPayload(_Model):
         first = self.upserts[0].id if self.upserts else (self.deletes[0] if self.deletes else "")
         return f"index:{self.index}:{first}"
 
+    def targets(self) -> list[str]:
+        ids = [d.id for d in self.upserts] + self.deletes
+        return [f"index:{self.index}:{i}" for i in ids] if ids else [self.target_key()]
+
 
 class HistoryAppendPayload(_Model):
     """Messages to append to one session (in order), or a clear or delete of that session."""
@@ -109,6 +134,9 @@ class HistoryAppendPayload(_Model):
 
     def target_key(self) -> str:
         return f"history:{self.session_id}"
+
+    def targets(self) -> list[str]:
+        return [self.target_key()]
 
 
 class CheckpointPayload(_Model):
@@ -138,6 +166,9 @@ class CheckpointPayload(_Model):
 
     def target_key(self) -> str:
         return f"checkpoint:{self.thread_id}"
+
+    def targets(self) -> list[str]:
+        return [self.target_key()]
 
 
 class StorePayload(_Model):

@@ -1,16 +1,23 @@
--- cache_clear_mark.lua: record that a cache (or one model in it) was cleared now.
+-- cache_clear_mark.lua: record that a cache (or one model in it) was cleared, per partition.
 --
--- KEYS[1]  ns:cache-meta:<c>:cleared     hash "*" / <hl> -> version (padded server time in ms)
--- ARGV[1]  field: "*" for the whole cache, <hl> for one model
+-- KEYS[1]  ns:cache-meta:<c>:cleared     hash "<scope>:<p>" -> version (padded entry id)
+-- ARGV[1]  scope: "*" for the whole cache, <hl> for one model
+-- ARGV[2..P+1]  the versions of the clear, one per partition p = 0..P-1, each reserved by the
+--          caller from that partition's cache-fill stream (reserve_versions.lua), padded
 --
--- cache_write.lua drops fills whose version (entry id) is older than this mark, so a fill
--- enqueued before clear() cannot reappear after it. Ids share the server's clock in ms; a fill
--- enqueued in the same millisecond as the clear counts as concurrent and is kept. Returns the mark.
-local t = redis.call('TIME')
-local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ver = string.format('%018d-%010d', ms, 0)
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-if not old or old < ver then
-  redis.call('HSET', KEYS[1], ARGV[1], ver)
+-- cache_write.lua drops a fill whose version (an entry id of its partition's cache-fill stream)
+-- is older than the mark of its partition, so a fill enqueued before clear() cannot reappear
+-- after it, and a fill enqueued after it is kept: marks and fills of one partition are ids of
+-- one stream, never clocks. A mark only moves forward. The unpartitioned fields of older
+-- versions ("*", "<hl>": server clock times) are removed. Returns the number of marks raised.
+local raised = 0
+for i = 2, #ARGV do
+  local field = ARGV[1] .. ':' .. (i - 2)
+  local old = redis.call('HGET', KEYS[1], field)
+  if not old or old < ARGV[i] then
+    redis.call('HSET', KEYS[1], field, ARGV[i])
+    raised = raised + 1
+  end
 end
-return ver
+redis.call('HDEL', KEYS[1], ARGV[1])
+return raised

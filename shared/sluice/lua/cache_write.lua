@@ -1,27 +1,33 @@
 -- cache_write.lua: store one LLM cache entry, versioned, with its TTL set in the same write.
 --
 -- KEYS[1]  ns:cache:<c>:<hl>:<hp>        string "<version>:<generations JSON>" (version: 29 chars)
--- KEYS[2]  ns:cache-meta:<c>:cleared     optional hash "*" / <hl> -> version of the newest clear
---                                        (absent on a Cluster: another slot; ARGV[5] carries it)
--- ARGV[1]  version: the job's entry id, zero-padded (lexical order = id order); "" = server time
+-- KEYS[2]  ns:cache-meta:<c>:cleared     optional hash "*:<p>" / "<hl>:<p>" -> version of the
+--                                        newest clear in partition p (absent on a Cluster: another
+--                                        slot; ARGV[6] carries it)
+-- KEYS[3]  ns:jobs:{cache-fill:p}        optional: the stream that versions this entry, when
+--                                        ARGV[1] is "" (a write="sync" update on one server)
+-- ARGV[1]  version: an entry id of the entry's cache-fill stream, zero-padded (lexical order =
+--          id order); "" = take one from KEYS[3] now
 -- ARGV[2]  TTL in ms ("0" = no TTL)
 -- ARGV[3]  generations JSON
--- ARGV[4]  <hl>, the field of this model in the cleared hash
--- ARGV[5]  clear version read by the caller ("" = none)
+-- ARGV[4]  field of the whole cache's clear mark in this entry's partition ("*:<p>")
+-- ARGV[5]  field of this model's clear mark in this entry's partition ("<hl>:<p>")
+-- ARGV[6]  clear version read by the caller ("" = none)
 --
 -- Applies only if the version is at least the stored one (a redelivered job rewrites the same
 -- value) and not older than a clear of the whole cache or of this model: a fill enqueued before
--- clear() and applied after it is dropped. Returns 1 if written, 0 if older than the entry,
+-- clear() and applied after it is dropped. Versions and marks are all ids of the one stream
+-- that versions this entry, never a clock. Returns 1 if written, 0 if older than the entry,
 -- -1 if older than a clear.
+--@include stream_versions
 local ver = ARGV[1]
 if ver == '' then
-  local t = redis.call('TIME')
-  local us = tonumber(t[2])
-  ver = string.format('%018d-%010d', tonumber(t[1]) * 1000 + math.floor(us / 1000), us % 1000)
+  local m, s = string.match(next_versions(KEYS[3], 1)[1], '^(%d+)%-(%d+)$')
+  ver = string.format('%018d-%010d', tonumber(m), tonumber(s))
 end
-local cleared = ARGV[5]
+local cleared = ARGV[6]
 if #KEYS > 1 then
-  local marks = redis.call('HMGET', KEYS[2], '*', ARGV[4])
+  local marks = redis.call('HMGET', KEYS[2], ARGV[4], ARGV[5])
   for _, m in ipairs(marks) do
     if m and m > cleared then cleared = m end
   end

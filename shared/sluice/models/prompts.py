@@ -38,6 +38,11 @@ def messages_of(prompt: str) -> list[BaseMessage]:
     return [HumanMessage(content=prompt)]
 
 
+def key_prompt(prompt: str) -> str:
+    """The cache prompt a warmed answer to `prompt` is stored under (what the worker writes)."""
+    return cache_prompt(messages_of(prompt))
+
+
 def text_of(prompt: str) -> str:
     """What a semantic cache embeds: the messages' text, one per line (not LangChain's JSON wrapping).
 

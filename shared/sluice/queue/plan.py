@@ -1,13 +1,17 @@
-"""Turning payloads into per-stream enqueue batches: routing, encoding and limits, no I/O.
+"""Turning payloads into per-stream enqueue batches: routing, versions, encoding and limits, no I/O.
 
-Shared by the sync and asyncio producers so both refuse exactly the same input.
+Shared by the sync and asyncio producers so both refuse exactly the same input. A job goes to
+the partition of the keys it writes (`route`), and a payload whose keys lie in several
+partitions is refused: its writes could not all be versioned by one stream. cache-warm jobs
+travel on their own streams but write cache entries, which the cache-fill stream of their
+partition versions: `version_requests` names the versions to reserve there before encoding.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,11 +19,11 @@ from pydantic_core import PydanticSerializationError
 
 from sluice.errors import ConfigError, PayloadTooLarge
 from sluice.jobs.codec import FIELD, encode_new
-from sluice.jobs.models import Payload
+from sluice.jobs.models import CacheWarmPayload, Payload
 from sluice.keys import Keys
 from sluice.queue.pending import PENDING_TTL_MS
 from sluice.settings import LimitSettings
-from sluice.types import EntryId, JobKind, KeyT, StreamEntryRef
+from sluice.types import EntryId, JobKind, KeyT, NotifiedEntryRef, StreamEntryRef
 
 CHUNK = 500  # jobs per script call: bounds the server time one call takes
 
@@ -99,6 +103,61 @@ def check_payload(payload: Payload, limits: LimitSettings) -> None:
             json_size(payload.generations, "the generations of a cache fill")
 
 
+_SPLIT_HOW = {
+    "cache-warm": "enqueue one CacheWarmPayload per prompt, as `sluice warm` and the refresh-ahead beat do",
+    "index": "build index jobs with sluice.vectors.ingest.payloads (the vector store does), which "
+    "groups documents by partition",
+}
+
+
+def route(keys: Keys, payload: Payload) -> int:
+    """The partition of every key `payload` writes; refuses a payload whose keys span partitions."""
+    targets = payload.targets()
+    partition = keys.partition_of(targets[0])
+    for target in targets[1:]:
+        if keys.partition_of(target) != partition:
+            spanned = len({keys.partition_of(t) for t in targets})
+            raise ConfigError(
+                f"this {payload.kind} job writes keys in {spanned} of {keys.partitions} partitions; "
+                "a job's writes are versioned by the entry ids of one partition stream, so all its "
+                f"keys must route to one partition: {_SPLIT_HOW.get(payload.kind, 'split it')}"
+            )
+    return partition
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRequest:
+    """Versions to reserve in one stream (`sluice.stores.versions`) for the payloads at `slots`."""
+
+    stream: KeyT
+    slots: list[int]
+
+
+def version_requests(keys: Keys, limits: LimitSettings, payloads: Sequence[Payload]) -> list[VersionRequest]:
+    """cache-warm payloads without a version, grouped by the stream that versions their keys (each
+    checked as `plan` checks it first, so a refused call reserves nothing)."""
+    wanted: dict[KeyT, list[int]] = {}
+    for slot, payload in enumerate(payloads):
+        if payload.kind == "cache-warm" and payload.version is None:
+            check_payload(payload, limits)
+            stream = keys.version_stream(payload.kind, route(keys, payload))
+            wanted.setdefault(stream, []).append(slot)
+    return [VersionRequest(stream, slots) for stream, slots in wanted.items()]
+
+
+def with_versions(
+    payloads: Sequence[Payload], requests: Sequence[VersionRequest], reserved: Sequence[Sequence[str]]
+) -> list[Payload]:
+    """The payloads with the reserved versions filled in, in request order."""
+    out = list(payloads)
+    for request, ids in zip(requests, reserved, strict=True):
+        for slot, version in zip(request.slots, ids, strict=True):
+            warm = out[slot]
+            assert isinstance(warm, CacheWarmPayload)  # version_requests picks only these
+            out[slot] = warm.model_copy(update={"version": version})
+    return out
+
+
 def plan(
     keys: Keys,
     limits: LimitSettings,
@@ -121,6 +180,7 @@ def plan(
         )
     for slot, payload in enumerate(items):
         check_payload(payload, limits)
+        partition = route(keys, payload)
         try:
             job_id, data = encode_new(payload, namespace=keys.namespace, notify=notify, trace=trace)
         except PydanticSerializationError as e:
@@ -136,7 +196,7 @@ def plan(
                 "SLUICE_LIMITS__MAX_PAYLOAD_BYTES",
             )
         kind: JobKind = payload.kind
-        stream = keys.stream_for(kind, payload.target_key())
+        stream = keys.stream(kind, partition)
         batch = batches.setdefault(stream, StreamBatch(stream))
         batch.jobs.append(data)
         batch.slots.append(slot)
@@ -176,8 +236,10 @@ def calls(keys: Keys, batch: StreamBatch, max_backlog: int, dedupe_window: float
         )
 
 
-def handles(stream: KeyT, ids: Iterable[bytes | str]) -> list[StreamEntryRef]:
-    return [StreamEntryRef(stream, EntryId(i.decode() if isinstance(i, bytes) else i)) for i in ids]
+def handles(stream: KeyT, ids: Iterable[bytes | str], *, notify: bool = False) -> list[StreamEntryRef]:
+    """Handles of the entries `ids` of `stream` (`NotifiedEntryRef` when enqueued with notify)."""
+    ref = NotifiedEntryRef if notify else StreamEntryRef
+    return [ref(stream, EntryId(i.decode() if isinstance(i, bytes) else i)) for i in ids]
 
 
 def queue_full(reply_error: str) -> tuple[int, int] | None:

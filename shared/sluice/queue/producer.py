@@ -7,6 +7,9 @@ twice. With `durability` set, the same connection then runs WAIT / WAITAOF, so a
 on a replica or fsynced to the AOF before enqueue returns. `_calls` and `_accepted` decide what is
 sent and what the replies mean; the runner sends it (on a Cluster: to the node that owns the
 stream, following redirections, with WAIT on the same node), so both shells behave alike.
+cache-warm jobs first get their versions, reserved from the cache-fill streams of their keys
+(`planning.version_requests`, one round trip), so within one call they count as enqueued before
+its other jobs. The first enqueue checks the namespace's partition count (`sluice.queue.partitions`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from sluice.jobs.codec import encode
 from sluice.jobs.models import JobEnvelope, Payload
 from sluice.keys import Keys
 from sluice.queue import plan as planning
+from sluice.queue.partitions import acheck_partitions, check_partitions
 from sluice.settings import QueueSettings, Settings
+from sluice.stores import versions
 from sluice.types import StreamEntryRef
 from sluice.vectors.runner import AsyncRunner, Call, Runner
 
@@ -106,6 +111,21 @@ def _translate_full(stream: str, e: ResponseError) -> Exception:
     return QueueFull(stream, parsed[0], parsed[1]) if parsed else e
 
 
+def _reserve_calls(requests: Sequence[planning.VersionRequest]) -> list[Call]:
+    """One reserve_versions.lua call per stream that versions some of the call's warm jobs."""
+    return [Call((len(r.slots),), route=r.stream, script=versions.SCRIPT, keys=(r.stream,)) for r in requests]
+
+
+def _reserved(requests: Sequence[planning.VersionRequest], replies: Sequence[Any]) -> list[list[str]]:
+    out: list[list[str]] = []
+    with translate_errors("reserve versions for cache-warm jobs"):
+        for request, reply in zip(requests, replies, strict=True):
+            if isinstance(reply, ResponseError):
+                raise reply
+            out.append(versions.parse_reserved(reply, len(request.slots)))
+    return out
+
+
 def _too_many(queue: QueueSettings, call: planning.ScriptCall) -> None:
     if len(call.slots) > queue.max_backlog:
         raise ConfigError(
@@ -121,6 +141,7 @@ class Producer:
         self._settings = settings
         self._keys = Keys(settings.namespace, settings.queue.partitions)
         self._runner = Runner(redis, cluster=_is_cluster(redis) if cluster is None else cluster)
+        self._checked = False  # the partition count, on the first enqueue
 
     @property
     def keys(self) -> Keys:
@@ -142,6 +163,11 @@ class Producer:
         """`track` makes the jobs visible to readers in every process until applied (see
         `sluice.queue.pending`)."""
         q = self._settings.queue
+        self._check_partitions()
+        requests = planning.version_requests(self._keys, self._settings.limits, payloads)
+        if requests:
+            replies = self._runner.run(_reserve_calls(requests), what="reserve versions for cache-warm jobs")
+            payloads = planning.with_versions(payloads, requests, _reserved(requests, replies))
         batches, count = planning.plan(
             self._keys, self._settings.limits, payloads, notify=notify, trace=trace, track=track
         )
@@ -150,7 +176,9 @@ class Producer:
             for call in planning.calls(self._keys, batch, q.max_backlog, q.dedupe_window):
                 _too_many(q, call)
                 ids = self._attempt(call)
-                for slot, handle in zip(call.slots, planning.handles(call.stream, ids), strict=True):
+                for slot, handle in zip(
+                    call.slots, planning.handles(call.stream, ids, notify=notify), strict=True
+                ):
                     out[slot] = handle
         return [h for h in out if h is not None]
 
@@ -158,6 +186,7 @@ class Producer:
         """Enqueue an existing job again, as it is (a retried dead letter keeps its id and origin),
         on the stream its target key routes to; same backlog bound and resend dedupe as enqueue."""
         q = self._settings.queue
+        self._check_partitions()
         data = encode(envelope)
         limit = self._settings.limits.max_payload_bytes
         if len(data) > limit:
@@ -167,7 +196,12 @@ class Producer:
         stream = self._keys.stream_for(envelope.payload.kind, envelope.target_key())
         batch = planning.StreamBatch(stream, [data], [0], [envelope.id])
         (call,) = planning.calls(self._keys, batch, q.max_backlog, q.dedupe_window)
-        return planning.handles(call.stream, self._attempt(call))[0]
+        return planning.handles(call.stream, self._attempt(call), notify=envelope.notify)[0]
+
+    def _check_partitions(self) -> None:
+        if not self._checked:
+            check_partitions(self._runner.redis, self._keys)
+            self._checked = True
 
     def _attempt(self, call: planning.ScriptCall) -> list[bytes]:
         attempts = _Attempts(self._settings.queue)
@@ -191,6 +225,7 @@ class AsyncProducer:
         self._settings = settings
         self._keys = Keys(settings.namespace, settings.queue.partitions)
         self._runner = AsyncRunner(redis, cluster=_is_cluster(redis) if cluster is None else cluster)
+        self._checked = False
 
     async def enqueue_many(
         self,
@@ -201,6 +236,14 @@ class AsyncProducer:
         track: bool = False,
     ) -> list[StreamEntryRef]:
         q = self._settings.queue
+        if not self._checked:
+            await acheck_partitions(self._runner.redis, self._keys)
+            self._checked = True
+        requests = planning.version_requests(self._keys, self._settings.limits, payloads)
+        if requests:
+            calls = _reserve_calls(requests)
+            replies = await self._runner.run(calls, what="reserve versions for cache-warm jobs")
+            payloads = planning.with_versions(payloads, requests, _reserved(requests, replies))
         batches, count = planning.plan(
             self._keys, self._settings.limits, payloads, notify=notify, trace=trace, track=track
         )
@@ -209,7 +252,9 @@ class AsyncProducer:
             for call in planning.calls(self._keys, batch, q.max_backlog, q.dedupe_window):
                 _too_many(q, call)
                 ids = await self._attempt(call)
-                for slot, handle in zip(call.slots, planning.handles(call.stream, ids), strict=True):
+                for slot, handle in zip(
+                    call.slots, planning.handles(call.stream, ids, notify=notify), strict=True
+                ):
                     out[slot] = handle
         return [h for h in out if h is not None]
 

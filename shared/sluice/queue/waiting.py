@@ -25,13 +25,16 @@ from typing import Any
 from sluice.connection.translate import translate_errors
 from sluice.errors import JobFailed, SluiceError, WaitTimeout
 from sluice.keys import Keys
-from sluice.types import EntryId, StreamEntryRef, parse_entry_id
+from sluice.types import EntryId, NotifiedEntryRef, StreamEntryRef, parse_entry_id
 
 PENDING_SCAN = 1000
-SIGNAL_BLOCK = 0.25  # seconds one BLPOP blocks before the state is checked again
+SIGNAL_BLOCK = 0.25  # seconds one BLPOP on a done signal blocks before the state is checked again
+POLL_START = 0.001  # a job enqueued without notify leaves no signal: its state is polled, the first
+POLL_CAP = 0.05  # pause this long, each next one twice as long, up to POLL_CAP. (Not BLPOP with a
+# short timeout: the server ends blocked commands on its `hz` clock, 100 ms by default.)
+FLOOR_POLL_CAP = POLL_CAP  # seconds between checks of a floor at most (no signal tells it)
 HEARTBEATS_READ = 50  # most recent heartbeats a timed-out wait reads to say why
 _STREAM_KIND = re.compile(r"\{([^{}:]+):\d+\}$")
-FLOOR_POLL_CAP = 0.05  # seconds between checks of a floor at most (no signal tells it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +112,11 @@ def finished_of(ids: Sequence[EntryId], state: StreamState) -> list[EntryId]:
     return [i for i in ids if i in state.applied or i in state.dead]
 
 
-def _group_by_stream(handles: Iterable[StreamEntryRef]) -> dict[str, set[EntryId]]:
-    by_stream: dict[str, set[EntryId]] = defaultdict(set)
+def _group_by_stream(handles: Iterable[StreamEntryRef]) -> dict[str, dict[EntryId, StreamEntryRef]]:
+    """Handles by stream and entry id (one per entry: the first given, so its class is kept)."""
+    by_stream: dict[str, dict[EntryId, StreamEntryRef]] = defaultdict(dict)
     for h in handles:
-        by_stream[h.stream].add(h.entry_id)
+        by_stream[h.stream].setdefault(h.entry_id, h)
     return by_stream
 
 
@@ -196,24 +200,25 @@ class Waiter:
                 state_commands(pipe, self._keys, self._group, stream, ordered)
                 state = parse_state(ordered, pipe.execute(raise_on_error=False), self._group)
             _raise_dead(state.dead)
-            left.extend(StreamEntryRef(stream, i) for i in ordered if i not in state.applied)
+            left.extend(h for i, h in ids.items() if i not in state.applied)
         return left
 
-    def wait(self, handles: Sequence[StreamEntryRef], timeout: float, *, notified: bool = True) -> None:
+    def wait(self, handles: Sequence[StreamEntryRef], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         left = self.remaining(handles)
-        delay = 0.001
+        delay = POLL_START
         while left:
             budget = deadline - time.monotonic()
             if budget <= 0:
                 raise _handles_timeout(left, len(handles), timeout, self._keys, self._beats())
-            if notified:
-                signal = self._keys.done_signal(left[0].stream, left[0].entry_id)
+            notified = _notified(left)
+            if notified is not None:
+                signal = self._keys.done_signal(notified.stream, notified.entry_id)
                 with translate_errors("wait"):
                     self._redis.blpop([signal], timeout=max(0.01, min(self._block, budget)))
             else:
                 time.sleep(min(delay, budget))
-                delay = min(delay * 2, 0.05)
+                delay = min(delay * 2, POLL_CAP)
             left = self.remaining(left)
 
     def _beats(self) -> list[dict[str, Any]] | None:
@@ -240,6 +245,17 @@ class Waiter:
                 state_commands(pipe, self._keys, self._group, stream, ordered)
                 state = parse_state(ordered, pipe.execute(raise_on_error=False), self._group)
             out.extend(StreamEntryRef(stream, i) for i in finished_of(ordered, state))
+        return out
+
+    def reached(self, floors: Mapping[str, EntryId]) -> list[str]:
+        """The streams that have reached their floor (one round trip per stream, no waiting)."""
+        out = []
+        for stream, floor in floors.items():
+            with translate_errors("wait"):
+                pipe = self._redis.pipeline(transaction=False)
+                floor_commands(pipe, self._group, stream, floor)
+                if floor_reached(floor, pipe.execute(raise_on_error=False), self._group):
+                    out.append(stream)
         return out
 
     def wait_floors(self, floors: Mapping[str, EntryId], timeout: float) -> None:
@@ -281,24 +297,25 @@ class AsyncWaiter:
                 state_commands(pipe, self._keys, self._group, stream, ordered)
                 state = parse_state(ordered, await pipe.execute(raise_on_error=False), self._group)
             _raise_dead(state.dead)
-            left.extend(StreamEntryRef(stream, i) for i in ordered if i not in state.applied)
+            left.extend(h for i, h in ids.items() if i not in state.applied)
         return left
 
-    async def wait(self, handles: Sequence[StreamEntryRef], timeout: float, *, notified: bool = True) -> None:
+    async def wait(self, handles: Sequence[StreamEntryRef], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         left = await self.remaining(handles)
-        delay = 0.001
+        delay = POLL_START
         while left:
             budget = deadline - time.monotonic()
             if budget <= 0:
                 raise _handles_timeout(left, len(handles), timeout, self._keys, await self._beats())
-            if notified:
-                signal = self._keys.done_signal(left[0].stream, left[0].entry_id)
+            notified = _notified(left)
+            if notified is not None:
+                signal = self._keys.done_signal(notified.stream, notified.entry_id)
                 with translate_errors("wait"):
                     await self._redis.blpop([signal], timeout=max(0.01, min(self._block, budget)))
             else:
                 await asyncio.sleep(min(delay, budget))
-                delay = min(delay * 2, 0.05)
+                delay = min(delay * 2, POLL_CAP)
             left = await self.remaining(left)
 
     async def _beats(self) -> list[dict[str, Any]] | None:
@@ -325,6 +342,16 @@ class AsyncWaiter:
             out.extend(StreamEntryRef(stream, i) for i in finished_of(ordered, state))
         return out
 
+    async def reached(self, floors: Mapping[str, EntryId]) -> list[str]:
+        out = []
+        for stream, floor in floors.items():
+            with translate_errors("wait"):
+                pipe = self._redis.pipeline(transaction=False)
+                floor_commands(pipe, self._group, stream, floor)
+                if floor_reached(floor, await pipe.execute(raise_on_error=False), self._group):
+                    out.append(stream)
+        return out
+
     async def wait_floors(self, floors: Mapping[str, EntryId], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         left = dict(floors)
@@ -343,3 +370,8 @@ class AsyncWaiter:
                 raise _floor_timeout(left, timeout, self._keys, await self._beats())
             await asyncio.sleep(min(delay, budget))
             delay = min(delay * 2, FLOOR_POLL_CAP)
+
+
+def _notified(left: Sequence[StreamEntryRef]) -> StreamEntryRef | None:
+    """A handle whose worker leaves a done signal to block on, if any is left."""
+    return next((h for h in left if isinstance(h, NotifiedEntryRef)), None)

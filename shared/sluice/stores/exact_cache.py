@@ -2,12 +2,18 @@
 
 Reads are one ``GET``. A value is ``<padded version>:<generations JSON>``; the version makes
 writes idempotent and ordered (a redelivered or older fill never replaces a newer entry) and
-the TTL is set by the same ``SET``. `clear` marks the clear (so fills still in the queue are
-dropped when they arrive), then deletes by ``SCAN MATCH`` on every primary: it never touches
-another namespace, another cache, or (with ``llm_string``) another model. Never FLUSHDB, never KEYS.
+the TTL is set by the same ``SET``. Versions are entry ids of the entry's cache-fill partition
+stream (`sluice.stores.versions`): a fill's own id, or one reserved from that stream for a warm
+job or a ``write="sync"`` update (in the write's own script on one server; one call before it on
+a Cluster, where the stream lives in another slot). `clear` marks the clear with a version
+reserved from every partition's stream (so fills still in the queue are dropped when they
+arrive, and fills enqueued after it are kept; on a Cluster, where the marks live in another
+slot, writers read them before and after writing), then deletes by ``SCAN MATCH`` on every primary:
+it never touches another namespace, another cache, or (with ``llm_string``) another model.
+Never FLUSHDB, never KEYS.
 
 Sync (`ExactCacheStore`) and asyncio (`AsyncExactCacheStore`) shells share the argument
-builders and the reply parser.
+builders (`sluice.stores.cache_versions`) and the reply parser.
 """
 
 from __future__ import annotations
@@ -22,13 +28,23 @@ from langchain_core.outputs import Generation
 from redis.exceptions import ResponseError
 
 from sluice.connection.translate import ServerErrors, translate_errors
-from sluice.errors import ConfigError, StoreCorrupted
+from sluice.errors import InvalidArgument, StoreCorrupted
 from sluice.jobs.models import CacheFillPayload
 from sluice.keys import Keys, digest
 from sluice.scripts import Scripts
 from sluice.stores import generations as codec
 from sluice.stores import hits
-from sluice.stores.versions import padded
+from sluice.stores.cache_versions import (
+    clear_mark_args,
+    clear_streams,
+    cleared_since,
+    newest_mark,
+    version_needs,
+    with_write_versions,
+    write_args,
+)
+from sluice.stores.versions import SCRIPT, areserve, parse_reserved, reserve
+from sluice.types import KeyT
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +58,14 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 def check_name(name: str) -> str:
     """Cache names go into keys and SCAN patterns: no glob characters, no separators."""
     if not _NAME.match(name):
-        raise ConfigError(f"cache name {name!r} must be 1-64 characters of A-Z a-z 0-9 _ . -")
+        raise InvalidArgument(f"cache name {name!r} must be 1-64 characters of A-Z a-z 0-9 _ . -")
     return name
 
 
 @dataclass(frozen=True, slots=True)
 class CacheWrite:
-    """One entry to store. `version` is the job's entry id; None means the server's clock (sync writes)."""
+    """One entry to store. `version` is an entry id of the entry's cache-fill stream (a fill's own
+    id, a warm job's reserved one); None (sync writes) reserves one from that stream."""
 
     cache: str
     llm_string: str
@@ -97,27 +114,6 @@ def _entry_or_miss(reply: Any, key: str) -> list[Generation] | None:
     return parse_entry(reply, key)
 
 
-def write_args(keys: Keys, w: CacheWrite, *, cleared: str | None) -> tuple[list[str], list[Any]]:
-    """Script keys and arguments; `cleared` is the pre-read clear mark on a Cluster (None: read in Lua)."""
-    hl = digest(w.llm_string)
-    script_keys: list[str] = [keys.cache_entry(w.cache, w.llm_string, w.prompt)]
-    if cleared is None:
-        script_keys.append(keys.cache_cleared(w.cache))
-    ttl_ms = max(1, int(w.ttl * 1000)) if w.ttl else 0
-    version = padded(w.version) if w.version else ""
-    return script_keys, [version, ttl_ms, w.generations_json, hl, cleared or ""]
-
-
-def newest_mark(marks: Mapping[Any, Any], llm_string: str) -> str:
-    """The clear mark that applies to one model: the newer of the whole-cache and the model's mark."""
-    plain = {_text(k): _text(v) for k, v in marks.items()}
-    return max(plain.get("*", ""), plain.get(digest(llm_string), ""))
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _wrong_type(e: ResponseError, what: str) -> StoreCorrupted | None:
     if ServerErrors.matches(e, ServerErrors.WRONGTYPE):
         return StoreCorrupted(f"{what}: a cache key holds another Redis type; delete that key ({e})")
@@ -164,6 +160,8 @@ class ExactCacheStore:
         """Apply writes (pipelined; one by one on a Cluster). 1 = written, 0 = older, -1 = cleared since."""
         if not writes:
             return []
+        if self._cluster:
+            writes = self.versioned(writes)
         marks = self._cluster_marks(writes) if self._cluster else None
         script = self._scripts["cache_write"]
         with translate_errors("write the LLM cache"):
@@ -179,24 +177,42 @@ class ExactCacheStore:
                     return [int(r) for r in pipe.execute()]
                 out = []
                 for w in writes:
-                    keys, args = write_args(self._keys, w, cleared=newest_mark(marks[w.cache], w.llm_string))
+                    keys, args = write_args(self._keys, w, cleared=newest_mark(marks[w.cache], self._keys, w))
                     out.append(int(script(keys=keys, args=args)))
+                applied = [w for w, r in zip(writes, out, strict=True) if r == 1]
+                for i, mark in cleared_since(self._keys, writes, out, self._cluster_marks(applied)):
+                    w = writes[i]
+                    entry = self._keys.cache_entry(w.cache, w.llm_string, w.prompt)
+                    self._scripts["cache_drop_older"](keys=[entry], args=[mark])
+                    out[i] = -1
                 return out
             except ResponseError as e:
                 raise _wrong_type(e, "write the LLM cache") or e from None
 
+    def versioned(self, writes: Sequence[CacheWrite]) -> list[CacheWrite]:
+        """The writes, each without a version given one reserved from its entry's stream."""
+        needs = version_needs(self._keys, writes)
+        if not needs:
+            return list(writes)
+        with translate_errors("reserve LLM cache versions"):
+            reserved = {s: reserve(self._scripts, s, len(p)) for s, p in needs.items()}
+        return with_write_versions(writes, needs, reserved)
+
     def _cluster_marks(self, writes: Sequence[CacheWrite]) -> dict[str, Mapping[Any, Any]]:
-        # On a Cluster the mark lives in another slot than the entries: read it first. A clear that
-        # lands between this read and the write may miss one batch of in-flight fills.
+        # On a Cluster the mark lives in another slot than the entries: read it before the writes,
+        # and again after them to drop what a clear marked in between (cache_drop_older.lua).
         with translate_errors("read the LLM cache clear marks"):
             return {c: self._redis.hgetall(self._keys.cache_cleared(c)) for c in {w.cache for w in writes}}
 
     def clear(self, cache: str, llm_string: str | None = None) -> int:
         """Remove this cache's entries (or one model's); returns how many keys were deleted."""
-        field = "*" if llm_string is None else digest(llm_string)
+        scope = "*" if llm_string is None else digest(llm_string)
         removed = 0
         with translate_errors("clear the LLM cache"):
-            self._scripts["cache_clear_mark"](keys=[self._keys.cache_cleared(cache)], args=[field])
+            reserved = self._reserve_each(clear_streams(self._keys))
+            self._scripts["cache_clear_mark"](
+                keys=[self._keys.cache_cleared(cache)], args=clear_mark_args(scope, reserved)
+            )
             batch: list[Any] = []
             for key in self._redis.scan_iter(
                 match=self._keys.cache_match(cache, llm_string), count=SCAN_COUNT
@@ -210,6 +226,15 @@ class ExactCacheStore:
             if llm_string is None:
                 self._redis.unlink(self._keys.cache_hits(cache), self._keys.cache_sources(cache))
         return removed
+
+    def _reserve_each(self, streams: Sequence[KeyT]) -> list[str]:
+        """One version from each stream: pipelined on one server, one by one on a Cluster."""
+        if self._cluster:
+            return [reserve(self._scripts, s, 1)[0] for s in streams]
+        pipe = self._redis.pipeline(transaction=False)
+        for s in streams:
+            self._scripts[SCRIPT](keys=[s], args=[1], client=pipe)
+        return [parse_reserved(r, 1)[0] for r in pipe.execute()]
 
     def record_hits(self, cache: str, counts: Mapping[str, float], sources: Mapping[str, str]) -> None:
         """Add hit counts (members ``<hl>:<hp>``) and the sources refresh-ahead needs to recompute them
@@ -251,24 +276,48 @@ class AsyncExactCacheStore:
     async def write(self, writes: Sequence[CacheWrite]) -> list[int]:
         out: list[int] = []
         script = self._scripts["cache_write"]
+        if self._cluster:
+            writes = await self.versioned(writes)
         with translate_errors("write the LLM cache"):
             try:
                 for w in writes:
                     cleared: str | None = None
                     if self._cluster:
                         marks = await self._redis.hgetall(self._keys.cache_cleared(w.cache))
-                        cleared = newest_mark(marks, w.llm_string)
+                        cleared = newest_mark(marks, self._keys, w)
                     keys, args = write_args(self._keys, w, cleared=cleared)
                     out.append(int(await script(keys=keys, args=args)))
+                if self._cluster:
+                    await self._drop_cleared(writes, out)
             except ResponseError as e:
                 raise _wrong_type(e, "write the LLM cache") or e from None
         return out
 
+    async def _drop_cleared(self, writes: Sequence[CacheWrite], out: list[int]) -> None:
+        caches = {w.cache for w, r in zip(writes, out, strict=True) if r == 1}
+        marks = {c: await self._redis.hgetall(self._keys.cache_cleared(c)) for c in caches}
+        for i, mark in cleared_since(self._keys, writes, out, marks):
+            w = writes[i]
+            entry = self._keys.cache_entry(w.cache, w.llm_string, w.prompt)
+            await self._scripts["cache_drop_older"](keys=[entry], args=[mark])
+            out[i] = -1
+
+    async def versioned(self, writes: Sequence[CacheWrite]) -> list[CacheWrite]:
+        needs = version_needs(self._keys, writes)
+        if not needs:
+            return list(writes)
+        with translate_errors("reserve LLM cache versions"):
+            reserved = {s: await areserve(self._scripts, s, len(p)) for s, p in needs.items()}
+        return with_write_versions(writes, needs, reserved)
+
     async def clear(self, cache: str, llm_string: str | None = None) -> int:
-        field = "*" if llm_string is None else digest(llm_string)
+        scope = "*" if llm_string is None else digest(llm_string)
         removed = 0
         with translate_errors("clear the LLM cache"):
-            await self._scripts["cache_clear_mark"](keys=[self._keys.cache_cleared(cache)], args=[field])
+            reserved = [(await areserve(self._scripts, s, 1))[0] for s in clear_streams(self._keys)]
+            await self._scripts["cache_clear_mark"](
+                keys=[self._keys.cache_cleared(cache)], args=clear_mark_args(scope, reserved)
+            )
             batch: list[Any] = []
             async for key in self._redis.scan_iter(
                 match=self._keys.cache_match(cache, llm_string), count=SCAN_COUNT

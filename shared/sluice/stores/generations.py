@@ -17,7 +17,7 @@ from typing import Any, Final
 from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk
 
-from sluice.errors import StoreCorrupted
+from sluice.errors import InvalidArgumentType, StoreCorrupted
 
 ALLOWED: Final[dict[str, type[Generation]]] = {
     "ChatGenerationChunk": ChatGenerationChunk,
@@ -32,7 +32,9 @@ def _type_name(generation: Generation) -> str:
     for name, cls in ALLOWED.items():
         if isinstance(generation, cls):
             return name
-    raise TypeError(f"not a LangChain Generation: {type(generation).__name__}")
+    raise InvalidArgumentType(
+        f"a cache stores LangChain Generations (a list of them), not {type(generation).__name__}"
+    )
 
 
 def to_dict(generation: Generation) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from typing import Any, Final
 import redis.exceptions as rex
 from langchain_core.messages import BaseMessage, messages_from_dict
 
-from sluice.errors import ConfigError, PermanentJobError, RetryableJobError, StoreCorrupted
+from sluice.errors import ConfigError, InvalidArgument, PermanentJobError, RetryableJobError, StoreCorrupted
 from sluice.keys import Keys, digest
 from sluice.stores.history import REF_WIDTH, find_call, parse
 from sluice.vectors.backend import check
@@ -76,7 +76,7 @@ def session_filter(sessions: str | Sequence[str] | None) -> Filter | None:
         return None
     wanted = [session_tag(s) for s in ([sessions] if isinstance(sessions, str) else sessions)]
     if not wanted:
-        raise ValueError("give at least one session id, or None for all sessions")
+        raise InvalidArgument("give at least one session id, or None for all sessions")
     return Tag(SESSION_FIELD) == (wanted[0] if len(wanted) == 1 else wanted)
 
 

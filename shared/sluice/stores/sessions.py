@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from sluice.errors import InvalidArgument
 from sluice.keys import Keys
 from sluice.vectors.backend import check
 from sluice.vectors.runner import Call, Plan
@@ -121,7 +122,7 @@ def list_sessions(
 ) -> Plan[SessionPage]:
     """One page of live sessions whose id starts with `prefix`, in name order, after `cursor`."""
     if not 1 <= count <= MAX_PAGE:
-        raise ValueError(f"count must be between 1 and {MAX_PAGE}, got {count}")
+        raise InvalidArgument(f"count must be between 1 and {MAX_PAGE}, got {count}")
     names_key = keys.sessions_names()
     found: list[SessionInfo] = []
     start = cursor

@@ -27,6 +27,7 @@ from typing import Any, Final, Generic, TypeVar
 from redis.exceptions import RedisError, ResponseError
 
 from sluice.connection.translate import translate_errors
+from sluice.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,9 @@ class TrackedReads(Generic[T]):
 
     def __init__(self, redis_resp3: Any, *, max_entries: int = 10_000, max_age: float | None = None) -> None:
         if max_entries < 1:
-            raise ValueError("max_entries must be at least 1")
+            raise InvalidArgument(
+                f"local_cache (max_entries) must be at least 1 entry, or 0/None for none; not {max_entries}"
+            )
         self._redis = redis_resp3
         self.max_entries = max_entries
         self.max_age = max_age

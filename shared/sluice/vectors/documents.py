@@ -15,13 +15,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from sluice.errors import StoreCorrupted
+from sluice.errors import InvalidArgument, StoreCorrupted
 from sluice.vectors.schema import DType, IndexSchema, Metric
 
 VERSION_WIDTH = 29  # len(sluice.stores.versions.padded(...))
 
 
-class DocumentError(ValueError):
+class DocumentError(InvalidArgument):
     """A document that cannot be stored under the index schema (wrong metadata type, bad vector)."""
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sluice.errors import ConfigError
+from sluice.errors import InvalidArgument
 from sluice.vectors.schema import FieldType, IndexSchema
 
 _WORDS = re.compile(r"[\w*]+", re.UNICODE)  # words, and patterns holding `*`
@@ -37,7 +37,7 @@ _TAG_SPECIAL = re.compile("([^A-Za-z0-9\x80-\U0010ffff])")
 _TAG_UNMATCHABLE = re.compile(r"^[ \t\n\r\x0b\x0c]|[ \t\n\r\x0b\x0c]$|[\x00-\x08\x0b-\x1f\x7f]")
 
 
-class FilterError(ConfigError):
+class FilterError(InvalidArgument):
     """A filter that this index or backend cannot evaluate (says which part and why)."""
 
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sluice.errors import PayloadTooLarge
+from sluice.errors import InvalidArgument, PayloadTooLarge
 from sluice.jobs.models import IndexDocument, IndexPayload
 from sluice.keys import Keys
 from sluice.settings import LimitSettings
@@ -27,7 +27,7 @@ def new_ids(ids: Sequence[str | None] | None, count: int) -> list[str]:
     """The given ids, with a fresh uuid wherever one is missing."""
     given = list(ids) if ids is not None else [None] * count
     if len(given) != count:
-        raise ValueError(f"got {len(given)} ids for {count} texts")
+        raise InvalidArgument(f"got {len(given)} ids for {count} texts; give one id per text (or None)")
     return [i if i else uuid.uuid4().hex for i in given]
 
 
@@ -39,7 +39,9 @@ def documents(
     limits: LimitSettings,
 ) -> list[IndexDocument]:
     if metadatas is not None and len(metadatas) != len(texts):
-        raise ValueError(f"got {len(metadatas)} metadatas for {len(texts)} texts")
+        raise InvalidArgument(
+            f"got {len(metadatas)} metadatas for {len(texts)} texts; give one per text (or None)"
+        )
     out = []
     for i, text in enumerate(texts):
         metadata = dict((metadatas[i] if metadatas else None) or {})

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from sluice.errors import SluiceError
 from sluice.settings import Settings
-from sluice_workers.cli import dashboard, demo, dlq, index, migrate, server, status, warm, worker
+from sluice_workers.cli import dashboard, demo, dlq, index, migrate, partitions, server, status, warm, worker
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_parser(sub)
     index.add_parser(sub)
     migrate.add_parser(sub)
+    partitions.add_parser(sub)
     return parser
 
 

@@ -41,6 +41,7 @@ class CacheFiller:
     def apply(self, writes: Sequence[CacheWrite]) -> None:
         if not writes:
             return
+        writes = self.exact.versioned(writes)  # warm jobs enqueued without a version (older sluice)
         self.exact.write(writes)
         semantic = [w for w in writes if w.embedder or w.vector is not None]
         if semantic:

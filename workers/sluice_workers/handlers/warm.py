@@ -1,7 +1,11 @@
 """cache-warm: ask a model named in settings, then store its answers as cache fills.
 
 Each prompt is answered on its own (one failing prompt does not lose the others). The answers
-that came back are written, versioned by the job's entry id, even when other prompts of the same
+that came back are written, versioned by the job's `version`: an entry id reserved at enqueue in
+the cache-fill stream of the prompts' partition, so a warm job and a fill of one key are ordered
+by enqueue time (the warm job's own entry id belongs to another stream and is never compared). A
+job without one (enqueued by an older sluice) is versioned when its answers are written. They
+are written even when other prompts of the same
 job failed; the job then fails with a reason naming the failed prompts: retried if every failure
 looks transient (timeouts, rate limits, 5xx), dead-lettered otherwise. The CLI and the beat task
 enqueue one prompt per job, so one failing prompt is exactly one dead letter, and retrying it
@@ -89,7 +93,7 @@ class CacheWarmHandler:
 
     def handle(self, jobs: Sequence[Job]) -> Failures:
         failures: dict[EntryId, BaseException] = {}
-        writes: list[CacheWrite] = []
+        writes: list[tuple[EntryId, CacheWrite]] = []
         for job in jobs:
             p = job.envelope.payload
             assert isinstance(p, CacheWarmPayload)  # routed by kind
@@ -106,26 +110,27 @@ class CacheWarmHandler:
                     failed.append((prompt, e))
                     continue
                 encoded = codec.encode(generations)
-                writes.append(
-                    CacheWrite(p.cache, p.llm_string, key_prompt, encoded, p.ttl, job.version, p.embedder)
-                )
+                write = CacheWrite(p.cache, p.llm_string, key_prompt, encoded, p.ttl, p.version, p.embedder)
+                writes.append((job.entry_id, write))
             if failed:
                 failures[job.entry_id] = _failure(p.model, failed, len(p.prompts))
         self._store(writes, failures)
         return failures
 
-    def _store(self, writes: list[CacheWrite], failures: dict[EntryId, BaseException]) -> None:
+    def _store(
+        self, writes: list[tuple[EntryId, CacheWrite]], failures: dict[EntryId, BaseException]
+    ) -> None:
         """Write the answers; if the batch write fails, find the jobs at fault without asking the model again."""
         try:
-            self._filler.apply(writes)
+            self._filler.apply([w for _, w in writes])
             return
         except RedisUnavailable:
             raise
         except Exception:
             log.warning("cache-warm: writing the batch failed; writing job by job", exc_info=True)
         by_job: dict[EntryId, list[CacheWrite]] = defaultdict(list)
-        for w in writes:
-            by_job[EntryId(w.version or "")].append(w)
+        for entry_id, w in writes:
+            by_job[entry_id].append(w)
         for entry_id, job_writes in by_job.items():
             try:
                 self._filler.apply(job_writes)

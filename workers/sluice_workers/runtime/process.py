@@ -19,6 +19,7 @@ from sluice.connection.capabilities import Capabilities, probe
 from sluice.connection.factory import connect
 from sluice.errors import ConfigError, RedisFull, RedisUnavailable
 from sluice.keys import Keys
+from sluice.queue.partitions import check_partitions
 from sluice.settings import Settings
 from sluice.types import JOB_KINDS, JobKind, KeyT
 from sluice_workers.handlers.base import Handler
@@ -75,6 +76,7 @@ def _start(
     while not stop.is_set():
         try:
             caps = probe(redis)
+            check_partitions(redis, Keys(settings.namespace, settings.queue.partitions))
             transport = StreamTransport(redis, settings, caps)
             transport.ensure_groups(streams)
             _warn_other_groups(transport, streams)

@@ -23,8 +23,9 @@ class RedisChatMessageHistory(ChatHistory):
       ``ttl`` is refreshed on every write.
     - ``clear()`` goes through the queue too, so it lands after this object's earlier appends.
     - A connection failure raises sluice's error instead of being logged at construction.
-    - ``ttl=0`` means no expiry (as before); ``redis_client`` is a redis-py client on sluice's
-      connection, but the messages are in sluice's store, not in the list at ``key``.
+    - ``ttl=0`` means no expiry (as before), and so does a negative ttl (Redis deleted the list).
+    - ``redis_client`` is a redis-py client on sluice's connection, but the messages are in
+      sluice's store, not in the list at ``key``.
     """
 
     def __init__(
@@ -38,9 +39,14 @@ class RedisChatMessageHistory(ChatHistory):
         namespace: str | None = None,
     ) -> None:
         sluice = client_for(url=url, client=client, namespace=namespace)
-        super().__init__(sluice, community_session(key_prefix + session_id), ttl=ttl or None)
+        super().__init__(sluice, community_session(key_prefix + session_id), ttl=_ttl(ttl))
         self.redis_client = sluice.redis
         self.url = url
         self.key_prefix = key_prefix
         self.key = key_prefix + session_id
         """The key this history had in langchain-community."""
+
+
+def _ttl(ttl: float | None) -> float | None:
+    """The peer's ttl as sluice's: 0 or less (no EXPIRE, or an instant one) is no expiry."""
+    return ttl if ttl is not None and ttl > 0 else None

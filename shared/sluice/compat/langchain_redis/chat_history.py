@@ -24,10 +24,17 @@ class RedisChatMessageHistory(ChatHistory):
       kept only content, ``additional_kwargs`` and a tool message's id).
     - The sluice session id is ``session_id`` with the default ``key_prefix`` and
       ``key_prefix + session_id`` with another (what ``sluice migrate --what history`` gives).
-      No search index is created: ``index_name`` and ``overwrite_index`` are ignored, and
-      ``search_messages`` (full-text) is not offered — use ``client.chat_history(..., semantic=True)``
-      and ``relevant(query)`` for recall.
+      No search index is created: ``index_name`` and ``overwrite_index`` are ignored (and
+      ``redis_client.ft(index_name)`` finds nothing; ``redis_client`` is the redis-py client).
+    - ``search_messages(query, limit)`` matches the words of `query` against this session's
+      messages in the app (lower-cased words, a light English suffix stemming, no stopwords),
+      best matches first, and returns the peer's dicts (``content``, ``type``,
+      ``additional_kwargs``; ``tool_call_id``/``status`` for tool messages); RediSearch's
+      stemmer and BM25 ranking can order ties differently. For recall by meaning, use
+      ``client.chat_history(..., semantic=True)`` and ``relevant(query, k)``.
     - ``delete()`` removes this session only (langchain-redis dropped every session and the index).
+    - ``ttl=0`` means no expiry, as langchain-redis (redisvl) reads it; so does a negative ttl
+      (which made Redis delete each message at once).
     """
 
     def __init__(
@@ -47,7 +54,7 @@ class RedisChatMessageHistory(ChatHistory):
         if not session_id or not isinstance(session_id, str):
             raise ValueError("session_id must be a non-empty, valid string")
         sluice = client_for(url=redis_url, redis=redis_client, client=client, namespace=namespace)
-        super().__init__(sluice, langchain_redis_session(key_prefix, session_id), ttl=ttl or None)
+        super().__init__(sluice, langchain_redis_session(key_prefix, session_id), ttl=_ttl(ttl))
         self.key_prefix = key_prefix
         self.index_name = index_name
         self.redis_client = redis_client if redis_client is not None else sluice.redis
@@ -104,3 +111,8 @@ def _as_dict(message: BaseMessage) -> dict[str, Any]:
         out["tool_call_id"] = message.tool_call_id
         out["status"] = message.status
     return out
+
+
+def _ttl(ttl: float | None) -> float | None:
+    """The peer's ttl as sluice's: 0 or less (no EXPIRE, or an instant one) is no expiry."""
+    return ttl if ttl is not None and ttl > 0 else None

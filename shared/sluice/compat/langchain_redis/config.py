@@ -22,11 +22,15 @@ def _ulid_like() -> str:
 class RedisConfig(BaseModel):
     """Drop-in for ``langchain_redis.RedisConfig``.
 
-    Differences on purpose: ``index_schema``/``schema_path`` (redisvl schemas) and
-    ``storage_type="json"`` are not read — sluice stores documents its own way; describe
-    filterable fields with ``metadata_schema`` (``[{"name": ..., "type": "tag"|"numeric"|"text"}]``).
-    ``from_schema``/``from_yaml`` do not exist. The connection comes from ``redis_url`` or
-    ``redis_client``; ``connection_args`` are ignored.
+    A redisvl schema (``schema=`` an ``IndexSchema`` or its dict, or ``schema_path`` a YAML file)
+    shapes a new index as it did: its text, tag and numeric fields become the index's (its
+    content field the document text, its vector field the vector), and search results then
+    carry only those fields, as langchain-redis returned them without its ``_metadata_json``
+    (with that field in the schema, the whole metadata; its ``_index_name``-like fields are not
+    indexed).
+    Differences on purpose: ``storage_type="json"`` is not used (sluice stores documents its own
+    way), geo fields are not indexed, and the connection comes from ``redis_url`` or
+    ``redis_client`` (``connection_args`` are ignored).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
@@ -53,6 +57,16 @@ class RedisConfig(BaseModel):
     embedding_dimensions: int | None = None
     legacy_key_format: bool = True
 
+    @model_validator(mode="before")
+    @classmethod
+    def _named_by_schema(cls, values: Any) -> Any:
+        """As langchain-redis: ``schema=`` names the index and its key prefix."""
+        if isinstance(values, dict) and "schema" in values:
+            index = getattr(values["schema"], "index", None)
+            if index is not None:
+                values = {**values, "index_name": index.name, "key_prefix": index.prefix}
+        return values
+
     @model_validator(mode="after")
     def _key_prefix(self) -> RedisConfig:
         if self.key_prefix is None:
@@ -68,11 +82,46 @@ class RedisConfig(BaseModel):
         return cls(metadata_schema=metadata_schema, **kwargs)
 
     @classmethod
+    def from_schema(cls, schema: Any, **kwargs: Any) -> RedisConfig:
+        return cls(schema=schema, **kwargs)
+
+    @classmethod
+    def from_yaml(cls, schema_path: str, **kwargs: Any) -> RedisConfig:
+        return cls(schema_path=schema_path, **kwargs)
+
+    @classmethod
     def from_existing_index(cls, index_name: str, redis: Any = None) -> RedisConfig:
         return cls(index_name=index_name, from_existing=True, redis_client=redis)
 
+    def redisvl_schema(self) -> Any:
+        """The redisvl ``IndexSchema`` given (``schema=`` or ``schema_path``), or None."""
+        if self.index_schema is None and not self.schema_path:
+            return None
+        from redisvl.schema import IndexSchema as RedisvlSchema  # type: ignore[import-untyped]
+
+        if self.index_schema is None:
+            return RedisvlSchema.from_yaml(str(self.schema_path))
+        if isinstance(self.index_schema, dict):
+            return RedisvlSchema.from_dict(self.index_schema)
+        return self.index_schema
+
+    def schema_fields(self) -> list[str] | None:
+        """The metadata fields of a given redisvl schema (what results carry), or None."""
+        given = self.redisvl_schema()
+        if given is None:
+            return None
+        names = [f.name for f in given.fields.values() if _kind(f) != "vector"]
+        if "_metadata_json" in names:  # the peer then returned the whole metadata
+            return None
+        return [
+            n for n in names if n not in (self.content_field, self.embedding_field) and not n.startswith("_")
+        ]
+
     def to_sluice(self, dims: int) -> IndexSchema:
         """The sluice schema a new index gets (`embedding_dimensions`, else the embeddings' size)."""
+        given = self.redisvl_schema()
+        if given is not None:
+            return self._from_redisvl(given, dims)
         fields = []
         for f in self.metadata_schema or []:
             name, kind = f.get("name", ""), f.get("type", "")
@@ -86,3 +135,46 @@ class RedisConfig(BaseModel):
             dtype=_DTYPES.get(self.vector_datatype.upper(), "float32"),
         )
         return IndexSchema(vector=vector, metadata=tuple(fields))
+
+    def _from_redisvl(self, given: Any, dims: int) -> IndexSchema:
+        text = self.content_field if _usable(self.content_field) else "text"
+        vector = VectorField(
+            dims=self.embedding_dimensions or dims,
+            metric=self.distance_metric.lower(),
+            algorithm=self.indexing_algorithm.lower(),
+        )
+        fields = []
+        for f in given.fields.values():
+            kind, attrs = _kind(f), f.attrs
+            if kind == "vector":
+                vector = VectorField(
+                    name=f.name if _usable(f.name) and f.name != text else "embedding",
+                    dims=int(attrs.dims),
+                    metric=_value(attrs.distance_metric).lower(),
+                    algorithm=_value(attrs.algorithm).lower(),
+                    dtype=_DTYPES.get(_value(attrs.datatype).upper(), "float32"),
+                    **{
+                        k: int(getattr(attrs, k))
+                        for k in ("m", "ef_construction", "ef_runtime")
+                        if getattr(attrs, k, None)
+                    },
+                )
+            elif (
+                kind in ("tag", "numeric", "text") and f.name != text and _usable(f.name) and f.name[0] != "_"
+            ):
+                separator = getattr(attrs, "separator", None) or self.default_tag_separator
+                fields.append(MetadataField(name=f.name, type=kind, separator=separator))
+        kept = tuple(f for f in fields if f.name != vector.name)
+        return IndexSchema(text_field=text, vector=vector, metadata=kept)
+
+
+def _kind(field: Any) -> str:
+    return _value(field.type).lower()
+
+
+def _value(enum_or_str: Any) -> str:
+    return str(getattr(enum_or_str, "value", enum_or_str))
+
+
+def _usable(name: str) -> bool:
+    return bool(_FIELD.match(name)) and name not in RESERVED

@@ -39,11 +39,14 @@ class RedisVectorStore(CompatVectorStore):
       vectors``) is used with its own schema; the config shapes only a new one. Ids given with
       the key prefix (``<prefix>:<id>``) are accepted. Documents live in sluice's keys: no hash
       or JSON document is at ``<prefix>:<id>``.
-    - Metadata comes back exactly as it went in (no ``_metadata_json`` round trip needed), also
-      with ``return_all=True``; redisvl schemas (``schema=``, ``schema_path``) are not read.
+    - Metadata comes back exactly as it went in (typed, no ``_metadata_json`` round trip); with a
+      redisvl schema (`RedisConfig`), only its fields unless ``return_all=True``.
+    - ``from_texts(..., ids=[...])`` uses the ids (langchain-redis 0.2.6 dropped them and made
+      new ones); an index that redisvl made itself is not read (``sluice migrate`` copies it).
     - Filters sluice cannot express are refused with the reason (geo, ``ismissing``, tag
-      wildcards, fuzzy and several-word phrase matches); ``sort_by``, ``with_vectors`` and a
-      positive per-document ``ttl`` are not offered (an error says so for ``sort_by`` and ``ttl``).
+      wildcards, fuzzy and several-word phrase matches); ``sort_by`` and a positive
+      per-document ``ttl`` are not offered (an error says so). ``with_vectors=True`` gives the
+      peer's (document, distance, vector) triples.
     """
 
     def __init__(
@@ -67,7 +70,8 @@ class RedisVectorStore(CompatVectorStore):
             content_field=self.config.content_field,
             embedder=own.get("embedder"),
         )
-        self.index: SearchIndexView = SearchIndexView(self.index, self)
+        self.index = SearchIndexView(self.index, self)
+        self._schema_fields = self.config.schema_fields()
 
     def _shape(self, doc: Document, kwargs: dict[str, Any]) -> Document:
         if kwargs.get("return_all"):
@@ -75,7 +79,27 @@ class RedisVectorStore(CompatVectorStore):
                 page_content=doc.page_content, metadata=doc.metadata, id=self._id_prefix + (doc.id or "")
             )
         metadata = doc.metadata if kwargs.get("return_metadata", True) else {}
+        if self._schema_fields is not None:  # a redisvl schema: its fields only, as the peer
+            metadata = {k: v for k, v in metadata.items() if k in self._schema_fields}
         return Document(page_content=doc.page_content, metadata=metadata)
+
+    def similarity_search_with_score_by_vector(
+        self, embedding: list[float], k: int = 4, **kwargs: Any
+    ) -> list[Any]:
+        """(document, distance) pairs; (document, distance, vector) with ``with_vectors=True``."""
+        if not kwargs.get("with_vectors"):
+            return super().similarity_search_with_score_by_vector(embedding, k, **kwargs)
+        self._open()
+        self._settle()
+        hits = self.session.search(self._query(embedding, k, kwargs, vectors=True))
+        return [
+            (
+                self._shape(Document(page_content=h.text, metadata=h.metadata, id=h.doc_id), kwargs),
+                h.distance,
+                h.vector,
+            )
+            for h in hits
+        ]
 
     def delete_counting(self, ids: list[str]) -> int:
         """Enqueue deletes of `ids`; how many of them existed (after this object's pending writes)."""

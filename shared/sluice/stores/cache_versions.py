@@ -1,0 +1,98 @@
+"""How exact-cache writes and clear marks are versioned: script arguments, versions to reserve,
+marks to compare (no I/O; `sluice.stores.exact_cache` runs them).
+
+An entry's versions are entry ids of its partition's cache-fill stream (`Keys.cache_version_stream`).
+A clear marks every partition with a version reserved from that partition's stream, in fields
+``*:<p>`` (whole cache) and ``<hl>:<p>`` (one model) of ``ns:cache-meta:<c>:cleared``; a write is
+compared with the marks of its own partition only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from sluice.keys import Keys, digest
+from sluice.stores.versions import padded
+from sluice.types import KeyT
+
+if TYPE_CHECKING:
+    from sluice.stores.exact_cache import CacheWrite
+
+
+def member(w: CacheWrite) -> str:
+    """``<hl>:<hp>``: the entry inside its cache."""
+    return f"{digest(w.llm_string)}:{digest(w.prompt)}"
+
+
+def write_args(keys: Keys, w: CacheWrite, *, cleared: str | None) -> tuple[list[str], list[Any]]:
+    """Script keys and arguments; `cleared` is the pre-read clear mark on a Cluster (None: read in
+    Lua, and a write without a version takes one from its stream in the same script)."""
+    hl = digest(w.llm_string)
+    p = keys.cache_partition(w.cache, member(w))
+    script_keys: list[str] = [keys.cache_entry(w.cache, w.llm_string, w.prompt)]
+    if cleared is None:
+        script_keys.append(keys.cache_cleared(w.cache))
+        if w.version is None:
+            script_keys.append(keys.stream("cache-fill", p))
+    elif w.version is None:
+        raise ValueError("on a Cluster a write's version is reserved before the write (versioned())")
+    ttl_ms = max(1, int(w.ttl * 1000)) if w.ttl else 0
+    version = padded(w.version) if w.version else ""
+    return script_keys, [version, ttl_ms, w.generations_json, f"*:{p}", f"{hl}:{p}", cleared or ""]
+
+
+def version_needs(keys: Keys, writes: Sequence[CacheWrite]) -> dict[KeyT, list[int]]:
+    """Writes without a version, by the stream that versions their entry (positions in `writes`)."""
+    needs: dict[KeyT, list[int]] = {}
+    for i, w in enumerate(writes):
+        if w.version is None:
+            needs.setdefault(keys.cache_version_stream(w.cache, member(w)), []).append(i)
+    return needs
+
+
+def with_write_versions(
+    writes: Sequence[CacheWrite], needs: Mapping[KeyT, list[int]], reserved: Mapping[KeyT, list[str]]
+) -> list[CacheWrite]:
+    out = list(writes)
+    for stream, positions in needs.items():
+        for i, version in zip(positions, reserved[stream], strict=True):
+            out[i] = replace(out[i], version=version)
+    return out
+
+
+def clear_streams(keys: Keys) -> list[KeyT]:
+    """The streams a clear takes its versions from: every partition's cache-fill stream, in order."""
+    return keys.streams("cache-fill")
+
+
+def clear_mark_args(scope: str, reserved: Sequence[str]) -> list[str]:
+    """cache_clear_mark.lua arguments: the scope, then one padded version per partition."""
+    return [scope, *(padded(v) for v in reserved)]
+
+
+def newest_mark(marks: Mapping[Any, Any], keys: Keys, w: CacheWrite) -> str:
+    """The clear mark that applies to one entry: the newer of the whole cache's and its model's
+    mark in the entry's partition."""
+    plain = {_text(k): _text(v) for k, v in marks.items()}
+    p = keys.cache_partition(w.cache, member(w))
+    return max(plain.get(f"*:{p}", ""), plain.get(f"{digest(w.llm_string)}:{p}", ""))
+
+
+def cleared_since(
+    keys: Keys, writes: Sequence[CacheWrite], results: Sequence[int], marks: Mapping[str, Mapping[Any, Any]]
+) -> list[tuple[int, str]]:
+    """Writes applied on a Cluster that a clear has marked since (`marks` read after the writes):
+    (position, the mark they are older than). Applied writes only; `marks` holds their caches."""
+    stale: list[tuple[int, str]] = []
+    for i, (w, result) in enumerate(zip(writes, results, strict=True)):
+        if result == 1 and w.version is not None:
+            mark = newest_mark(marks[w.cache], keys, w)
+            if mark and padded(w.version) < mark:
+                stale.append((i, mark))
+    return stale
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
