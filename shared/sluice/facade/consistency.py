@@ -87,7 +87,7 @@ class ReplicaReads:
         mine = self.own.snapshot(None).handles
         if mine:
             try:
-                await self.client.await_(mine, self.timeout)
+                await self.client.await_wait(mine, self.timeout)
             except JobFailed:
                 self.own.done(mine)
                 raise

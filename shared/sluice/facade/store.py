@@ -97,9 +97,11 @@ class SluiceStore(BaseStore):
         return self._runner
 
     async def _async_runner(self) -> AsyncRunner:
-        if self._arunner is None:
+        """The running event loop's runner (each loop has its own connections)."""
+        redis = self.client.async_redis
+        if self._arunner is None or self._arunner.redis is not redis:
             caps = await self.client.acapabilities()
-            self._arunner = AsyncRunner(self.client.async_redis, cluster=caps.cluster)
+            self._arunner = AsyncRunner(redis, cluster=caps.cluster)
         return self._arunner
 
     def _refresh(self, asked: bool | None) -> bool:

@@ -192,6 +192,9 @@ class StorePayload(_Model):
         """A namespace's items share a partition (and a pending set): one per namespace."""
         return "store:" + "\x1f".join(self.namespace)
 
+    def targets(self) -> list[str]:
+        return [self.target_key()]
+
 
 Payload = Annotated[
     CacheFillPayload
