@@ -90,7 +90,7 @@ WORKER_WRITES = (
     "set", "del", "unlink", "expire", "pexpire", "persist",
     "hset", "hdel", "hincrby", "hpexpire",
     "zadd", "zrem", "zincrby", "zremrangebyrank", "zremrangebylex", "zremrangebyscore",
-    "srem",
+    "sadd", "srem",
     "rpush", "ltrim",
     "multi", "exec", "discard",
 )  # fmt: skip

@@ -25,6 +25,7 @@ Key schema (``ns`` = the namespace, default ``sluice``; ``{...}`` is a Cluster h
 | ``ns:cp:{t}:ckpts`` | zset score 0, member ``<ns>\\0<checkpoint id>\\0<padded version><record JSON>`` | thread ttl (refreshed on read) | checkpoint handler | checkpointer (checkpoint_read.lua) |
 | ``ns:cp:{t}:writes`` | zset score 0, member ``<ns>\\0<checkpoint id>\\0<task id>\\0<idx>\\0<padded version><channel>\\0<task path>\\0<type>\\0<bytes>`` | thread ttl | checkpoint handler | checkpointer |
 | ``ns:cp:{t}:blobs`` | hash ``<ns>\\0<channel>\\0<channel version>`` -> ``<padded version><type>\\0<bytes>`` | thread ttl | checkpoint handler | checkpointer |
+| ``ns:cp-run:{<run id>}`` | set of thread ids with checkpoints of that run (``delete_for_runs``) | thread ttl, from the run's last put | checkpoint handler | checkpointer |
 | **LangGraph store** (``{n}`` = digest of a namespace: one slot per namespace, ``sluice.stores.items``) | | | | |
 | ``ns:st:{n}:items`` | hash item key -> ``<padded version><record JSON>`` (value, created, updated, ttl, vector elements) | per item (hash field TTL) | store handler (store_write.lua) | store (store_read.lua) |
 | ``ns:st:{n}:tomb`` | hash item key -> version of its delete | per field, 1 day | store handler | store_write.lua |
@@ -173,6 +174,10 @@ class Keys:
         """meta, ckpts, writes, blobs of one thread: one hash tag, so one script writes them all."""
         base = f"{self.namespace}:cp:{_id_tag(thread_id)}"
         return KeyT(f"{base}:meta"), KeyT(f"{base}:ckpts"), KeyT(f"{base}:writes"), KeyT(f"{base}:blobs")
+
+    def checkpoint_run(self, run_id: str) -> KeyT:
+        """The threads with checkpoints of one LangGraph run (what `delete_for_runs` reads)."""
+        return KeyT(f"{self.namespace}:cp-run:{_id_tag(run_id)}")
 
     # --- LangGraph store (sluice.stores.items) -------------------------------------------------
     def store_item_keys(self, encoded_namespace: str) -> tuple[KeyT, KeyT, KeyT]:

@@ -148,7 +148,7 @@ class CheckpointPayload(_Model):
 
     kind: Literal["checkpoint"] = "checkpoint"
     thread_id: str = Field(min_length=1)
-    op: Literal["put", "writes", "delete", "prune"] = "put"
+    op: Literal["put", "writes", "delete", "prune", "delete-runs"] = "put"
     ns: str = Field(default="", description="checkpoint namespace ('' = the root graph)")
     checkpoint_id: str = ""
     record: str = Field(
@@ -162,6 +162,8 @@ class CheckpointPayload(_Model):
     writes: list[tuple[int, str, str, bytes]] = Field(
         default_factory=list, description="writes: (index, channel, serializer type, bytes)"
     )
+    run_id: str = Field(default="", description="put: the run that made the checkpoint (metadata run_id)")
+    run_ids: list[str] = Field(default_factory=list, description="delete-runs: the runs to delete")
     ttl: float | None = Field(default=None, gt=0, description="seconds; refreshed on every write")
 
     def target_key(self) -> str:
