@@ -113,8 +113,11 @@ class Lookups:
         self.queries = [cd.prompt(i, names, paraphrase=True) for i in range(opts.cached)]
         embeddings.prepare(self.prompts + self.queries, lists=True)
         self.exact = client.llm_cache()
-        self.semantic = client.semantic_cache(
-            embeddings, backend=variant.backend, distance_threshold=opts.distance_threshold
+        self.semantic = client.semantic_cache(  # "hashing": the workers embed the enqueued fills
+            embeddings,
+            embedder="hashing",
+            backend=variant.backend,
+            distance_threshold=opts.distance_threshold,
         )
         self.keys = [client.keys.cache_entry("default", cd.LLM_STRING, p) for p in self.prompts]
         self.raw = raw

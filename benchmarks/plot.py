@@ -92,6 +92,10 @@ def plot(results: dict[str, Any], out: Path) -> Path:
             from benchmarks.cacheplot import AXES
 
             AXES[name](fig, suite["data"], list(axes[row]))
+        elif name == "semantic":
+            from benchmarks.semantic_plot import semantic_axes
+
+            semantic_axes(fig, suite["data"], list(axes[row]))
         elif name == "vectors":
             from benchmarks.vector_plot import vector_axes
 

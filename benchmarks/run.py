@@ -26,7 +26,11 @@ from benchmarks import peers
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 SUITES = {"runtime": "benchmarks.runtime", "history": "benchmarks.history", "vectors": "benchmarks.vectors"}
-SUITES |= {"caches": "benchmarks.caches", "foreground": "benchmarks.foreground"}
+SUITES |= {
+    "caches": "benchmarks.caches",
+    "foreground": "benchmarks.foreground",
+    "semantic": "benchmarks.semantic",
+}
 
 
 def _clean(obj: Any) -> Any:

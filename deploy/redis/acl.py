@@ -72,7 +72,7 @@ READ_PLAIN = (
     "hget", "hmget", "hgetall", "hlen",
     "zrange", "zcard", "zscore", "zrangebyscore",
     "lrange", "llen",
-    "smembers",
+    "smembers", "hexists",
 )  # fmt: skip
 READ_STREAMS = ("xlen", "xinfo|groups", "xinfo|consumers", "xinfo|stream", "xpending", "xrange", "xrevrange")
 # Module reads: read-only commands that declare read-write keys (so only in selectors).
@@ -88,9 +88,9 @@ WORKER_STREAMS = (
 )  # fmt: skip
 WORKER_WRITES = (
     "set", "del", "unlink", "expire", "pexpire", "persist",
-    "hset", "hdel", "hincrby",
+    "hset", "hdel", "hincrby", "hpexpire",
     "zadd", "zrem", "zincrby", "zremrangebyrank", "zremrangebylex", "zremrangebyscore",
-    "srem",
+    "sadd", "srem",
     "rpush", "ltrim",
     "multi", "exec", "discard",
 )  # fmt: skip
@@ -184,6 +184,9 @@ def users(namespace: str) -> dict[str, User]:
                 Grant((f"~{streams_only}:pend:*",), ENQUEUE_PENDING),
                 # a checkpointer read refreshes its thread's TTL (refresh_on_read): PEXPIRE, no write
                 Grant((f"~{ns}:cp:*",), ("pexpire",)),
+                # a store read (store_read.lua: EVALSHA declares its keys read-write) refreshes the
+                # TTLs of the items it returns (HPEXPIRE); it writes nothing else
+                Grant((f"~{ns}:st:*",), ("evalsha", "script|load", "script|exists", "hpexpire")),
             ),
         ),
         # Workers read and acknowledge streams, dead-letter, heartbeat, and write every store

@@ -25,6 +25,13 @@ Key schema (``ns`` = the namespace, default ``sluice``; ``{...}`` is a Cluster h
 | ``ns:cp:{t}:ckpts`` | zset score 0, member ``<ns>\\0<checkpoint id>\\0<padded version><record JSON>`` | thread ttl (refreshed on read) | checkpoint handler | checkpointer (checkpoint_read.lua) |
 | ``ns:cp:{t}:writes`` | zset score 0, member ``<ns>\\0<checkpoint id>\\0<task id>\\0<idx>\\0<padded version><channel>\\0<task path>\\0<type>\\0<bytes>`` | thread ttl | checkpoint handler | checkpointer |
 | ``ns:cp:{t}:blobs`` | hash ``<ns>\\0<channel>\\0<channel version>`` -> ``<padded version><type>\\0<bytes>`` | thread ttl | checkpoint handler | checkpointer |
+| ``ns:cp-run:{<run id>}`` | set of thread ids with checkpoints of that run (``delete_for_runs``) | thread ttl, from the run's last put | checkpoint handler | checkpointer |
+| **LangGraph store** (``{n}`` = digest of a namespace: one slot per namespace, ``sluice.stores.items``) | | | | |
+| ``ns:st:{n}:items`` | hash item key -> ``<padded version><record JSON>`` (value, created, updated, ttl, vector elements) | per item (hash field TTL) | store handler (store_write.lua) | store (store_read.lua) |
+| ``ns:st:{n}:tomb`` | hash item key -> version of its delete | per field, 1 day | store handler | store_write.lua |
+| ``ns:st:{n}:vec`` | vector set, element ``<item key>\x1f<field path>``, attributes = the item's top-level scalar fields | - | store handler | store search (VSIM ... FILTER) |
+| ``ns:store:{ns}:names`` | zset score 0, member = namespace labels each followed by ``\x1f`` (lexical: listing by prefix) | - | store handler (store_index.lua) | ``list_namespaces``, search by prefix |
+| ``ns:store:{ns}:versions`` | hash namespace -> version of its newest put (an emptied namespace leaves only if none is newer) | - | store handler | store_index.lua |
 | **vector indexes** (``<ix>`` = index name, ``g<n>`` = generation, ``{t}`` = a shard tag, empty standalone) | | | | |
 | ``ns:vindex:<ix>`` | string (JSON ``IndexMeta``: schema, backend, embedder, generations) | - | facade (create) | facade, index handler |
 | ``ns:vec:<ix>:g<n>:{<id>}`` | hash: text, vector, metadata fields, ``_id``, ``_meta``, ``_v`` | - | index handler (vector_hash_write.lua) | RediSearch index, facade |
@@ -167,6 +174,21 @@ class Keys:
         """meta, ckpts, writes, blobs of one thread: one hash tag, so one script writes them all."""
         base = f"{self.namespace}:cp:{_id_tag(thread_id)}"
         return KeyT(f"{base}:meta"), KeyT(f"{base}:ckpts"), KeyT(f"{base}:writes"), KeyT(f"{base}:blobs")
+
+    def checkpoint_run(self, run_id: str) -> KeyT:
+        """The threads with checkpoints of one LangGraph run (what `delete_for_runs` reads)."""
+        return KeyT(f"{self.namespace}:cp-run:{_id_tag(run_id)}")
+
+    # --- LangGraph store (sluice.stores.items) -------------------------------------------------
+    def store_item_keys(self, encoded_namespace: str) -> tuple[KeyT, KeyT, KeyT]:
+        """items, tombstones and vectors of one namespace: one hash tag (one slot, one script)."""
+        base = f"{self.namespace}:st:{{{digest(encoded_namespace)}}}"
+        return KeyT(f"{base}:items"), KeyT(f"{base}:tomb"), KeyT(f"{base}:vec")
+
+    def store_namespaces(self) -> tuple[KeyT, KeyT]:
+        """The namespace index (names, versions): one hash tag, so one script updates both."""
+        base = f"{self.namespace}:store:{{{self.namespace}}}"
+        return KeyT(f"{base}:names"), KeyT(f"{base}:versions")
 
     # --- vector indexes (sluice.vectors) ---------------------------------------------------------
     def vector_meta(self, index: str) -> KeyT:

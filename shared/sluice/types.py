@@ -10,8 +10,15 @@ KeyT = NewType("KeyT", str)
 EntryId = NewType("EntryId", str)
 """A stream entry id, `<ms>-<seq>`; the version of every write a job makes."""
 
-JobKind = Literal["cache-fill", "cache-warm", "index", "history-append", "checkpoint"]
-JOB_KINDS: Final[tuple[JobKind, ...]] = ("cache-fill", "cache-warm", "index", "history-append", "checkpoint")
+JobKind = Literal["cache-fill", "cache-warm", "index", "history-append", "checkpoint", "store"]
+JOB_KINDS: Final[tuple[JobKind, ...]] = (
+    "cache-fill",
+    "cache-warm",
+    "index",
+    "history-append",
+    "checkpoint",
+    "store",
+)
 
 
 class StreamEntryRef(NamedTuple):

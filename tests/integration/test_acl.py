@@ -190,6 +190,30 @@ def test_app_runs_a_checkpointer_but_cannot_write_checkpoints(app: Client, worke
     assert saver.get_tuple(config) is not None
 
 
+def test_app_runs_a_langgraph_store_but_cannot_write_items(app: Client, worker: ProcessWorker) -> None:
+    # Given the app user with a semantic store whose items expire (reads refresh them: HPEXPIRE)
+    from sluice.scripts import source
+    from sluice.stores.items import write_call
+
+    store = app.store(index={"dims": 256, "embed": "hashing"}, ttl={"default_ttl": 10})
+    # When it puts (a tracked enqueue), gets, searches by meaning and lists namespaces
+    store.put(("acl", "ada"), "m1", {"text": "likes redis streams", "tag": "a"})
+    store.put(("acl", "ada"), "m2", {"text": "bakes bread", "tag": "b"})
+    # Then all of it works
+    assert store.get(("acl", "ada"), "m1") is not None
+    assert [i.key for i in store.search(("acl",), query="redis streams", filter={"tag": "a"})] == ["m1"]
+    assert {i.key for i in store.search(("acl",))} == {"m1", "m2"}
+    assert store.list_namespaces(prefix=("acl",)) == [("acl", "ada")]
+    store.delete(("acl", "ada"), "m2")
+    assert store.get(("acl", "ada"), "m2") is None
+    # But the app cannot write an item itself
+    call = write_call(app.keys, ["acl", "ada"], "m1", "99999999999999-0", None, None)  # newer than any
+    sha = app.redis.script_load(source("store_write"))
+    refused(lambda: app.redis.evalsha(sha, len(call.keys), *call.keys, *call.args))
+    refused(lambda: app.redis.hset(call.keys[0], "forged", "x"))
+    assert store.get(("acl", "ada"), "m1") is not None
+
+
 def test_app_gets_permission_denied_writing_a_store(app: Client, worker: ProcessWorker) -> None:
     keys = app.keys
     app.chat_history("carol").add_messages([HumanMessage("mine")])

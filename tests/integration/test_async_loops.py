@@ -163,8 +163,7 @@ async def checkpointer_round(saver: Any, tag: str) -> None:
     await call(saver, "adelete_thread", f"t-{tag}")
     await call(saver, "aflush", f"t-{tag}")
     assert await saver.aget_tuple(config) is None
-    with pytest.raises(NotImplementedError):  # LangGraph's own default: not offered
-        await call(saver, "adelete_for_runs", ["run-1"])
+    await call(saver, "adelete_for_runs", ["run-1"])  # no thread holds that run: nothing to do
 
 
 async def client_round(client: Client, tag: str) -> None:

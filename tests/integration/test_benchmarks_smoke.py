@@ -109,3 +109,27 @@ def test_vector_suite_runs_every_system_and_case(redis_factory: Any) -> None:
     assert all(q["recall"] >= 0.9 for q in data["queries"] if q["system"] in ("sluice", "raw"))
     assert set(data["memory"]) == {"search/float32", "search/float16", "vsets/float32", "vsets/q8"}
     assert "sluice p50 / raw FT.SEARCH" in report.markdown()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_semantic_suite_measures_every_system_on_the_labelled_set(tmp_path: Path) -> None:
+    from benchmarks import run
+    from benchmarks.semanticdata import load
+
+    # Given the labelled set (written by us): at least 400 pairs over at least 20 topics
+    data = load()
+    assert len(data.pairs) >= 400 and len(data.topics) >= 20
+    assert {p.same for p in data.pairs} == {True, False}
+    # When its first topics are measured (--quick), on the runner's own embedded Redis
+    assert run.main(["--only", "semantic", "--quick", "--out", str(tmp_path)]) == 0
+    suite = json.loads((tmp_path / "latest.json").read_text())["suites"]["semantic"]
+    # Then each system has a curve, the curves agree with each system's real lookups, and the
+    # verifier serves fewer wrong answers than the same cache without it
+    curves = suite["data"]["curves"]
+    assert set(curves) == {"sluice-verify", "sluice", "redisvl", "langchain-redis"}
+    assert suite["checks"][0]["met"], suite["notes"]
+    for ours, plain in zip(curves["sluice-verify"], curves["sluice"], strict=True):
+        assert ours["false_hits"] <= plain["false_hits"]
+    assert curves["sluice-verify"][-1]["hits"] > 0
+    assert "best_threshold" in suite["data"] and (tmp_path / "latest.png").exists()

@@ -340,3 +340,36 @@ def test_the_readme_langgraph_example_runs_as_written_twice(settings: Settings) 
             scope: dict[str, Any] = {}
             exec(compile(code, "README.md", "exec"), scope)
             scope["client"].close()
+
+
+def test_delete_for_runs_removes_a_runs_checkpoints_in_every_thread_and_leaves_no_index_behind(
+    client: Client, settings: Settings
+) -> None:
+    # Given two threads each run twice by one agent, each invoke a run with its own run_id (as
+    # LangGraph's server sets it: config metadata)
+    saver = client.checkpointer(ttl=600)
+    agent = build_agent(saver)
+    with worker(settings):
+        runs: dict[str, list[str]] = {}
+        for t in ("r1", "r2"):
+            runs[t] = [f"{t}-run-{n}" for n in range(2)]
+            for run in runs[t]:
+                agent.invoke({"messages": [HumanMessage(run)]}, {**thread(t), "metadata": {"run_id": run}})
+            assert {s.metadata["run_id"] for s in saver.list(thread(t))} == set(runs[t])
+        doomed = [runs["r1"][0], runs["r2"][1]]
+        # When the first thread's newest run and the second's oldest are deleted
+        saver.delete_for_runs(doomed)
+        # Then their checkpoints are gone and the others stay, in both threads
+        for t in ("r1", "r2"):
+            left = {s.metadata["run_id"] for s in saver.list(thread(t))}
+            assert left == set(runs[t]) - set(doomed)
+        # And the run index holds no thread for a deleted run, and expires with the threads
+        keys = client.keys
+        assert client.redis.exists(*(keys.checkpoint_run(r) for r in doomed)) == 0
+        kept = runs["r1"][1]
+        assert client.redis.smembers(keys.checkpoint_run(kept)) == {b"r1"}
+        assert 0 < client.redis.pttl(keys.checkpoint_run(kept)) <= 600_000
+        # and deleting a thread takes it out of the index of every run it held
+        saver.delete_thread("r1")
+        saver.flush("r1")
+        assert client.redis.exists(keys.checkpoint_run(kept)) == 0

@@ -507,6 +507,8 @@ def test_acl_rules_are_least_privilege() -> None:
             assert patterns == [f"~{namespace}:jobs:{{*}}:pend:*"]
         elif commands == {"pexpire"}:  # checkpointer reads refresh their thread's TTL
             assert patterns == [f"~{namespace}:cp:*"]
+        elif commands == {"evalsha", "script|load", "script|exists", "hpexpire"}:  # store reads refresh TTLs
+            assert patterns == [f"~{namespace}:st:*"]
         elif commands == {"hincrby", "expire"}:  # per-minute lookup counters (hit rates)
             assert patterns == [f"~{namespace}:cache-meta:*:lookups:*"]
         elif commands & writers:  # only the hit counters of the exact cache

@@ -62,6 +62,11 @@ def _metadata(config: RunnableConfig, metadata: CheckpointMetadata) -> dict[str,
     return dict(get_serializable_checkpoint_metadata(config, metadata))
 
 
+def _run(metadata: dict[str, Any]) -> str:
+    run = metadata.get("run_id")
+    return run if isinstance(run, str) else ""
+
+
 def put_payload(
     serde: SerializerProtocol,
     config: RunnableConfig,
@@ -78,8 +83,9 @@ def put_payload(
         kind, data = typed(serde, values[channel]) if channel in values else ("empty", b"")
         blobs.append((channel, str(version), kind, data))
     refs = [blob_ref(channel, str(v)) for channel, v in checkpoint["channel_versions"].items()]
+    md = _metadata(config, metadata)
     try:
-        record = make_record(parent, _metadata(config, metadata), typed(serde, rest), refs)
+        record = make_record(parent, md, typed(serde, rest), refs)
     except (TypeError, ValueError) as e:
         raise ConfigError(
             f"checkpoint metadata must be JSON (str, numbers, bool, None, lists, dicts): {e}"
@@ -91,6 +97,7 @@ def put_payload(
         checkpoint_id=checkpoint["id"],
         record=record,
         blobs=blobs,
+        run_id=_run(md),
         ttl=ttl,
     )
 
@@ -163,6 +170,7 @@ def copies(stored: Iterable[StoredCheckpoint], thread_id: str, ttl: float | None
                 checkpoint_id=s.checkpoint_id,
                 record=record,
                 blobs=blobs,
+                run_id=_run(s.metadata),
                 ttl=ttl,
             )
         )
@@ -195,3 +203,15 @@ def next_version(current: str | int | float | None) -> str:
     else:
         n = int(current.split(".")[0])
     return f"{n + 1:032}.{random.random():016}"
+
+
+def run_deletions(run_ids: Sequence[str], replies: Sequence[Any]) -> list[CheckpointPayload]:
+    """One `delete-runs` job per thread holding checkpoints of `run_ids` (SMEMBERS replies of the
+    run index, in the order of `run_ids`)."""
+    threads: dict[str, list[str]] = {}
+    for run, reply in zip(run_ids, replies, strict=True):
+        if isinstance(reply, BaseException):
+            raise reply
+        for t in reply or ():
+            threads.setdefault(t.decode() if isinstance(t, bytes) else str(t), []).append(run)
+    return [CheckpointPayload(thread_id=t, op="delete-runs", run_ids=runs) for t, runs in threads.items()]

@@ -194,6 +194,18 @@ class SluiceCheckpointer(BaseCheckpointSaver[str]):
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         self._enqueue([_prune(t, strategy) for t in thread_ids])
 
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints (and their writes) of these runs, in every thread that has some.
+
+        Waits first for this saver's own pending writes, so its runs' checkpoints are indexed;
+        writes another process has not yet seen applied are not waited for."""
+        runs = [str(r) for r in run_ids]
+        if not runs:
+            return
+        self.reads.settle_own()
+        replies = self._sync_runner().run(store.runs_calls(self.client.keys, runs))
+        self._enqueue(codec.run_deletions(runs, replies))
+
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         stored = [s for page in self._all(str(source_thread_id)) for s in page]
         if stored:
@@ -297,6 +309,14 @@ class SluiceCheckpointer(BaseCheckpointSaver[str]):
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         await self._aenqueue([_prune(t, strategy) for t in thread_ids])
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        runs = [str(r) for r in run_ids]
+        if not runs:
+            return
+        await self.reads.asettle_own()
+        replies = await (await self._async_runner()).run(store.runs_calls(self.client.keys, runs))
+        await self._aenqueue(codec.run_deletions(runs, replies))
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         thread_id = str(source_thread_id)

@@ -15,6 +15,7 @@ from sluice.ops.status import Status, collect
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
     from langgraph.checkpoint.serde.base import SerializerProtocol
+    from langgraph.store.base import IndexConfig, TTLConfig
 
     from sluice.facade.chat_history import ChatHistory
     from sluice.facade.checkpointer import SluiceCheckpointer
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from sluice.facade.memory import MemoryRetriever
     from sluice.facade.policy import OnTimeout, WriteMode
     from sluice.facade.semantic_cache import SemanticCache
+    from sluice.facade.store import SluiceStore
     from sluice.facade.vectorstore import SluiceVectorStore
     from sluice.stores.sessions import SessionPage
     from sluice.stores.verify import Verifier
@@ -103,6 +105,36 @@ class Client(Core):
             wait_timeout=wait_timeout,
             write=write,
             serde=serde,
+        )
+
+    def store(
+        self,
+        *,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        read_your_writes: bool = True,
+        wait_timeout: float | None = None,
+        ef_runtime: int = 100,
+    ) -> SluiceStore:
+        """A LangGraph `BaseStore` (long-term memory) whose puts go through the workers (`pip install
+        'sluice[langgraph]'`). `index={"dims": n, "embed": <settings embedder name or Embeddings>,
+        "fields": [...]}` enables semantic search (Vector Sets, Redis 8); `ttl` is LangGraph's
+        `TTLConfig` (minutes)."""
+        try:
+            from sluice.facade.store import SluiceStore
+        except ImportError as e:  # the optional extra is missing
+            raise ConfigError(
+                f"the store needs LangGraph ({e.name or e}): pip install 'sluice[langgraph]'"
+            ) from None
+        if index is not None:
+            self.capabilities.require("vector_sets", "the store's semantic search")
+        return SluiceStore(
+            self,
+            index=index,
+            ttl=ttl,
+            read_your_writes=read_your_writes,
+            wait_timeout=wait_timeout,
+            ef_runtime=ef_runtime,
         )
 
     def memory_retriever(

@@ -50,20 +50,48 @@ class ReplicaReads:
     # --- sync ------------------------------------------------------------------------------------
     def read(self, runner: Runner, target: str, calls: Sequence[Call]) -> list[Any]:
         """Replies to `calls` once every accepted write to `target` is applied."""
+        return self.read_all(runner, [target], calls)
+
+    def read_all(self, runner: Runner, targets: Sequence[str], calls: Sequence[Call]) -> list[Any]:
+        """Replies to `calls` once every accepted write to each of `targets` is applied."""
         if not self.enabled:
             return runner.run(calls)
-        where = self.where(target)
-        # the sync runner runs nodes in the order their first call appears: the set goes first
-        replies = runner.run([where.read_call(), *calls])
-        ids = parse(replies[0])
-        self._forget_applied(target, ids)
-        if not ids:
-            return replies[1:]
-        self._settle(target, where, ids, self._wait)
+        wheres = [self.where(t) for t in targets]
+        checks = [w.read_call() for w in wheres]
+        if runner.cluster:  # the sets live on other nodes than the data: read them first
+            replies = [*runner.run(checks), *runner.run(calls)]
+        else:
+            replies = runner.run([*checks, *calls])
+        found = self._found(targets, wheres, replies)
+        if not found:
+            return replies[len(checks) :]
+        for target, where, ids in found:
+            self._settle(target, where, ids, self._wait)
         return runner.run(calls)
 
     def _wait(self, handles: Sequence[StreamEntryRef]) -> None:
         self.client.wait(handles, self.timeout)
+
+    def settle_own(self) -> None:
+        """Wait for every write this object made, to any key (a read over many keys)."""
+        mine = self.own.snapshot(None).handles
+        if mine:
+            try:
+                self.client.wait(mine, self.timeout)
+            except JobFailed:
+                self.own.done(mine)  # reported once
+                raise
+            self.own.done(mine)
+
+    async def asettle_own(self) -> None:
+        mine = self.own.snapshot(None).handles
+        if mine:
+            try:
+                await self.client.await_wait(mine, self.timeout)
+            except JobFailed:
+                self.own.done(mine)
+                raise
+            self.own.done(mine)
 
     def flush(self, target: str) -> None:
         """Wait for every pending write to `target` (no read)."""
@@ -75,18 +103,24 @@ class ReplicaReads:
 
     # --- asyncio ---------------------------------------------------------------------------------
     async def aread(self, runner: AsyncRunner, target: str, calls: Sequence[Call]) -> list[Any]:
+        return await self.aread_all(runner, [target], calls)
+
+    async def aread_all(
+        self, runner: AsyncRunner, targets: Sequence[str], calls: Sequence[Call]
+    ) -> list[Any]:
         if not self.enabled:
             return await runner.run(calls)
-        where = self.where(target)
-        if runner.cluster:  # the asyncio runner runs nodes in parallel: the set must come first
-            replies = [*(await runner.run([where.read_call()])), *(await runner.run(calls))]
+        wheres = [self.where(t) for t in targets]
+        checks = [w.read_call() for w in wheres]
+        if runner.cluster:  # the asyncio runner runs nodes in parallel: the sets must come first
+            replies = [*(await runner.run(checks)), *(await runner.run(calls))]
         else:
-            replies = await runner.run([where.read_call(), *calls])
-        ids = parse(replies[0])
-        self._forget_applied(target, ids)
-        if not ids:
-            return replies[1:]
-        await self._asettle(target, where, ids)
+            replies = await runner.run([*checks, *calls])
+        found = self._found(targets, wheres, replies)
+        if not found:
+            return replies[len(checks) :]
+        for target, where, ids in found:
+            await self._asettle(target, where, ids)
         return await runner.run(calls)
 
     async def _asettle(self, target: str, where: PendingSet, ids: Sequence[EntryId]) -> None:
@@ -101,6 +135,18 @@ class ReplicaReads:
         self.own.done(mine)
 
     # --- shared ----------------------------------------------------------------------------------
+    def _found(
+        self, targets: Sequence[str], wheres: Sequence[PendingSet], replies: Sequence[Any]
+    ) -> list[tuple[str, PendingSet, list[EntryId]]]:
+        """The targets with writes still pending, and their ids."""
+        found = []
+        for target, where, reply in zip(targets, wheres, replies, strict=False):
+            ids = parse(reply)
+            self._forget_applied(target, ids)
+            if ids:
+                found.append((target, where, ids))
+        return found
+
     def _forget_applied(self, target: str, ids: Sequence[EntryId]) -> None:
         """Own writes no longer pending are applied (or dead-lettered and already cleaned up)."""
         pending = set(ids)

@@ -148,7 +148,7 @@ class CheckpointPayload(_Model):
 
     kind: Literal["checkpoint"] = "checkpoint"
     thread_id: str = Field(min_length=1)
-    op: Literal["put", "writes", "delete", "prune"] = "put"
+    op: Literal["put", "writes", "delete", "prune", "delete-runs"] = "put"
     ns: str = Field(default="", description="checkpoint namespace ('' = the root graph)")
     checkpoint_id: str = ""
     record: str = Field(
@@ -162,6 +162,8 @@ class CheckpointPayload(_Model):
     writes: list[tuple[int, str, str, bytes]] = Field(
         default_factory=list, description="writes: (index, channel, serializer type, bytes)"
     )
+    run_id: str = Field(default="", description="put: the run that made the checkpoint (metadata run_id)")
+    run_ids: list[str] = Field(default_factory=list, description="delete-runs: the runs to delete")
     ttl: float | None = Field(default=None, gt=0, description="seconds; refreshed on every write")
 
     def target_key(self) -> str:
@@ -171,8 +173,38 @@ class CheckpointPayload(_Model):
         return [self.target_key()]
 
 
+class StorePayload(_Model):
+    """A LangGraph store put or delete of one item. Texts to embed come extracted by the app (the
+    item's indexed fields); the worker embeds them with the settings embedder `embedder`, unless
+    the app sent their vectors."""
+
+    kind: Literal["store"] = "store"
+    namespace: list[str] = Field(min_length=1, description="namespace labels")
+    key: str
+    op: Literal["put", "delete"] = "put"
+    value: dict[str, Any] | None = None
+    ttl: float | None = Field(default=None, gt=0, description="seconds; refreshed on reads that ask")
+    texts: list[tuple[str, str]] = Field(default_factory=list, description="(field path, text) to embed")
+    vectors: list[tuple[str, list[float]]] = Field(
+        default_factory=list, description="(field path, vector) the app embedded"
+    )
+    embedder: str | None = Field(default=None, description="settings name of the embedder for `texts`")
+
+    def target_key(self) -> str:
+        """A namespace's items share a partition (and a pending set): one per namespace."""
+        return "store:" + "\x1f".join(self.namespace)
+
+    def targets(self) -> list[str]:
+        return [self.target_key()]
+
+
 Payload = Annotated[
-    CacheFillPayload | CacheWarmPayload | IndexPayload | HistoryAppendPayload | CheckpointPayload,
+    CacheFillPayload
+    | CacheWarmPayload
+    | IndexPayload
+    | HistoryAppendPayload
+    | CheckpointPayload
+    | StorePayload,
     Field(discriminator="kind"),
 ]
 

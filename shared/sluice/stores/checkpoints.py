@@ -69,7 +69,7 @@ def write_call(keys: Keys, p: CheckpointPayload, version: str) -> Call:
     ttl_ms = int(p.ttl * 1000) if p.ttl else 0
     args: list[Any] = [padded(version), p.op, ttl_ms, int(TOMBSTONE_TTL * 1000)]
     if p.op == "put":
-        args += [p.ns, p.checkpoint_id, p.record]
+        args += [p.ns, p.checkpoint_id, p.record, p.run_id]
         for channel, channel_version, kind, data in p.blobs:
             args += [blob_ref(channel, channel_version), typed(kind, data)]
     elif p.op == "writes":
@@ -81,6 +81,8 @@ def write_call(keys: Keys, p: CheckpointPayload, version: str) -> Call:
         ]
         for idx, channel, kind, data in p.writes:
             args += [idx, check_name(channel, "channel name"), typed(kind, data)]
+    elif p.op == "delete-runs":
+        args += p.run_ids
     for name, value in (("namespace", p.ns), ("checkpoint id", p.checkpoint_id)):
         check_name(value, name)
     return Call(tuple(args), route=thread_keys[0], script="checkpoint_write", keys=thread_keys)
@@ -90,7 +92,13 @@ def typed(kind: str, data: bytes) -> bytes:
     return check_name(kind, "serializer type").encode() + b"\0" + data
 
 
-def write_status(reply: Any, key: str) -> WriteStatus:
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    status: WriteStatus
+    runs_gone: list[str]  # runs of which the thread holds no checkpoint any more (deletions)
+
+
+def write_result(reply: Any, key: str) -> WriteResult:
     if isinstance(reply, rex.ResponseError):
         if ServerErrors.matches(reply, ServerErrors.WRONGTYPE):
             raise StoreCorrupted(
@@ -98,7 +106,28 @@ def write_status(reply: Any, key: str) -> WriteStatus:
             ) from None
         check(reply, "write a checkpoint")
     statuses: tuple[WriteStatus, ...] = ("superseded", "applied", "deleted")
-    return statuses[int(reply[0])]
+    code, *runs = reply
+    return WriteResult(statuses[int(code)], [_text(r) for r in runs])
+
+
+def run_index_calls(keys: Keys, p: CheckpointPayload, result: WriteResult) -> list[Call]:
+    """The run index after a write: a put of a run adds its thread; a deletion takes the thread
+    out of the runs it holds no checkpoint of any more."""
+    if p.op == "put" and p.run_id and result.status == "applied":
+        key = keys.checkpoint_run(p.run_id)
+        calls = [Call(("SADD", key, p.thread_id), route=key)]
+        if p.ttl:
+            calls.append(Call(("PEXPIRE", key, int(p.ttl * 1000)), route=key))
+        return calls
+    return [
+        Call(("SREM", keys.checkpoint_run(r), p.thread_id), route=keys.checkpoint_run(r))
+        for r in result.runs_gone
+    ]
+
+
+def runs_calls(keys: Keys, run_ids: Sequence[str]) -> list[Call]:
+    """SMEMBERS of each run's threads (what `delete_for_runs` reads)."""
+    return [Call(("SMEMBERS", keys.checkpoint_run(r)), route=keys.checkpoint_run(r)) for r in run_ids]
 
 
 # --- reads (the checkpointer) --------------------------------------------------------------------

@@ -27,7 +27,7 @@ from sluice.stores.wordlists import (
     WEEKDAYS,
 )
 
-_TOKEN: Final = re.compile(r"[0-9][0-9,.:]*[0-9]|[0-9]+(?:st|nd|rd|th|k|m|%)?|[^\W\d_]+(?:'[^\W\d_]+)?")
+_TOKEN: Final = re.compile(r"[0-9][0-9,.:]*[0-9]%?|[^\W_]+(?:'[^\W\d_]+)?")
 _SENTENCE_END: Final = re.compile(r"[.?!:;\n]")
 _ORDINAL: Final = re.compile(r"^([0-9]+)(?:st|nd|rd|th)$")
 
@@ -35,21 +35,23 @@ _ORDINAL: Final = re.compile(r"^([0-9]+)(?:st|nd|rd|th)$")
 def stem(word: str) -> str:
     """A crude English stem: plurals, -ing, -ed and a final e go (``boiling``, ``boiled``, ``boil``)."""
     w = IRREGULAR.get(word, word)
-    if len(w) <= 3 or not w.isalpha():
+    if len(w) <= 2 or not w.isalpha():
         return w
-    if w.endswith("ies") and len(w) > 4:
+    if len(w) <= 3:
+        pass  # gas, bus, yes: no plural to strip
+    elif w.endswith("ies") and len(w) > 4:
         w = w[:-3] + "y"
     elif w.endswith(("sses", "shes", "ches", "xes", "zes")):
         w = w[:-2]
     elif w.endswith("s") and not w.endswith(("ss", "us", "is")):
         w = w[:-1]
     for suffix in ("ing", "ed", "est"):  # ... and superlatives: tallest -> tall
-        if w.endswith(suffix) and len(w) - len(suffix) >= (4 if suffix == "est" else 3):
+        if w.endswith(suffix) and len(w) - len(suffix) >= (4 if suffix == "est" else 3 if len(w) < 5 else 2):
             w = w[: -len(suffix)]
             if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "aeiouls":
                 w = w[:-1]  # running -> run
             break
-    if w.endswith("e") and len(w) > 3:
+    if w.endswith("e") and len(w) >= 3:
         w = w[:-1]
     return w
 
@@ -64,6 +66,7 @@ def canonical(word: str) -> str:
 
 
 OPPOSITE_PAIRS: Final = [(canonical(a), canonical(b)) for a, b in OPPOSITES]
+_FUNCTION_STEMS: Final = frozenset(canonical(w) for w in FUNCTION_WORDS)  # "required" reads as "need"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,8 @@ def tokens(text: str) -> list[Token]:
         start = True
         for m in _TOKEN.finditer(sentence):
             raw = m.group()
+            if raw.lower().endswith("'s") and len(raw) > 3:
+                raw = raw[:-2]  # possessive: the router's -> router
             for i, part in enumerate(CONTRACTIONS.get(raw.lower(), raw).split()):
                 low = part.lower()
                 acronym = (len(part) >= 2 and part.isupper() and part.isalpha()) or (
@@ -99,7 +104,7 @@ def _number(word: str) -> str | None:
     m = _ORDINAL.match(word)
     if m:
         return m.group(1)
-    if word[:1].isdigit():
+    if word[:1].isdigit() and not any(c.isalpha() for c in word):  # 2FA, PS5: names, not counts
         value = word.replace(",", "").rstrip("%")
         return value.rstrip("0").rstrip(".") if "." in value and ":" not in value else value
     return None
@@ -112,7 +117,7 @@ def _time(words: list[str], i: int) -> str | None:
     if word == "may":  # the modal verb far more often than the month
         return "may" if prev in MONTH_CUES or nxt[:1].isdigit() else None
     if word == "fall":
-        return "autumn" if prev in ("in", "this", "next", "last", "the", "early", "late") else None
+        return "autumn" if prev in ("in", "this", "next", "last", "early", "late") else None
     if word in MONTHS:
         return MONTHS[word]
     if word in WEEKDAYS:
@@ -133,14 +138,15 @@ class Terms:
     questions: frozenset[str]
     words: frozenset[str]  # canonical stems of every word
     content: frozenset[str]  # canonical stems of the content words
+    ordered: tuple[str, ...]  # the content stems in the order they first appear
     sequence: tuple[str, ...]  # canonical stems in order, function words included
     lower: frozenset[str]  # every word as written, in lower case
     surfaces: tuple[tuple[str, str], ...]  # canonical stem -> the first word written for it
 
     def surface(self, stems: Iterable[str]) -> list[str]:
-        """The words as written for these stems (what a refusal's reason shows)."""
+        """The words as written for these stems, in the order given (what a refusal's reason shows)."""
         written = dict(self.surfaces)
-        return sorted(written.get(s, s) for s in stems)
+        return [written.get(s, s) for s in stems]
 
     @classmethod
     def of(cls, text: str) -> Terms:
@@ -148,7 +154,7 @@ class Terms:
         words = [t.word for t in toks]
         titled = sum(t.capital for t in toks) > max(2, len([t for t in toks if not t.first]) // 2)
         numbers, times, negations, entities = set(), set(), [], set()
-        content: set[str] = set()
+        content: dict[str, None] = {}  # ordered
         for i, t in enumerate(toks):
             when = _time(words, i)
             number = None if when else _number(t.word)
@@ -158,14 +164,18 @@ class Terms:
                 numbers.add(number)
             elif t.word in NEGATIONS:
                 negations.append(t.word)
-            elif t.word not in FUNCTION_WORDS and len(t.word) > 1:
-                content.add(canonical(t.word))
+            elif (
+                t.word not in FUNCTION_WORDS and len(t.word) > 1 and canonical(t.word) not in _FUNCTION_STEMS
+            ):
+                content.setdefault(canonical(t.word))
             if (t.acronym or (t.capital and not titled)) and not when and number is None:
                 entities.add(t.word)
+        if {"united", "states"} <= entities or entities & {"us", "usa"}:
+            entities = (entities - {"united", "states", "us", "usa"}) | {"america"}
         return cls(
             numbers=frozenset(numbers), times=frozenset(times), negations=tuple(negations),
             entities=frozenset(entities), questions=frozenset(w for w in words if w in STRICT_QUESTIONS),
-            words=frozenset(canonical(w) for w in words), content=frozenset(content),
+            words=frozenset(canonical(w) for w in words), content=frozenset(content), ordered=tuple(content),
             sequence=tuple(canonical(w) for w in words), lower=frozenset(words),
             surfaces=tuple({canonical(w): w for w in reversed(words)}.items()),
         )  # fmt: skip

@@ -67,7 +67,7 @@ NUMBER_WORDS: Final = {
 } | {
     "thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80",
     "ninety": "90", "hundred": "100", "thousand": "1000", "million": "1000000", "billion": "1000000000",
-    "dozen": "12",
+    "dozen": "12", "twice": "2",
 }  # fmt: skip
 
 MONTHS: Final = {
@@ -151,5 +151,8 @@ OPPOSITES: Final = [
     )
 ]
 """Pairs of words whose swap changes the answer (compared as stems)."""
+
+SYMMETRIC: Final = _words("vs versus between compare compared comparison and or differ difference different")
+"""Words that make a question symmetric: "A vs B" asks what "B vs A" asks."""
 
 NEGATING_PREFIXES: Final = ("un", "dis", "in", "im", "il", "ir", "non", "de", "anti", "mis")

@@ -166,7 +166,7 @@ PROMPTS = [
 ]
 PARAPHRASES = [  # (asked, the warmed prompt whose answer it should get); real rewordings for MiniLM
     ("I forgot my password, how can I reset it?", "How do I reset my password?"),
-    ("Which city is the capital of France?", "What is the capital of France?"),
+    ("Could you tell me the capital of France?", "What is the capital of France?"),
     ("On which planet is the highest volcano?", "Which planet has the tallest volcano?"),
     ("what is the right time to prune roses", "When should roses be pruned?"),
 ]

@@ -1,7 +1,8 @@
 """checkpoint: apply LangGraph checkpointer jobs to thread stores, versioned by entry id.
 
 Per batch: one pipeline of checkpoint_write.lua calls (one per job, on each thread's node), then
-one pending_done.lua call per thread that takes the applied jobs out of its pending set, so that
+the run index (which threads hold checkpoints of which run, for `delete_for_runs`) and one
+pending_done.lua call per thread that takes the applied jobs out of its pending set, so that
 readers in every process stop waiting for them. The values are bytes serialised by the app; the
 worker never decodes them (it needs no LangGraph).
 """
@@ -18,7 +19,7 @@ from sluice.jobs.models import CheckpointPayload
 from sluice.keys import Keys
 from sluice.queue.pending import PendingSet
 from sluice.settings import Settings
-from sluice.stores.checkpoints import write_call, write_status
+from sluice.stores.checkpoints import run_index_calls, write_call, write_result
 from sluice.types import EntryId, KeyT
 from sluice.vectors.backend import check
 from sluice.vectors.runner import Call, Runner
@@ -52,16 +53,22 @@ class CheckpointHandler:
                 continue
             owners.append(job)
         done: dict[PendingSet, list[str]] = defaultdict(list)
+        after: list[Call] = []
         for job, call, reply in zip(owners, calls, self._runner.run(calls), strict=True):
+            p = job.envelope.payload
+            assert isinstance(p, CheckpointPayload)
             try:
-                write_status(reply, call.route)
+                result = write_result(reply, call.route)
             except SluiceError as e:
                 failures[job.entry_id] = e
                 continue
-            target = job.envelope.payload.target_key()
-            done[PendingSet(KeyT(job.stream), self._keys.pending(job.stream, target))].append(job.entry_id)
+            after += run_index_calls(self._keys, p, result)
+            done[PendingSet(KeyT(job.stream), self._keys.pending(job.stream, p.target_key()))].append(
+                job.entry_id
+            )
         # after the writes (on a Cluster they may be on other nodes): readers then see them
-        replies = self._runner.run([where.done_call(self._keys, ids) for where, ids in done.items()])
+        after += [where.done_call(self._keys, ids) for where, ids in done.items()]
+        replies = self._runner.run(after)
         for reply in replies:
             check(reply, "mark checkpoint jobs applied")
         return failures

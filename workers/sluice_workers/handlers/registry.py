@@ -10,6 +10,7 @@ from sluice_workers.handlers.cache import CacheFillHandler
 from sluice_workers.handlers.checkpoint import CheckpointHandler
 from sluice_workers.handlers.history import HistoryHandler
 from sluice_workers.handlers.index import IndexHandler
+from sluice_workers.handlers.store import StoreHandler
 from sluice_workers.handlers.warm import CacheWarmHandler
 
 
@@ -20,5 +21,6 @@ def build_handlers(redis: Any, settings: Settings, *, cluster: bool) -> dict[str
         "cache-fill": CacheFillHandler.build(redis, settings, cluster=cluster),
         "cache-warm": CacheWarmHandler.build(redis, settings, cluster=cluster),
         "checkpoint": CheckpointHandler.build(redis, settings, cluster=cluster),
+        "store": StoreHandler.build(redis, settings, cluster=cluster),
     }
     return handlers
