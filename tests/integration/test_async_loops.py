@@ -24,6 +24,7 @@ import redis as redis_py
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.outputs import Generation
+from langgraph.store.base import GetOp
 
 from sluice import Client
 from sluice.compat import clients
@@ -166,6 +167,18 @@ async def checkpointer_round(saver: Any, tag: str) -> None:
     await call(saver, "adelete_for_runs", ["run-1"])  # no thread holds that run: nothing to do
 
 
+async def store_memory_round(store: Any, tag: str) -> None:
+    """LangGraph's long-term memory (`client.store()`)."""
+    ns = ("users", tag)
+    await call(store, "aput", ns, "prefs", {"colour": "blue"})
+    item = await call(store, "aget", ns, "prefs")
+    assert item is not None and item.value == {"colour": "blue"}
+    assert [i.key for i in await call(store, "asearch", ns)] == ["prefs"]
+    assert ns in await call(store, "alist_namespaces", prefix=("users",))
+    await call(store, "adelete", ns, "prefs")
+    assert await call(store, "abatch", [GetOp(ns, "prefs")]) == [None]
+
+
 async def client_round(client: Client, tag: str) -> None:
     assert (await call(client, "acapabilities")).search
     handles = await call(
@@ -215,6 +228,7 @@ class World:
         self.recall_history = c.chat_history("recall", embedder="hashing")
         self.vector_retrievers = [s.as_retriever(search_kwargs={"k": 1}) for s in self.stores]
         self.saver = c.checkpointer()
+        self.memory_store = c.store()
         record_graph_calls(self.saver)
 
     async def run_all(self, tag: str) -> None:
@@ -244,6 +258,7 @@ class World:
         for retriever in self.vector_retrievers:
             await vector_retriever_round(retriever, tag)
         await checkpointer_round(self.saver, tag)
+        await store_memory_round(self.memory_store, tag)
         await client_round(self.client, tag)
 
     def open_loops(self) -> int:
@@ -312,7 +327,7 @@ def test_every_async_method_is_exercised(world: World) -> None:
     asyncio.run(world.run_all("coverage"))
     objects: list[Any] = [
         *world.caches, *world.semantic, *world.stores, *(h for h, _ in world.histories),
-        world.memory, *world.vector_retrievers, world.saver, world.client,
+        world.memory, *world.vector_retrievers, world.saver, world.memory_store, world.client,
     ]  # fmt: skip
     missing: dict[str, list[str]] = {}
     for cls in {type(o) for o in objects}:
