@@ -6,7 +6,9 @@ With ``index={"dims": ..., "embed": ...}`` the item's indexed fields (``fields``
 embeddings cache, when ``embed`` names a settings embedder; in the app when it is an `Embeddings`
 instance or a function. A search with ``query`` is a Vector Sets query (Redis 8) per namespace under
 the prefix, with ``filter`` inside it (VSIM ... FILTER), so a filtered search finds ``limit`` items
-whenever that many match; without ``query`` it lists the matching items, newest update first.
+whenever that many match; without ``query`` it lists the matching items, newest update first
+(``updated_at`` is the write's stream entry time, in milliseconds: puts to different namespaces
+within one millisecond tie and are listed in (namespace, key) order).
 ``ttl={"default_ttl": minutes, "refresh_on_read": True}`` follows LangGraph's `TTLConfig` (item
 TTLs need Redis >= 7.4). Reads wait for every write to the namespaces they read that Redis
 accepted, from any process (`sluice.facade.consistency`); ``read_your_writes=False`` turns it off.
