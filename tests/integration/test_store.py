@@ -17,7 +17,7 @@ from langgraph.store.base import BaseStore, PutOp
 from langgraph.store.memory import InMemoryStore
 
 from sluice.embeddings.hashing import HashingEmbeddings
-from sluice.errors import ConfigError
+from sluice.errors import ConfigError, InvalidArgument
 from sluice.facade.client import Client
 from sluice.settings import Settings
 from support.settings import fast_settings
@@ -217,6 +217,8 @@ def test_refusals_say_what_to_do(client: Client) -> None:
     store = client.store()
     with pytest.raises(ConfigError, match="JSON"):
         store.put(("a",), "k", {"x": float("nan")})
+    with pytest.raises(InvalidArgument, match="unknown store operation"):
+        store.batch([("not", "an op")])  # type: ignore[list-item]
 
 
 def test_an_agent_remembers_across_threads_through_the_store(client: Client) -> None:

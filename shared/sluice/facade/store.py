@@ -35,7 +35,7 @@ from langgraph.store.base import (
     ensure_embeddings,
 )
 
-from sluice.errors import CapabilityMissing, ConfigError
+from sluice.errors import CapabilityMissing, ConfigError, InvalidArgument
 from sluice.facade import store_codec as codec
 from sluice.facade.consistency import ReplicaReads
 from sluice.jobs.models import StorePayload
@@ -165,7 +165,7 @@ class SluiceStore(BaseStore):
             elif isinstance(op, ListNamespacesOp):
                 results[i] = self._list_namespaces(op)
             elif not isinstance(op, PutOp):
-                raise ValueError(f"unknown store operation: {type(op).__name__}")
+                raise InvalidArgument(f"unknown store operation: {type(op).__name__}")
         puts = _last_puts(todo)
         if puts:
             self._check_ttl(puts)
@@ -251,7 +251,7 @@ class SluiceStore(BaseStore):
             elif isinstance(op, ListNamespacesOp):
                 results[i] = await self._alist_namespaces(op)
             elif not isinstance(op, PutOp):
-                raise ValueError(f"unknown store operation: {type(op).__name__}")
+                raise InvalidArgument(f"unknown store operation: {type(op).__name__}")
         puts = _last_puts(todo)
         if puts:
             if any(op.ttl for op in puts if op.value is not None):
