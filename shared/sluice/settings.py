@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any, Literal
+from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -25,7 +26,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from sluice.connection.secrecy import hide_secrets, reveal_secrets
+from sluice.connection.secrecy import hidden_values, hide_secrets, reveal_secrets
 from sluice.setting_names import check_data, check_environment
 from sluice.types import JOB_KINDS
 
@@ -314,6 +315,20 @@ class Settings(BaseSettings):
     embedders: dict[str, ComponentSpec] = Field(default_factory=_default_embedders)
     models: dict[str, ComponentSpec] = Field(default_factory=_default_models)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+
+    def secret_values(self) -> list[str]:
+        """Every secret these settings hold (passwords, the URL's password, tokens, secret kwargs of
+        models and embedders), for scrubbing text that may quote one: an error a model raised, a
+        dead-letter reason."""
+        found = hidden_values([spec.kwargs for spec in (*self.embedders.values(), *self.models.values())])
+        url = self.redis.url.get_secret_value()
+        rest = url.partition("://")[2]
+        if "@" in rest:
+            found += [p for p in (rest[: rest.rfind("@")].partition(":")[2],) if p]
+        found += [s.get_secret_value() for s in (self.redis.password, self.redis.sentinel_password) if s]
+        found += [self.dashboard.token.get_secret_value()] if self.dashboard.token else []
+        found += [unquote(f) for f in found]
+        return [f for f in dict.fromkeys(found) if len(f) >= 4]  # shorter ones would scrub common words
 
     @classmethod
     def settings_customise_sources(

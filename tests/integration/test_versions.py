@@ -241,3 +241,36 @@ def test_on_a_cluster_a_clear_between_a_writers_mark_read_and_its_write_still_dr
     assert stored_texts(client, "llm", [f"r{i}" for i in range(10)]) == [None] * 10
     assert store.write([CacheWrite.of("default", "llm", "r0", [Generation(text="new")], None)]) == [1]
     client.close()
+
+
+@pytest.mark.parametrize("topology", ["standalone", "cluster"])
+def test_a_fill_applied_while_a_clear_sweeps_is_kept(topology: str, request: Any, namespace: str) -> None:
+    # Given 1,200 entries (several SCAN batches), and a writer that lands newer versions of some of
+    # them after the clear has marked the cache but before its sweep reaches them
+    server = request.getfixturevalue("cluster" if topology == "cluster" else "redis8")
+    client = Client(settings_for(server.url, namespace))
+    prompts = [f"e{i}" for i in range(1200)]
+    old = [CacheWrite.of("default", "llm", p, [Generation(text="old")], None) for p in prompts]
+    cluster = topology == "cluster"
+    newer: list[str] = []
+
+    class WrittenDuringTheSweep(ExactCacheStore):
+        def _sweep(self, cache: str, found: Sequence[Any], reserved: Sequence[str]) -> int:
+            if not newer and found:  # a fill enqueued after the clear, applied before its sweep
+                keys = {(k.decode() if isinstance(k, bytes) else k) for k in found}
+                newer.extend(p for p in prompts if client.keys.cache_entry("default", "llm", p) in keys)
+                writes = [CacheWrite.of("default", "llm", p, [Generation(text="new")], None) for p in newer]
+                assert set(self.write(writes)) == {1}
+            return super()._sweep(cache, found, reserved)
+
+    store = WrittenDuringTheSweep(client.redis, client.keys, cluster=cluster)
+    assert set(store.write(old)) == {1}
+    # When the cache is cleared
+    removed = store.clear("default")
+    # Then every entry older than the clear is gone and the newer ones stand
+    found = store.lookup_keys([client.keys.cache_entry("default", "llm", p) for p in prompts])
+    left = [g[0].text if g else None for g in found]
+    assert newer and removed == len(prompts) - len(newer)
+    assert [p for p, t in zip(prompts, left, strict=True) if t is not None] == newer
+    assert set(left) == {None, "new"}
+    client.close()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sluice.keys import Keys, digest
 from sluice.stores.versions import padded
 from sluice.types import KeyT
+from sluice.vectors.call import Call
 
 if TYPE_CHECKING:
     from sluice.stores.exact_cache import CacheWrite
@@ -96,3 +97,18 @@ def cleared_since(
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def clear_sweep_calls(keys: Keys, cache: str, found: Sequence[Any], reserved: Sequence[str]) -> list[Call]:
+    """A clear's deletion of the entries its SCAN found: each dropped only if older than the clear's
+    own version in the entry's partition (`reserved`, one per partition), so a fill enqueued after
+    the clear and applied while the sweep runs is kept. Non-sluice values under the cache's prefix
+    go too."""
+    prefix = f"{keys.namespace}:cache:{cache}:"
+    marks = [padded(v) for v in reserved]
+    calls = []
+    for raw in found:
+        key = _text(raw)
+        mark = marks[keys.cache_partition(cache, key[len(prefix) :])]
+        calls.append(Call((mark, "1"), route=key, script="cache_drop_older", keys=(key,)))
+    return calls

@@ -8,8 +8,10 @@ job or a ``write="sync"`` update (in the write's own script on one server; one c
 a Cluster, where the stream lives in another slot). `clear` marks the clear with a version
 reserved from every partition's stream (so fills still in the queue are dropped when they
 arrive, and fills enqueued after it are kept; on a Cluster, where the marks live in another
-slot, writers read them before and after writing), then deletes by ``SCAN MATCH`` on every primary:
-it never touches another namespace, another cache, or (with ``llm_string``) another model.
+slot, writers read them before and after writing), then sweeps by ``SCAN MATCH`` on every primary,
+deleting each entry found only if it is older than the clear (cache_drop_older.lua: a fill enqueued
+after the clear and applied during the sweep stays): it never touches another namespace, another
+cache, or (with ``llm_string``) another model.
 Never FLUSHDB, never KEYS.
 
 Sync (`ExactCacheStore`) and asyncio (`AsyncExactCacheStore`) shells share the argument
@@ -37,6 +39,7 @@ from sluice.stores import hits
 from sluice.stores.cache_versions import (
     clear_mark_args,
     clear_streams,
+    clear_sweep_calls,
     cleared_since,
     newest_mark,
     version_needs,
@@ -45,6 +48,7 @@ from sluice.stores.cache_versions import (
 )
 from sluice.stores.versions import SCRIPT, areserve, parse_reserved, reserve
 from sluice.types import KeyT
+from sluice.vectors.runner import AsyncRunner, Runner
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +132,7 @@ class ExactCacheStore:
         self._keys = keys
         self._cluster = cluster
         self._scripts = Scripts(redis)
+        self._runner = Runner(redis, cluster=cluster)
 
     @property
     def keys(self) -> Keys:
@@ -219,13 +224,18 @@ class ExactCacheStore:
             ):
                 batch.append(key)
                 if len(batch) >= UNLINK_BATCH:
-                    removed += int(self._redis.unlink(*batch))
+                    removed += self._sweep(cache, batch, reserved)
                     batch = []
-            if batch:
-                removed += int(self._redis.unlink(*batch))
+            removed += self._sweep(cache, batch, reserved)
             if llm_string is None:
                 self._redis.unlink(self._keys.cache_hits(cache), self._keys.cache_sources(cache))
         return removed
+
+    def _sweep(self, cache: str, found: Sequence[Any], reserved: Sequence[str]) -> int:
+        replies = self._runner.run(
+            clear_sweep_calls(self._keys, cache, found, reserved), what="clear the LLM cache"
+        )
+        return sum(r == 1 for r in replies)
 
     def _reserve_each(self, streams: Sequence[KeyT]) -> list[str]:
         """One version from each stream: pipelined on one server, one by one on a Cluster."""
@@ -253,6 +263,7 @@ class AsyncExactCacheStore:
         self._keys = keys
         self._cluster = cluster
         self._scripts = Scripts(redis)
+        self._runner = AsyncRunner(redis, cluster=cluster)
 
     async def lookup_key(self, key: str) -> list[Generation] | None:
         with translate_errors("look up the LLM cache"):
@@ -324,13 +335,16 @@ class AsyncExactCacheStore:
             ):
                 batch.append(key)
                 if len(batch) >= UNLINK_BATCH:
-                    removed += int(await self._redis.unlink(*batch))
+                    removed += await self._sweep(cache, batch, reserved)
                     batch = []
-            if batch:
-                removed += int(await self._redis.unlink(*batch))
+            removed += await self._sweep(cache, batch, reserved)
             if llm_string is None:
                 await self._redis.unlink(self._keys.cache_hits(cache), self._keys.cache_sources(cache))
         return removed
+
+    async def _sweep(self, cache: str, found: Sequence[Any], reserved: Sequence[str]) -> int:
+        calls = clear_sweep_calls(self._keys, cache, found, reserved)
+        return sum(r == 1 for r in await self._runner.run(calls, what="clear the LLM cache"))
 
     async def record_hits(self, cache: str, counts: Mapping[str, float], sources: Mapping[str, str]) -> None:
         if not counts:
