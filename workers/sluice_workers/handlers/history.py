@@ -30,6 +30,7 @@ from sluice.stores.sessions import drop_call, expiry_call, sweep
 from sluice.stores.versions import padded
 from sluice.types import EntryId, KeyT
 from sluice.vectors.backend import check
+from sluice.vectors.budget import Pacer
 from sluice.vectors.runner import Call, drive
 from sluice_workers.handlers.base import Failures
 
@@ -59,10 +60,12 @@ class HistoryHandler:
         self._walk: str | None = None
 
     @classmethod
-    def build(cls, redis: Any, settings: Settings, *, cluster: bool) -> HistoryHandler:
+    def build(
+        cls, redis: Any, settings: Settings, *, cluster: bool, pacer: Pacer | None = None
+    ) -> HistoryHandler:
         keys = Keys(settings.namespace, settings.queue.partitions)
         store = HistoryStore(redis, keys, cluster=cluster)
-        return cls(store, HistoryVectors(redis, settings, cluster=cluster))
+        return cls(store, HistoryVectors(redis, settings, cluster=cluster, pacer=pacer))
 
     def handle(self, jobs: Sequence[Job]) -> Failures:
         writes: list[HistoryWrite] = []
