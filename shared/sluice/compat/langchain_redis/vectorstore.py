@@ -63,7 +63,7 @@ class RedisVectorStore(CompatVectorStore):
         )  # fmt: skip
         super().__init__(
             sluice,
-            safe_name(self.config.index_name),
+            safe_name(self.config.store_index_name()),
             embeddings,
             schema_for=self.config.to_sluice,
             id_prefix=f"{self.config.key_prefix}:",
