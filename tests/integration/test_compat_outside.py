@@ -1,6 +1,7 @@
 """Behaviours the outside run of the peers' own test suites found missing in the drop-ins (issue
 18; the run is described in `sluice.compat`): `RedisConfig.to_index_schema()`, and a redisvl
-schema (``schema_path`` / ``index_schema``) naming the index the store uses, as in langchain-redis."""
+schema (``schema_path`` / ``index_schema``) naming the index the store uses, and ``sort_by``, as in
+langchain-redis."""
 
 from __future__ import annotations
 
@@ -83,6 +84,47 @@ def test_index_schema_given_by_keyword_names_the_index_too(sluice: Client, redis
     store.add_texts(["one", "two"])
     assert str(store.index) == "byschema"
     assert len(store.similarity_search("one", k=5)) == 2
+
+
+def test_sort_by_orders_the_nearest_by_a_metadata_field(sluice: Client, redis8: Any) -> None:
+    # Given five priced documents, the cheapest farthest from the query
+    rows = [{"price": p, "name": n} for p, n in [(30, "c"), (10, "a"), (50, "e"), (20, "b"), (40, "d")]]
+    store = langchain_redis.RedisVectorStore.from_texts(
+        ["red car", "blue car", "red bike", "green car", "red boat"], EMB, rows,
+        index_name="sorted", metadata_schema=[{"name": "price", "type": "numeric"}], redis_url=redis8.url,
+    )  # fmt: skip
+    nearest = {d.metadata["price"] for d in store.similarity_search("red car", k=3)}
+    # When searched with sort_by (redisvl's forms)
+    asc = store.similarity_search("red car", k=3, sort_by="price")
+    desc = store.similarity_search("red car", k=3, sort_by=("price", "DESC"))
+    listed = store.similarity_search_with_score("red car", k=3, sort_by=[("price", "ASC"), "name"])
+    # Then they are the same k nearest documents, ordered by the field
+    assert [d.metadata["price"] for d in asc] == sorted(nearest)
+    assert [d.metadata["price"] for d in desc] == sorted(nearest, reverse=True)
+    assert [d.metadata["price"] for d, _ in listed] == sorted(nearest)
+    # Even when the field is not returned, and with vectors
+    bare = store.similarity_search("red car", k=3, sort_by="price", return_metadata=False)
+    assert [d.page_content for d in bare] == [d.page_content for d in asc]
+    triples = store.similarity_search_with_score_by_vector(
+        EMB.embed_query("red car"), k=3, sort_by="price", with_vectors=True
+    )
+    assert [d.metadata["price"] for d, _, _ in triples] == sorted(nearest)
+    # And a document without the field comes last; a bad direction is refused by name
+    store.add_texts(["red car too"], [{"name": "x"}])
+    assert store.similarity_search("red car", k=5, sort_by="price")[-1].metadata == {"name": "x"}
+    with pytest.raises(ValueError, match="ASC"):
+        store.similarity_search("red car", sort_by=("price", "UP"))
+    with pytest.raises(TypeError, match="sort_by"):
+        store.similarity_search("red car", sort_by=3)
+
+
+async def test_sort_by_in_async_searches(sluice: Client, redis8: Any) -> None:
+    store = langchain_redis.RedisVectorStore.from_texts(
+        ["one", "two", "three"], EMB, [{"n": 3}, {"n": 1}, {"n": 2}],
+        index_name="sortedasync", metadata_schema=[{"name": "n", "type": "numeric"}], redis_url=redis8.url,
+    )  # fmt: skip
+    found = await store.asimilarity_search("one", k=3, sort_by=("n", "DESC"))
+    assert [d.metadata["n"] for d in found] == [3, 2, 1]
 
 
 def _count_all() -> Any:
