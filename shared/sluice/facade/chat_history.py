@@ -88,9 +88,7 @@ class ChatHistory(BaseChatMessageHistory):
         self._store: HistoryStore | None = None
 
     def _payload(self, op: HistoryOp, messages: Sequence[BaseMessage] = ()) -> HistoryAppendPayload:
-        # every field was checked when this object was made (the messages by `_checked`, as
-        # compact dicts): construct, skip validating them again on each write
-        return HistoryAppendPayload.model_construct(
+        return HistoryAppendPayload(
             session_id=self.session_id,
             op=op,
             messages=to_compact_dicts(messages),

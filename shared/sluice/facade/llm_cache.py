@@ -256,17 +256,13 @@ class LLMCache(BaseCache):
         return f"cache:{self.name}:{member}"  # = CacheFillPayload.target_key()
 
     def _payload(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> CacheFillPayload:
-        fields: dict[str, Any] = {
-            "llm_string": llm_string,
-            "prompt": prompt,
-            "generations": codec.to_dicts(return_val),
-            "ttl": self.ttl,
-            "cache": self.name,
-        }
-        if type(prompt) is str and type(llm_string) is str:
-            # ttl and name were checked when this object was made, the generations are the codec's
-            return CacheFillPayload.model_construct(**fields)
-        return CacheFillPayload(**fields)
+        return CacheFillPayload(
+            llm_string=llm_string,
+            prompt=prompt,
+            generations=codec.to_dicts(return_val),
+            ttl=self.ttl,
+            cache=self.name,
+        )
 
     # --- sync --------------------------------------------------------------------------------
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:

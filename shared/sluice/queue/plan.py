@@ -91,8 +91,17 @@ def check_finite(value: Any, what: str) -> None:
             raise ConfigError(_NOT_FINITE.format(what=what))
 
 
-def check_payload(payload: Payload, limits: LimitSettings) -> None:
-    """Per-kind limits that name the setting to raise."""
+def check_encoded(payload: Payload, data: bytes, limits: LimitSettings) -> None:
+    """The walk `check_payload(values=False)` left out, run only when the job's bytes hold a bare
+    NaN or Infinity token (the models encode them so) or that text inside a string."""
+    if b"NaN" in data or b"Infinity" in data:
+        check_payload(payload, limits)
+        check_finite(payload.model_dump(), f"this {payload.kind} job")
+
+
+def check_payload(payload: Payload, limits: LimitSettings, *, values: bool = True) -> None:
+    """Per-kind limits that name the setting to raise. `values=False` leaves out the walk for NaN
+    and infinity, for a caller that looks for them in the encoded bytes (`check_encoded`)."""
     if payload.kind == "index":
         n = len(payload.upserts) + len(payload.deletes)
         if n > limits.max_documents_per_job:
@@ -119,7 +128,7 @@ def check_payload(payload: Payload, limits: LimitSettings) -> None:
                 limits.max_messages_per_job,
                 "SLUICE_LIMITS__MAX_MESSAGES_PER_JOB",
             )
-        if payload.messages:
+        if values and payload.messages:
             check_finite(payload.messages, f"a message of session {payload.session_id[:60]!r}")
     elif payload.kind in ("cache-fill", "cache-warm"):
         prompts = [payload.prompt] if payload.kind == "cache-fill" else payload.prompts
@@ -131,7 +140,7 @@ def check_payload(payload: Payload, limits: LimitSettings) -> None:
                 limits.max_prompt_chars,
                 "SLUICE_LIMITS__MAX_PROMPT_CHARS",
             )
-        if payload.kind == "cache-fill":
+        if values and payload.kind == "cache-fill":
             check_finite(payload.generations, "the generations of a cache fill")
 
 
@@ -211,7 +220,7 @@ def plan(
             "jobs in one enqueue call", len(items), limits.max_batch_jobs, "SLUICE_LIMITS__MAX_BATCH_JOBS"
         )
     for slot, payload in enumerate(items):
-        check_payload(payload, limits)
+        check_payload(payload, limits, values=False)
         partition = route(keys, payload)
         try:
             job_id, data = encode_new(payload, namespace=keys.namespace, notify=notify, trace=trace)
@@ -220,6 +229,7 @@ def plan(
                 f"this {payload.kind} job cannot be encoded as JSON ({str(e)[:200]}); pass only JSON values "
                 "(str, numbers, bool, None, lists, dicts) and text without lone surrogates"
             ) from None
+        check_encoded(payload, data, limits)
         if len(data) > limits.max_payload_bytes:
             raise PayloadTooLarge(
                 f"encoded {payload.kind} job (bytes)",

@@ -245,18 +245,20 @@ class Producer:
             self._checked = True
 
     def _commit(self, segments: Sequence[planning.Segment]) -> _Progress:
-        attempts = _Attempts(self._settings.queue)
+        attempts: _Attempts | None = None  # made on the first failure: a first send needs none
         progress = _Progress(segments)
         while progress.todo:
             try:
                 with translate_errors("enqueue"):
                     replies = self._committer.submit(progress.sending())
             except RedisUnavailable as exc:
+                attempts = attempts or _Attempts(self._settings.queue)
                 time.sleep(attempts.after(exc))
                 progress.resend_all()
                 continue
             error = progress.take(replies)
             if error is not None:
+                attempts = attempts or _Attempts(self._settings.queue)
                 time.sleep(attempts.after(error))
         return progress
 
@@ -321,18 +323,20 @@ class AsyncProducer:
             await self._held.close()
 
     async def _commit(self, segments: Sequence[planning.Segment]) -> _Progress:
-        attempts = _Attempts(self._settings.queue)
+        attempts: _Attempts | None = None
         progress = _Progress(segments)
         while progress.todo:
             try:
                 async with translate_errors("enqueue"):
                     replies = await self._committer.submit(progress.sending())
             except RedisUnavailable as exc:
+                attempts = attempts or _Attempts(self._settings.queue)
                 await asyncio.sleep(attempts.after(exc))
                 progress.resend_all()
                 continue
             error = progress.take(replies)
             if error is not None:
+                attempts = attempts or _Attempts(self._settings.queue)
                 await asyncio.sleep(attempts.after(error))
         return progress
 
