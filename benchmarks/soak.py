@@ -4,15 +4,17 @@
     python -m benchmarks.soak --seconds 20 --rate 0.3   # a quick look
 
 An embedded Redis 8 (RediSearch + JSON, AOF on) and `--workers` real `sluice worker` processes; in
-this process, writers for all four job kinds (history appends, exact and semantic cache fills,
-cache-warm jobs, index upserts and deletes) and readers in parallel (history, both caches, vector
-search). Stored data is bounded (TTLs, trimmed histories, a rolling set of document ids), so memory
+this process, writers for every job kind (history appends, exact and semantic cache fills,
+cache-warm jobs, index upserts and deletes, and with `sluice[langgraph]` checkpoints and store
+puts: `benchmarks.soak_langgraph`) and readers in parallel (history, both caches, vector search,
+checkpoints, store items). Stored data is bounded (TTLs, trimmed histories, a rolling set of document ids), so memory
 should level off after the warm-up. Every `--sample` seconds: Redis `used_memory` and RSS, each
 worker's and this process's RSS (/proc), backlog, pending, dead letters.
 
 After the writers stop and the queues drain: jobs enqueued per kind, applied and dead-lettered (the
 workers' per-minute counters), and data checks: audit sessions and audit cache entries (no TTL)
-hold everything sent, the index holds exactly the live documents. Results under
+hold everything sent, the index holds exactly the live documents, the audit checkpoint thread
+lists every checkpoint put on it and the audit store namespace holds every item. Results under
 `benchmarks/results/` (git-ignored): `soak-<stamp>.json`, `.md`, `.png` and `soak-latest.*`. Exit
 code 1 if anything was lost or dead-lettered, or (runs of 2 minutes or more) memory kept growing.
 """
@@ -38,6 +40,7 @@ from langchain_core.outputs import Generation
 from pydantic import SecretStr
 
 from benchmarks.common import percentile
+from benchmarks.soak_langgraph import langgraph_load
 from sluice.facade.client import Client
 from sluice.jobs.models import CacheWarmPayload, IndexDocument
 from sluice.models.registry import ModelRegistry
@@ -159,6 +162,7 @@ class Load:
         self.store = client.vectorstore("soak", "hashing", schema=schema, read_your_writes=False)
         self.store._open()
         self.llm_string = ModelRegistry(client.settings.models).llm_string("fake")
+        self.graph = langgraph_load(client, self._count, tally.lock)  # None without sluice[langgraph]
 
     def threads(self) -> list[threading.Thread]:
         every = {  # base operations per second, each one job
@@ -166,6 +170,8 @@ class Load:
             self.write_index: 6, self.write_audit: 4, self.read_history: 20, self.read_cache: 30,
             self.read_semantic: 10, self.read_vectors: 10,
         }  # fmt: skip
+        if self.graph is not None:
+            every |= self.graph.writers() | self.graph.readers()
         return [
             threading.Thread(
                 target=self._loop, args=(op, per_second * self.rate), name=op.__name__, daemon=True
@@ -296,7 +302,8 @@ def audit(client: Client, tally: Tally, load: Load) -> dict[str, Any]:
     )
     missing_prompts = sum(load.audit_cache.lookup(p, "audit-llm") is None for p in tally.audit_prompts)
     docs = load.store.session.count()
-    return {
+    graph = load.graph.audit() if load.graph is not None else {}
+    return graph | {
         "audit_messages": sum(len(v) for v in tally.audit_sent.values()),
         "audit_sessions_exact": sessions_ok,
         "audit_cache_entries": len(tally.audit_prompts),
@@ -451,6 +458,7 @@ def report(
             "lost": max(0, tally.enqueued[k] - jobs[k]["applied"] - jobs[k]["dead"]),
         }
         for k in JOB_KINDS
+        if tally.enqueued[k] or jobs[k]["applied"] or jobs[k]["dead"]
     }
     measured = [s for s in samples if s.t >= warmup] or samples
     memory = {
@@ -465,6 +473,8 @@ def report(
         not checks["audit_sessions_exact"]
         or checks["audit_cache_missing"]
         or checks["index_documents"] != checks["index_expected"]
+        or not checks.get("audit_checkpoints_exact", True)
+        or not checks.get("audit_store_exact", True)
     ):
         problems.append(f"data check failed: {checks}")
     if seconds >= 120 and max([memory["redis_growth"], *memory["workers_growth"]]) > MAX_GROWTH:

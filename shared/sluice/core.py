@@ -26,6 +26,7 @@ from sluice.connection.loops import PerLoop
 from sluice.errors import ConfigError, InvalidArgument, InvalidArgumentType
 from sluice.jobs.models import Payload
 from sluice.keys import Keys
+from sluice.ops.foreground import ForegroundReporter
 from sluice.queue.lateness import Lateness
 from sluice.queue.partitions import acheck_partitions, check_partitions
 from sluice.queue.producer import AsyncProducer, Producer
@@ -75,6 +76,8 @@ class Core:
         self._redis: Any = None
         self._caps: Capabilities | None = None
         self.lateness = Lateness()  # streams reads gave up on (facades with on_timeout="warn")
+        # lookup latency for the workers' governor (sluice.ops.foreground); no I/O until a report
+        self.foreground = ForegroundReporter(self.settings.governor, self.keys, lambda: self.redis)
         self._loops: PerLoop[LoopClients] = PerLoop(self._new_loop_clients, self._close_loop_clients)
 
     @classmethod

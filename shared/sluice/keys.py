@@ -13,6 +13,7 @@ Key schema (``ns`` = the namespace, default ``sluice``; ``{...}`` is a Cluster h
 | ``ns:dead`` | stream | capped | worker | ``sluice dlq`` |
 | ``ns:workers`` | zset member=worker id, score=last beat ms | - | worker heartbeat | status, ``--check`` |
 | ``ns:worker:<id>`` | string (JSON) | 3 x heartbeat | worker heartbeat | status, ``--check`` |
+| ``ns:governor`` | hash: the shared bucket (tokens, ts, rate, spent, waits, backoffs, per-window duty), the apps' latest foreground report (fg_*) | 1 day after the last write | workers (governor_take.lua), facades (governor_report.lua) | workers, status, dashboard |
 | ``ns:stats:<kind>:<minute>`` | hash processed/failed/dead | 2 h | worker | status |
 | ``ns:history:{<session>}`` | zset score 0, member ``<padded id>:<n>:<json>`` | history ttl | history handler (history_write.lua) | chat history |
 | ``ns:history:{<session>}:meta`` | hash cleared/deleted/floor (a delete's tombstone) | history ttl; tombstone 1 day | history handler | session listing |
@@ -141,6 +142,10 @@ class Keys:
 
     def worker(self, worker_id: str) -> KeyT:
         return KeyT(f"{self.namespace}:worker:{worker_id}")
+
+    def governor(self) -> KeyT:
+        """The governor's shared token bucket of server-milliseconds and the apps' latency reports."""
+        return KeyT(f"{self.namespace}:governor")
 
     def stats(self, kind: str, minute: int) -> KeyT:
         return KeyT(f"{self.namespace}:stats:{kind}:{minute}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any, Literal
+from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -25,7 +26,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from sluice.connection.secrecy import hide_secrets, reveal_secrets
+from sluice.connection.secrecy import hidden_values, hide_secrets, reveal_secrets
 from sluice.setting_names import check_data, check_environment
 from sluice.types import JOB_KINDS
 
@@ -159,6 +160,47 @@ class WorkerSettings(_Strict):
     )
 
 
+class GovernorSettings(_Strict):
+    """The governor of the server time workers take (DESIGN rule 7, `sluice_workers.runtime.governor`).
+
+    Workers share Redis's one main thread with the apps. Every vector write pipeline asks a token
+    bucket of server-milliseconds kept in Redis (shared by all worker processes) before it runs and
+    pays what it measured after; the bucket refills at `duty_cycle` of wall time. The facades publish
+    their lookup p99 (`report_interval`); while it exceeds `foreground_ratio` x its idle p99 the
+    rate halves, and it climbs back by `increase` per report. With no reports (no readers) the rate
+    is `duty_cycle`.
+    """
+
+    model_config = FINITE
+
+    enabled: bool = Field(default=True, description="pace vector writes through the shared bucket")
+    duty_cycle: float = Field(
+        default=0.5, gt=0, le=1, description="largest share of wall time the workers together keep Redis busy"
+    )
+    burst_ms: float = Field(
+        default=20.0, gt=0, description="server-milliseconds the workers may take at once above the rate"
+    )
+    foreground_ratio: float = Field(
+        default=1.5,
+        gt=1,
+        description="back off while the apps' lookup p99 is above this multiple of its idle p99",
+    )
+    decrease: float = Field(default=0.5, gt=0, lt=1, description="multiplier of the rate on a backoff")
+    increase: float = Field(
+        default=0.05, gt=0, le=1, description="share of wall time added to the rate per good report"
+    )
+    min_duty: float = Field(default=0.02, gt=0, le=1, description="the rate never falls below this share")
+    report_foreground: bool = Field(
+        default=True, description="facades time their lookups and publish the p99 for the workers"
+    )
+    report_interval: float = Field(
+        default=0.5, gt=0, description="seconds between an app's lookup-latency reports"
+    )
+    report_min_lookups: int = Field(
+        default=20, ge=1, description="lookups of one kind a report needs before its p99 counts"
+    )
+
+
 class VectorSettings(_Strict):
     """Vector indexes (`sluice.vectors`): how long write-side markers live, how often readers re-check."""
 
@@ -269,9 +311,24 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     vectors: VectorSettings = Field(default_factory=VectorSettings)
+    governor: GovernorSettings = Field(default_factory=GovernorSettings)
     embedders: dict[str, ComponentSpec] = Field(default_factory=_default_embedders)
     models: dict[str, ComponentSpec] = Field(default_factory=_default_models)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+
+    def secret_values(self) -> list[str]:
+        """Every secret these settings hold (passwords, the URL's password, tokens, secret kwargs of
+        models and embedders), for scrubbing text that may quote one: an error a model raised, a
+        dead-letter reason."""
+        found = hidden_values([spec.kwargs for spec in (*self.embedders.values(), *self.models.values())])
+        url = self.redis.url.get_secret_value()
+        rest = url.partition("://")[2]
+        if "@" in rest:
+            found += [p for p in (rest[: rest.rfind("@")].partition(":")[2],) if p]
+        found += [s.get_secret_value() for s in (self.redis.password, self.redis.sentinel_password) if s]
+        found += [self.dashboard.token.get_secret_value()] if self.dashboard.token else []
+        found += [unquote(f) for f in found]
+        return [f for f in dict.fromkeys(found) if len(f) >= 4]  # shorter ones would scrub common words
 
     @classmethod
     def settings_customise_sources(

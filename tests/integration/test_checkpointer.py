@@ -19,7 +19,7 @@ from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
-from sluice.errors import ConfigError, JobFailed, PayloadTooLarge, PermanentJobError
+from sluice.errors import ConfigError, InvalidArgument, JobFailed, PayloadTooLarge, PermanentJobError
 from sluice.facade.client import Client
 from sluice.jobs.codec import Job
 from sluice.jobs.models import CheckpointPayload
@@ -272,6 +272,13 @@ def test_limits_and_bad_input_are_refused_at_enqueue(client: Client, settings: S
         saver.get_tuple({"configurable": {}})
     with pytest.raises(ConfigError, match="one thread"):
         list(saver.list(None))
+    # bad arguments are sluice's InvalidArgument, a ValueError as LangGraph callers expect
+    with pytest.raises(InvalidArgument, match="'auto', 'applied' or 'enqueued'"):
+        client.checkpointer(write="sync")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="ttl must be positive"):
+        client.checkpointer(ttl=0)
+    with pytest.raises(ValueError, match="prune strategy"):
+        saver.prune(["t"], strategy="newest")
 
 
 def test_a_worker_killed_mid_run_loses_nothing_and_duplicates_no_step(settings: Settings) -> None:

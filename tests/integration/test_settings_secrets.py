@@ -46,6 +46,17 @@ def refusing_embeddings(api_key: str) -> Any:
     raise TypeError(f"the provider refused the key {api_key}")
 
 
+class RejectedEmbeddings(HashingEmbeddings):
+    """Built fine; every call fails as a hosted API's 401 does, quoting the key it was sent."""
+
+    def __init__(self, api_key: str) -> None:
+        self.api_key = api_key
+        super().__init__(dims=DIMS)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        raise RuntimeError(f"Error code: 401 - Incorrect API key provided: {self.api_key}")
+
+
 @pytest.fixture
 def client(redis8: Any, namespace: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
     # Given the keys in the environment, as a deployment's Secret would set them
@@ -55,6 +66,8 @@ def client(redis8: Any, namespace: str, monkeypatch: pytest.MonkeyPatch) -> Iter
         "SLUICE_EMBEDDERS__KEYED__KWARGS__API_KEY": SECRET,
         "SLUICE_EMBEDDERS__REFUSING__IMPORT_PATH": f"{__name__}:refusing_embeddings",
         "SLUICE_EMBEDDERS__REFUSING__KWARGS__API_KEY": SECRET,
+        "SLUICE_EMBEDDERS__REJECTED__IMPORT_PATH": f"{__name__}:RejectedEmbeddings",
+        "SLUICE_EMBEDDERS__REJECTED__KWARGS__API_KEY": SECRET,
         "SLUICE_MODELS__KEYED__IMPORT_PATH": f"{__name__}:keyed_model",
         "SLUICE_MODELS__KEYED__KWARGS__API_KEY": SECRET,
     }
@@ -77,6 +90,8 @@ def test_the_worker_uses_the_key_and_never_shows_it(client: Client, caplog: pyte
     store.session.open(lambda: DIMS)
     refusing = client.vectorstore("ix2", HashingEmbeddings(dims=DIMS), embedder="refusing", schema=schema)
     refusing.session.open(lambda: DIMS)
+    rejected = client.vectorstore("ix3", HashingEmbeddings(dims=DIMS), embedder="rejected", schema=schema)
+    rejected.session.open(lambda: DIMS)
     llm_string = ModelRegistry(client.settings.models).llm_string("keyed")
     KeyedEmbeddings.keys.clear()
     with ThreadWorker(client.settings):
@@ -96,13 +111,22 @@ def test_the_worker_uses_the_key_and_never_shows_it(client: Client, caplog: pyte
         )
         with pytest.raises(JobFailed) as failed:
             client.wait([refused], 30)
+        # And an embedder built fine whose every call fails quoting the key (retried, then dead)
+        [rejected_job] = client.enqueue(
+            [IndexPayload(index="ix3", upserts=[IndexDocument(id="c", text="y")], embedder="rejected")],
+            notify=True,
+        )
+        with pytest.raises(JobFailed) as call_failed:
+            client.wait([rejected_job], 30)
     # Then both got the real key
     assert KeyedEmbeddings.keys == [SECRET, SECRET]
     assert [d.page_content for d in store.similarity_search("hello", k=1)] == ["hello"]
     # And the failure says what failed, with the key masked, in the error, the dead letter and the logs
     assert "the provider refused the key **********" in failed.value.reason
     assert SECRET not in str(failed.value)
+    assert "Incorrect API key provided: **********" in call_failed.value.reason
+    assert SECRET not in str(call_failed.value)
     letters = list(DeadLetters(client.redis, client.keys).iter())
-    assert letters and not any(SECRET in repr(d) for d in letters)
+    assert len(letters) == 2 and not any(SECRET in repr(d) for d in letters)
     assert caplog.records and SECRET not in caplog.text
     assert not any(SECRET in r.getMessage() or SECRET in str(r.args) for r in caplog.records)

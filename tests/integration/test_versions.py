@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -25,8 +25,10 @@ from sluice.models.prompts import cache_prompt
 from sluice.models.registry import ModelRegistry
 from sluice.settings import ComponentSpec, Settings
 from sluice.stores import generations as codec
+from sluice.stores.cache_versions import write_plan
 from sluice.stores.exact_cache import CacheWrite, ExactCacheStore
 from sluice.types import StreamEntryRef
+from sluice.vectors.runner import Runner
 from support.settings import fast_settings
 from support.workers import ThreadWorker
 
@@ -220,24 +222,58 @@ def test_on_a_cluster_a_clear_between_a_writers_mark_read_and_its_write_still_dr
     # Given fills versioned before a clear, and a writer whose clear-mark read (marks live in
     # another slot than the entries on a Cluster) is followed at once by that clear
     client = Client(settings_for(cluster.url, namespace))
-    cache = client.llm_cache(write="sync")
+    cache = client.llm_cache(write="direct")
     writes = [CacheWrite.of("default", "llm", f"r{i}", [Generation(text="old")], None) for i in range(10)]
-
-    class ClearedRightAfterTheRead(ExactCacheStore):
-        def _cluster_marks(self, writes: Sequence[CacheWrite]) -> dict[str, Mapping[Any, Any]]:
-            marks = super()._cluster_marks(writes)
-            if not cleared:
-                cache.clear()  # its SCAN finds none of the entries: they are not written yet
-                cleared.append(True)
-            return marks
-
-    cleared: list[bool] = []
-    store = ClearedRightAfterTheRead(client.redis, client.keys, cluster=True)
+    store = ExactCacheStore(client.redis, client.keys, cluster=True)
     older = store.versioned(writes)
-    # When the writer applies the fills
-    results = store.write(older)
+    # When the writer applies the fills, stepping its plan: the clear runs right after the marks read
+    runner = Runner(client.redis, cluster=True)
+    plan = write_plan(client.keys, older, cluster=True)
+    calls = next(plan)
+    assert [c.args[0] for c in calls] == ["HGETALL"]  # the marks read
+    replies = runner.run(calls)
+    cache.clear()  # its SCAN finds none of the entries: they are not written yet
+    try:
+        while True:
+            calls = plan.send(replies)
+            replies = runner.run(calls)
+    except StopIteration as done:
+        results = done.value
     # Then none of them is left, and a write newer than the clear lands
     assert results == [-1] * 10
     assert stored_texts(client, "llm", [f"r{i}" for i in range(10)]) == [None] * 10
     assert store.write([CacheWrite.of("default", "llm", "r0", [Generation(text="new")], None)]) == [1]
+    client.close()
+
+
+@pytest.mark.parametrize("topology", ["standalone", "cluster"])
+def test_a_fill_applied_while_a_clear_sweeps_is_kept(topology: str, request: Any, namespace: str) -> None:
+    # Given 1,200 entries (several SCAN batches), and a writer that lands newer versions of some of
+    # them after the clear has marked the cache but before its sweep reaches them
+    server = request.getfixturevalue("cluster" if topology == "cluster" else "redis8")
+    client = Client(settings_for(server.url, namespace))
+    prompts = [f"e{i}" for i in range(1200)]
+    old = [CacheWrite.of("default", "llm", p, [Generation(text="old")], None) for p in prompts]
+    cluster = topology == "cluster"
+    newer: list[str] = []
+
+    class WrittenDuringTheSweep(ExactCacheStore):
+        def _sweep(self, cache: str, found: Sequence[Any], reserved: Sequence[str]) -> int:
+            if not newer and found:  # a fill enqueued after the clear, applied before its sweep
+                keys = {(k.decode() if isinstance(k, bytes) else k) for k in found}
+                newer.extend(p for p in prompts if client.keys.cache_entry("default", "llm", p) in keys)
+                writes = [CacheWrite.of("default", "llm", p, [Generation(text="new")], None) for p in newer]
+                assert set(self.write(writes)) == {1}
+            return super()._sweep(cache, found, reserved)
+
+    store = WrittenDuringTheSweep(client.redis, client.keys, cluster=cluster)
+    assert set(store.write(old)) == {1}
+    # When the cache is cleared
+    removed = store.clear("default")
+    # Then every entry older than the clear is gone and the newer ones stand
+    found = store.lookup_keys([client.keys.cache_entry("default", "llm", p) for p in prompts])
+    left = [g[0].text if g else None for g in found]
+    assert newer and removed == len(prompts) - len(newer)
+    assert [p for p, t in zip(prompts, left, strict=True) if t is not None] == newer
+    assert set(left) == {None, "new"}
     client.close()

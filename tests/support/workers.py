@@ -61,7 +61,7 @@ def worker_env(settings: Settings, **extra: Any) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
     env["SLUICE_REDIS__URL"] = settings.redis.url.get_secret_value()
     env["SLUICE_NAMESPACE"] = settings.namespace
-    for section in ("queue", "worker"):
+    for section in ("queue", "worker", "governor"):
         model = getattr(settings, section)
         for name, value in model.model_dump().items():
             if value is not None and not isinstance(value, (list, dict)):

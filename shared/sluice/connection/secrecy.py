@@ -10,7 +10,7 @@ is for the URL parser only: every value it echoes in an error goes through `Leak
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final, Literal
 from urllib.parse import unquote
 
@@ -150,11 +150,8 @@ def reveal_secrets(value: Any) -> Any:
     return value
 
 
-def scrub_secrets(text: str, value: Any) -> str:
-    """`text` with every `Hidden` string found in `value` replaced by ``**********``.
-
-    For the message of an error a constructor raised after it was given the revealed kwargs.
-    """
+def hidden_values(value: Any) -> list[str]:
+    """Every `Hidden` string in `value`, at any depth."""
     found: list[str] = []
 
     def collect(v: Any) -> None:
@@ -168,6 +165,19 @@ def scrub_secrets(text: str, value: Any) -> str:
                 collect(item)
 
     collect(value)
-    for secret in sorted(filter(None, found), key=len, reverse=True):
+    return found
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """`text` with each of `secrets` (longest first, so no secret leaves a tail) replaced by ``**********``."""
+    for secret in sorted(filter(None, set(secrets)), key=len, reverse=True):
         text = text.replace(secret, "**********")
     return text
+
+
+def scrub_secrets(text: str, value: Any) -> str:
+    """`text` with every `Hidden` string found in `value` replaced by ``**********``.
+
+    For the message of an error a constructor raised after it was given the revealed kwargs.
+    """
+    return scrub(text, hidden_values(value))

@@ -148,7 +148,8 @@ def buffer_for(client: Core) -> Buffer:
             producer = client.producer
 
             def enqueue(payloads: Sequence[Payload], notify: bool) -> list[StreamEntryRef]:
-                return producer.enqueue_many(payloads, notify=notify)
+                # a job read back (notify) is tracked too: readers in every process wait for it
+                return producer.enqueue_many(payloads, notify=notify, track=notify)
 
             # a batch never holds more jobs than one stream may (enqueue refuses such a batch)
             batch = min(MAX_BATCH, client.settings.queue.max_backlog)

@@ -27,7 +27,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from sluice.errors import ConfigError
+from sluice.errors import ConfigError, InvalidArgument
 from sluice.facade import checkpoint_codec as codec
 from sluice.facade.consistency import ReplicaReads
 from sluice.jobs.models import CheckpointPayload
@@ -58,9 +58,9 @@ class SluiceCheckpointer(BaseCheckpointSaver[str]):
     ) -> None:
         super().__init__(serde=serde)
         if write not in ("auto", "applied", "enqueued"):
-            raise ValueError(f"write must be 'auto', 'applied' or 'enqueued', not {write!r}")
+            raise InvalidArgument(f"write must be 'auto', 'applied' or 'enqueued', not {write!r}")
         if ttl is not None and ttl <= 0:
-            raise ValueError("ttl must be positive seconds, or None for threads that do not expire")
+            raise InvalidArgument("ttl must be positive seconds, or None for threads that do not expire")
         self.client = client
         self.ttl = ttl
         self.refresh_on_read = refresh_on_read
@@ -385,5 +385,5 @@ def _matching(
 
 def _prune(thread_id: str, strategy: str) -> CheckpointPayload:
     if strategy not in ("keep_latest", "delete"):
-        raise ValueError(f"prune strategy must be 'keep_latest' or 'delete', not {strategy!r}")
+        raise InvalidArgument(f"prune strategy must be 'keep_latest' or 'delete', not {strategy!r}")
     return CheckpointPayload(thread_id=str(thread_id), op="prune" if strategy == "keep_latest" else "delete")

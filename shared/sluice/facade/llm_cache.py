@@ -266,6 +266,7 @@ class LLMCache(BaseCache):
 
     # --- sync --------------------------------------------------------------------------------
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
+        started = time.perf_counter()
         member = member_of(llm_string, prompt)
         self._consistency.settle([self._pending_key(member)])
         key = self.client.keys.cache_entry_of(self.name, member)
@@ -274,6 +275,7 @@ class LLMCache(BaseCache):
             self._hits.lookups.exact(found is not None)
             if self._hits.add(member, llm_string, prompt) if found is not None else self._hits.due():
                 self.flush_hits()
+        self.client.foreground.note("exact", started)
         return found
 
     def _read(self, key: str) -> list[Generation] | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -302,6 +303,7 @@ class SemanticCache(BaseCache):
         self._consistency.settle([self._pending_key(prompt, llm_string)])
         text = text_of(prompt)
         vector = self.embeddings.embed_query(text)
+        started = time.perf_counter()  # the foreground report leaves the embedding out
         session, meta = self._open(vector)
         check_dims(vector, meta, "the semantic cache's embeddings")
         found = session.search(self._query(vector, llm_string, None if explain else limit))
@@ -316,6 +318,7 @@ class SemanticCache(BaseCache):
                 self._after_hit(meta, hit, llm_string)
             elif self._hits is not None and self._hits.due():
                 self.flush_hits()
+            self.client.foreground.note("semantic", started)
         return lookup
 
     def _count(self, hit: SemanticHit | None) -> None:

@@ -6,7 +6,9 @@ With ``index={"dims": ..., "embed": ...}`` the item's indexed fields (``fields``
 embeddings cache, when ``embed`` names a settings embedder; in the app when it is an `Embeddings`
 instance or a function. A search with ``query`` is a Vector Sets query (Redis 8) per namespace under
 the prefix, with ``filter`` inside it (VSIM ... FILTER), so a filtered search finds ``limit`` items
-whenever that many match; without ``query`` it lists the matching items, newest update first.
+whenever that many match; without ``query`` it lists the matching items, newest update first
+(``updated_at`` is the write's stream entry time, in milliseconds: puts to different namespaces
+within one millisecond tie and are listed in (namespace, key) order).
 ``ttl={"default_ttl": minutes, "refresh_on_read": True}`` follows LangGraph's `TTLConfig` (item
 TTLs need Redis >= 7.4). Reads wait for every write to the namespaces they read that Redis
 accepted, from any process (`sluice.facade.consistency`); ``read_your_writes=False`` turns it off.
@@ -33,7 +35,7 @@ from langgraph.store.base import (
     ensure_embeddings,
 )
 
-from sluice.errors import CapabilityMissing, ConfigError
+from sluice.errors import CapabilityMissing, ConfigError, InvalidArgument
 from sluice.facade import store_codec as codec
 from sluice.facade.consistency import ReplicaReads
 from sluice.jobs.models import StorePayload
@@ -163,7 +165,7 @@ class SluiceStore(BaseStore):
             elif isinstance(op, ListNamespacesOp):
                 results[i] = self._list_namespaces(op)
             elif not isinstance(op, PutOp):
-                raise ValueError(f"unknown store operation: {type(op).__name__}")
+                raise InvalidArgument(f"unknown store operation: {type(op).__name__}")
         puts = _last_puts(todo)
         if puts:
             self._check_ttl(puts)
@@ -249,7 +251,7 @@ class SluiceStore(BaseStore):
             elif isinstance(op, ListNamespacesOp):
                 results[i] = await self._alist_namespaces(op)
             elif not isinstance(op, PutOp):
-                raise ValueError(f"unknown store operation: {type(op).__name__}")
+                raise InvalidArgument(f"unknown store operation: {type(op).__name__}")
         puts = _last_puts(todo)
         if puts:
             if any(op.ttl for op in puts if op.value is not None):

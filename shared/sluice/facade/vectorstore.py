@@ -22,6 +22,7 @@ Hybrid search (BM25 over the text fused with KNN, RediSearch only): `hybrid_sear
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -236,9 +237,12 @@ class SluiceVectorStore(VectorStore):
         self, embedding: list[float], k: int = 4, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         """Documents and distances (cosine: 1 - cos; l2: euclidean; ip: 1 - ip), nearest first."""
+        started = time.perf_counter()
         self._open()
         self._settle()
-        return [(_doc(h), h.distance) for h in self.session.search(self._query(embedding, k, kwargs))]
+        found = [(_doc(h), h.distance) for h in self.session.search(self._query(embedding, k, kwargs))]
+        self.client.foreground.note("vector", started)
+        return found
 
     def similarity_search_with_score(
         self, query: str, k: int = 4, **kwargs: Any

@@ -135,7 +135,12 @@ class HistoryAppendPayload(_Model):
     embedder: str | None = Field(default=None, description="index messages for semantic recall")
 
     def target_key(self) -> str:
-        return f"history:{self.session_id}"
+        return self.target_of(self.session_id)
+
+    @staticmethod
+    def target_of(session_id: str) -> str:
+        """A session's target key (its partition, and its pending set for readers)."""
+        return f"history:{session_id}"
 
     def targets(self) -> list[str]:
         return [self.target_key()]

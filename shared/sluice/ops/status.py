@@ -14,6 +14,8 @@ from redis.exceptions import ResponseError
 
 from sluice.connection.translate import translate_errors
 from sluice.keys import Keys
+from sluice.ops import governor
+from sluice.ops.governor import GovernorStatus
 from sluice.ops.workers import live_workers
 from sluice.types import JOB_KINDS
 
@@ -47,6 +49,7 @@ class Status:
     dead_letters: int
     workers: list[dict[str, Any]]
     throughput: dict[str, list[int]] = field(default_factory=dict)  # kind -> applied per minute, oldest first
+    governor: GovernorStatus = field(default_factory=GovernorStatus)
 
     def totals(self) -> dict[str, int]:
         return {
@@ -113,4 +116,4 @@ def collect(redis: Any, keys: Keys, group: str) -> Status:
         dead = _dead_letters(redis, keys)
         workers = live_workers(redis, keys)
         rates = throughput(redis, keys)
-    return Status(keys.namespace, time.time(), streams, dead, workers, rates)
+    return Status(keys.namespace, time.time(), streams, dead, workers, rates, governor.read(redis, keys))

@@ -37,6 +37,7 @@ from sluice.settings import Settings
 from sluice.stores.exact_cache import CacheWrite
 from sluice.stores.verify import ACCEPTED, Verifier, judge
 from sluice.stores.versions import padded
+from sluice.vectors.budget import Pacer
 from sluice.vectors.documents import VERSION_WIDTH, DocumentError, DocWrite, Hit, check_vector
 from sluice.vectors.filters import Filter, Tag
 from sluice.vectors.manager import make_backend
@@ -245,9 +246,15 @@ class SemanticWriter(VectorWriter):
         cluster: bool = False,
         registry: EmbedderRegistry | None = None,
         embeddings_cache: EmbeddingsCache | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         super().__init__(
-            redis, settings, cluster=cluster, registry=registry, embeddings_cache=embeddings_cache
+            redis,
+            settings,
+            cluster=cluster,
+            registry=registry,
+            embeddings_cache=embeddings_cache,
+            pacer=pacer,
         )
         self._next_sweep: dict[str, float] = {}
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from sluice.connection.factory import connect
 from sluice.keys import Keys
+from sluice.ops.governor import GovernorStatus
 from sluice.ops.status import Status, collect
 from sluice.settings import Settings
 
@@ -42,6 +43,7 @@ def render(status: Status, *, show_all: bool = False) -> str:
     lines.append("applied per minute (last 5 min, oldest first):")
     for kind, counts in status.throughput.items():
         lines.append(f"  {kind:<16} {' '.join(f'{c:>6}' for c in counts)}")
+    lines += ["", *governor_lines(status.governor)]
     if status.workers:
         lines.append("")
         lines.append("workers:")
@@ -66,3 +68,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             continue
         print(out)
         return 0
+
+
+def governor_lines(g: GovernorStatus) -> list[str]:
+    """The governor: budget, measured duty cycle, waits and backoffs, the apps' lookup p99."""
+    rate = "not started (no worker has written yet)" if g.rate is None else f"{g.rate:.0%} of wall time"
+    lines = [
+        f"governor: budget {rate}, duty cycle {g.duty:.0%} (last second), "
+        f"{g.spent_ms / 1000:,.1f} server-s taken, {g.waits} waits, {g.backoffs} backoffs",
+    ]
+    if g.foreground_p99_us is None or g.report_age_s is None:
+        lines.append("  foreground: no lookup reports (no readers, or report_foreground off)")
+    else:
+        idle = f"{g.foreground_idle_us:,.0f} µs idle" if g.foreground_idle_us else "idle p99 not learned yet"
+        ratio = f", {g.foreground_ratio:.2f}x" if g.foreground_ratio else ""
+        lines.append(
+            f"  foreground p99 {g.foreground_p99_us:,.0f} µs ({g.foreground_kind}; {idle}{ratio}), "
+            f"reported {g.report_age_s:.1f}s ago"
+        )
+    lines.append(f"  query engine worker threads: {g.search_threads}")
+    return lines

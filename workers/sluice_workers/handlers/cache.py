@@ -22,6 +22,7 @@ from sluice.stores import generations as codec
 from sluice.stores.exact_cache import CacheWrite, ExactCacheStore
 from sluice.stores.semantic_cache import SemanticWriter
 from sluice.types import EntryId
+from sluice.vectors.budget import Pacer
 from sluice_workers.handlers.base import Failures
 
 
@@ -52,9 +53,9 @@ class CacheFiller:
             self.semantic.write(semantic)
 
 
-def build_filler(redis: Any, settings: Settings, *, cluster: bool) -> CacheFiller:
+def build_filler(redis: Any, settings: Settings, *, cluster: bool, pacer: Pacer | None = None) -> CacheFiller:
     keys = Keys(settings.namespace, settings.queue.partitions)
-    semantic = SemanticWriter(redis, settings, cluster=cluster)
+    semantic = SemanticWriter(redis, settings, cluster=cluster, pacer=pacer)
     return CacheFiller(ExactCacheStore(redis, keys, cluster=cluster), semantic)
 
 
@@ -65,8 +66,10 @@ class CacheFillHandler:
         self._filler = filler
 
     @classmethod
-    def build(cls, redis: Any, settings: Settings, *, cluster: bool) -> CacheFillHandler:
-        return cls(build_filler(redis, settings, cluster=cluster))
+    def build(
+        cls, redis: Any, settings: Settings, *, cluster: bool, pacer: Pacer | None = None
+    ) -> CacheFillHandler:
+        return cls(build_filler(redis, settings, cluster=cluster, pacer=pacer))
 
     def handle(self, jobs: Sequence[Job]) -> Failures:
         failures: dict[EntryId, BaseException] = {}

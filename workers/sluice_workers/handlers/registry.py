@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sluice.settings import Settings
+from sluice.vectors.budget import Pacer
 from sluice_workers.handlers.base import Handler
 from sluice_workers.handlers.cache import CacheFillHandler
 from sluice_workers.handlers.checkpoint import CheckpointHandler
@@ -14,12 +15,15 @@ from sluice_workers.handlers.store import StoreHandler
 from sluice_workers.handlers.warm import CacheWarmHandler
 
 
-def build_handlers(redis: Any, settings: Settings, *, cluster: bool) -> dict[str, Handler]:
+def build_handlers(
+    redis: Any, settings: Settings, *, cluster: bool, pacer: Pacer | None = None
+) -> dict[str, Handler]:
+    """`pacer`: the process's governor; it paces the vector writes (index, semantic fills, recall)."""
     handlers: dict[str, Handler] = {
-        "history-append": HistoryHandler.build(redis, settings, cluster=cluster),
-        "index": IndexHandler(redis, settings, cluster=cluster),
-        "cache-fill": CacheFillHandler.build(redis, settings, cluster=cluster),
-        "cache-warm": CacheWarmHandler.build(redis, settings, cluster=cluster),
+        "history-append": HistoryHandler.build(redis, settings, cluster=cluster, pacer=pacer),
+        "index": IndexHandler(redis, settings, cluster=cluster, pacer=pacer),
+        "cache-fill": CacheFillHandler.build(redis, settings, cluster=cluster, pacer=pacer),
+        "cache-warm": CacheWarmHandler.build(redis, settings, cluster=cluster, pacer=pacer),
         "checkpoint": CheckpointHandler.build(redis, settings, cluster=cluster),
         "store": StoreHandler.build(redis, settings, cluster=cluster),
     }

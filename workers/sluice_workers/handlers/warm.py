@@ -34,6 +34,7 @@ from sluice.settings import Settings
 from sluice.stores import generations as codec
 from sluice.stores.exact_cache import CacheWrite
 from sluice.types import EntryId
+from sluice.vectors.budget import Pacer
 from sluice_workers.handlers.base import Failures
 from sluice_workers.handlers.cache import CacheFiller, build_filler
 
@@ -88,8 +89,11 @@ class CacheWarmHandler:
         self._models = models
 
     @classmethod
-    def build(cls, redis: Any, settings: Settings, *, cluster: bool) -> CacheWarmHandler:
-        return cls(build_filler(redis, settings, cluster=cluster), ModelRegistry(settings.models))
+    def build(
+        cls, redis: Any, settings: Settings, *, cluster: bool, pacer: Pacer | None = None
+    ) -> CacheWarmHandler:
+        filler = build_filler(redis, settings, cluster=cluster, pacer=pacer)
+        return cls(filler, ModelRegistry(settings.models))
 
     def handle(self, jobs: Sequence[Job]) -> Failures:
         failures: dict[EntryId, BaseException] = {}

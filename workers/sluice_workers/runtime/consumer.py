@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
+from sluice.connection.secrecy import scrub
 from sluice.errors import PermanentJobError, RedisFull, RedisTimeout, RedisUnavailable, SluiceError
 from sluice.jobs.codec import Job
 from sluice.types import EntryId, KeyT
@@ -89,6 +90,7 @@ class Consumer:
         self.cluster = cluster
         self.reclaimer = reclaimer  # one consumer per process reclaims (process.py picks it)
         self.settings = transport.settings.worker
+        self._secrets = transport.settings.secret_values()  # scrubbed from every failure reason
         self.summary = Summary()
         self._rotation = 0
         self._active = len(self.streams)  # streams that had entries in the last cluster sweep
@@ -205,7 +207,7 @@ class Consumer:
         try:
             first: list[Ack] = []
             for stream, error, _raw in delivery.undecodable:
-                reason = f"undecodable: {describe(error)}"
+                reason = scrub(f"undecodable: {describe(error)}", self._secrets)
                 log.error("entry %s of %s dead-lettered: %s", error.entry_id, stream, reason)
                 first.append(Ack(stream, EntryId(error.entry_id), dead_reason=reason, kind="unknown"))
                 self._count_dead("unknown")
@@ -278,7 +280,7 @@ class Consumer:
                 self._applied[kind] += 1
                 self.metrics.processed.labels(kind).inc()
                 continue
-            verdict = judge(exc, job.deliveries, self.settings)
+            verdict = judge(exc, job.deliveries, self.settings, self._secrets)
             if verdict.retry:
                 log.warning(
                     "%s %s failed (retry in %.2fs): %s", kind, job.entry_id, verdict.delay, verdict.reason

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from sluice.connection.secrecy import scrub
 from sluice.errors import JobDecodeError, JobError, RedisFull, RedisUnavailable, ServerError, SluiceError
 from sluice.settings import WorkerSettings
 
@@ -45,8 +47,12 @@ def backoff(attempt: int, settings: WorkerSettings) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
-def judge(exc: BaseException, deliveries: int, settings: WorkerSettings) -> Verdict:
-    reason = describe(exc)
+def judge(
+    exc: BaseException, deliveries: int, settings: WorkerSettings, secrets: Sequence[str] = ()
+) -> Verdict:
+    """Retry or dead-letter; the reason never quotes one of `secrets` (an API key an embedder's
+    error echoed goes to logs and dead letters as ``**********``)."""
+    reason = scrub(describe(exc), secrets)
     if is_permanent(exc):
         return Verdict(False, 0.0, f"permanent: {reason}")
     if deliveries >= settings.max_deliveries:

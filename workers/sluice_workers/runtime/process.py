@@ -17,7 +17,7 @@ from typing import Any
 
 from sluice.connection.capabilities import Capabilities, probe
 from sluice.connection.factory import connect
-from sluice.errors import ConfigError, RedisFull, RedisUnavailable
+from sluice.errors import ConfigError, RedisFull, RedisUnavailable, SluiceError
 from sluice.keys import Keys
 from sluice.queue.partitions import check_partitions
 from sluice.settings import Settings
@@ -25,6 +25,7 @@ from sluice.types import JOB_KINDS, JobKind, KeyT
 from sluice_workers.handlers.base import Handler
 from sluice_workers.handlers.registry import build_handlers
 from sluice_workers.runtime.consumer import Consumer, Summary
+from sluice_workers.runtime.governor import Governor
 from sluice_workers.runtime.health import Heartbeat, worker_id
 from sluice_workers.runtime.leases import Leases
 from sluice_workers.runtime.metrics import Metrics
@@ -132,12 +133,13 @@ def run_process(
         redis.close()
         return ProcessSummary([])
     caps, transport = started
+    wid = worker_id(index)
+    governor = Governor(redis, transport.keys, settings.governor, wid) if settings.governor.enabled else None
     if handlers is None:
-        handlers = build_handlers(redis, settings, cluster=caps.cluster)
+        handlers = build_handlers(redis, settings, cluster=caps.cluster, pacer=governor)
     metrics = Metrics()
     if settings.worker.metrics_port is not None:
         metrics.serve(settings.worker.metrics_port + index)
-    wid = worker_id(index)
     leases = Leases(transport, interval=settings.worker.visibility_timeout / 3)
 
     def sample_streams() -> None:
@@ -197,6 +199,19 @@ def run_process(
         leases.stop()
         heartbeat.stop()
         summary = ProcessSummary([c.summary for c in consumers])
+        if governor is not None:
+            _forget(governor, redis, wid)
         log.info("worker %s stopped: %s", wid, summary.line())
         redis.close()
     return summary
+
+
+def _forget(governor: Governor, redis: Any, wid: str) -> None:
+    if governor.waits:
+        log.info(
+            "worker %s: the governor paused writes %d times (%.1fs)", wid, governor.waits, governor.waited_s
+        )
+    try:
+        governor.forget(redis)
+    except SluiceError as e:  # bookkeeping only
+        log.warning("worker %s: could not drop its governor counter: %s", wid, e)

@@ -1,0 +1,115 @@
+"""The governor: how much of Redis's main thread the workers of a namespace take (DESIGN rule 7).
+
+Redis serves everyone on one thread; while it runs a worker's pipeline, every app lookup waits.
+So every vector write pipeline of every worker process goes through one token bucket of
+server-milliseconds kept in Redis (``ns:governor``, `governor_take.lua`): it refills at the *rate*
+— a share of wall time, at most `governor.duty_cycle` — and a pipeline starts only while it holds
+tokens and no other worker's pipeline is on the server (a lease in the same hash), paying
+afterwards the server time it measured (its round trip less an empty call's: with one worker
+pipeline at a time, that is its own time, not time spent queued behind another worker's).
+The rate adapts to the foreground: the facades publish their lookup p99 (`sluice.ops.foreground`);
+while it is above `governor.foreground_ratio` times its idle p99 the rate is halved on each report,
+and it climbs back additively. With no readers it stays at the duty cycle: a bulk load on a quiet
+system is not slowed by adaptation.
+
+One `Governor` per worker process, shared by its consumer threads (`Pacer` of the write budget).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from sluice.connection.translate import translate_errors
+from sluice.keys import Keys
+from sluice.scripts import Scripts
+from sluice.settings import GovernorSettings
+
+LONGEST_SLEEP_MS = 50.0  # re-ask at least this often: the rate may have risen meanwhile
+FRESH_REPORTS = 3  # a report stays fresh for this many report intervals
+OVERHEAD_SAMPLES = 64
+
+
+class Governor:
+    """The worker side of the shared bucket; see the module docstring."""
+
+    def __init__(
+        self,
+        redis: Any,
+        keys: Keys,
+        settings: GovernorSettings,
+        worker: str,
+        *,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.key = keys.governor()
+        self.settings = settings
+        self.worker = worker
+        self._stop = stop or threading.Event()
+        self._script = Scripts(redis)["governor_take"]
+        self._lock = threading.Lock()
+        self._owed = 0.0
+        self._rtts: deque[float] = deque(maxlen=OVERHEAD_SAMPLES)
+        self.rate = settings.duty_cycle
+        self.waits = 0  # admits that had to wait (this process)
+        self.waited_s = 0.0
+
+    @property
+    def overhead_ms(self) -> float:
+        """The smallest recent round trip of a bucket call: what a pipeline's round trip costs the
+        server nothing for (the network and both sides' client code)."""
+        rtts = self._rtts
+        return min(rtts) if rtts else 0.0
+
+    def admit(self, expected_ms: float) -> None:
+        while True:
+            wait_ms = self._take(max(expected_ms, 0.01))
+            if wait_ms <= 0:
+                return
+            pause = min(wait_ms, LONGEST_SLEEP_MS) / 1000
+            self.waits += 1
+            self.waited_s += pause
+            time.sleep(pause)  # not the stop event: a warm shutdown still finishes the batch in hand
+
+    def pay(self, server_ms: float) -> None:
+        with self._lock:
+            self._owed += server_ms
+
+    def settle(self) -> None:
+        if self._owed > 0:
+            self._take(0.0)
+
+    def _take(self, expected_ms: float) -> float:
+        with self._lock:
+            owed, self._owed = self._owed, 0.0
+        s = self.settings
+        args = [
+            f"{owed:.4f}",
+            f"{expected_ms:.3f}",
+            s.duty_cycle,
+            s.burst_ms,
+            s.foreground_ratio,
+            s.decrease,
+            s.increase,
+            s.min_duty,
+            int(s.report_interval * 1000 * FRESH_REPORTS),
+            self.worker,
+            f"{self.worker}:{threading.get_ident()}",
+        ]
+        began = time.perf_counter()
+        try:
+            with translate_errors("ask the governor for server time"):
+                reply = self._script(keys=[self.key], args=args)
+        except BaseException:
+            self.pay(owed)  # not sent: owed again
+            raise
+        self._rtts.append((time.perf_counter() - began) * 1000)
+        self.rate = float(reply[1])
+        return float(reply[0])
+
+    def forget(self, redis: Any) -> None:
+        """Drop this process's own counter (on a clean shutdown); the totals stay."""
+        with translate_errors("clean up the governor"):
+            redis.hdel(self.key, f"spent:{self.worker}")
