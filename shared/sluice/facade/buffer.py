@@ -180,7 +180,9 @@ class SessionWrites:
         with self._lock:
             held = self._by.pop(session, [])
             held.extend(items)
-            self._by[session] = held[-self._max_per_session :]
+            if len(held) > self._max_per_session:  # in place: no copy of the list per write
+                del held[: len(held) - self._max_per_session]
+            self._by[session] = held
             while len(self._by) > self._max_sessions:
                 self._by.popitem(last=False)
 

@@ -28,7 +28,9 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN / infinity encode as the bare tokens (invalid JSON), not as null: the producer refuses a
+    # job whose bytes hold one, so a value is never silently altered (sluice.queue.plan)
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="constants")
 
 
 class CacheFillPayload(_Model):
