@@ -42,6 +42,8 @@ def test_demo_runs_end_to_end_on_an_embedded_redis_and_cleans_up(redis8: object)
     assert "embedded redis-server" in out.stdout
     assert "conversation (history-append)" in out.stdout
     assert "16 messages read back in order" in out.stdout
+    assert "agent memory (checkpoint)" in out.stdout
+    assert "4 turns over 2 clients, each saw every earlier one; 20 checkpoints in its history" in out.stdout
     assert "300 documents" in out.stdout and "5/5 queries answered" in out.stdout
     assert "exact cache: LangChain calls (sync)" in out.stdout and "hit rate 8/8" in out.stdout
     assert "semantic cache: paraphrases, near-misses" in out.stdout

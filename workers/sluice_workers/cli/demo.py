@@ -28,6 +28,8 @@ from sluice_workers.cli.extras import require
 from sluice_workers.demo.steps import demo_environment, run_steps
 from sluice_workers.server.embedded import EmbeddedRedis
 
+WORKER_START = 120.0  # seconds the workers may take to start
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("demo", help="run the main job end to end (embedded Redis if none is configured)")
@@ -83,6 +85,16 @@ def _explain(workers: list[subprocess.Popen[bytes]], logs: str) -> str:
     return "\n".join(lines)
 
 
+def _wait_for_workers(client: Client, workers: list[subprocess.Popen[bytes]]) -> None:
+    """Until the workers' first heartbeat (starting Python on a busy machine can take seconds):
+    the steps' reads wait for the workers within `wait_timeout`, which starting up should not spend."""
+    deadline = time.monotonic() + WORKER_START
+    while not client.status().workers:
+        if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
+            raise SluiceError(f"the demo's workers sent no heartbeat within {WORKER_START:g}s")
+        time.sleep(0.1)
+
+
 def _stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
     for w in workers:
         if w.poll() is None:
@@ -117,6 +129,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         workers = _start_workers(url, namespace, logs)
         print(f"started 2 worker processes: pids {[w.pid for w in workers]}")
         try:
+            _wait_for_workers(client, workers)
             steps = run_steps(client, args.turns)
             status = client.status()
         except SluiceError:
