@@ -220,25 +220,7 @@ def plan(
             "jobs in one enqueue call", len(items), limits.max_batch_jobs, "SLUICE_LIMITS__MAX_BATCH_JOBS"
         )
     for slot, payload in enumerate(items):
-        check_payload(payload, limits, values=False)
-        partition = route(keys, payload)
-        try:
-            job_id, data = encode_new(payload, namespace=keys.namespace, notify=notify, trace=trace)
-        except PydanticSerializationError as e:
-            raise ConfigError(
-                f"this {payload.kind} job cannot be encoded as JSON ({str(e)[:200]}); pass only JSON values "
-                "(str, numbers, bool, None, lists, dicts) and text without lone surrogates"
-            ) from None
-        check_encoded(payload, data, limits)
-        if len(data) > limits.max_payload_bytes:
-            raise PayloadTooLarge(
-                f"encoded {payload.kind} job (bytes)",
-                len(data),
-                limits.max_payload_bytes,
-                "SLUICE_LIMITS__MAX_PAYLOAD_BYTES",
-            )
-        kind: JobKind = payload.kind
-        stream = keys.stream(kind, partition)
+        stream, job_id, data = _job(keys, limits, payload, notify, trace)
         batch = batches.setdefault(stream, StreamBatch(stream))
         batch.jobs.append(data)
         batch.slots.append(slot)
@@ -247,6 +229,46 @@ def plan(
             batch.pending.append(keys.pending(stream, payload.target_key()))
         count += 1
     return list(batches.values()), count
+
+
+def _job(
+    keys: Keys, limits: LimitSettings, payload: Payload, notify: bool, trace: dict[str, str] | None
+) -> tuple[KeyT, str, bytes]:
+    """One job checked, routed and encoded: its stream, id and bytes."""
+    check_payload(payload, limits, values=False)
+    partition = route(keys, payload)
+    try:
+        job_id, data = encode_new(payload, namespace=keys.namespace, notify=notify, trace=trace)
+    except PydanticSerializationError as e:
+        raise ConfigError(
+            f"this {payload.kind} job cannot be encoded as JSON ({str(e)[:200]}); pass only JSON values "
+            "(str, numbers, bool, None, lists, dicts) and text without lone surrogates"
+        ) from None
+    check_encoded(payload, data, limits)
+    if len(data) > limits.max_payload_bytes:
+        raise PayloadTooLarge(
+            f"encoded {payload.kind} job (bytes)",
+            len(data),
+            limits.max_payload_bytes,
+            "SLUICE_LIMITS__MAX_PAYLOAD_BYTES",
+        )
+    kind: JobKind = payload.kind
+    return keys.stream(kind, partition), job_id, data
+
+
+def plan_one(
+    keys: Keys,
+    limits: LimitSettings,
+    payload: Payload,
+    *,
+    notify: bool = False,
+    trace: dict[str, str] | None = None,
+    track: bool = False,
+) -> Segment:
+    """`plan` and `rounds` of one payload (the request path: one write per call)."""
+    stream, job_id, data = _job(keys, limits, payload, notify, trace)
+    pending = [keys.pending(stream, payload.target_key())] if track else []
+    return Segment(stream, [job_id], [data], [0], pending)
 
 
 @dataclass(slots=True)

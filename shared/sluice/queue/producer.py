@@ -214,6 +214,12 @@ class Producer:
         """`track` makes the jobs visible to readers in every process until applied (see
         `sluice.queue.pending`)."""
         self._check_partitions()
+        if len(payloads) == 1 and payloads[0].kind != "cache-warm":  # the request path
+            segment = planning.plan_one(
+                self._keys, self._settings.limits, payloads[0], notify=notify, trace=trace, track=track
+            )
+            _too_many(self._settings.queue, segment)
+            return planning.handles(segment.stream, self._commit([segment]).ids[0], notify=notify)
         requests = planning.version_requests(self._keys, self._settings.limits, payloads)
         if requests:
             replies = self._runner.run(_reserve_calls(requests), what="reserve versions for cache-warm jobs")
@@ -268,7 +274,7 @@ class Producer:
         calls = sending.script_calls(self._keys, q, segments)
         if self._held is None:
             replies = self._runner.run(sending.runner_calls(q, calls), what="enqueue")
-            got = sending.outcomes(q, calls, replies, waits_each=True)
+            waits_each = True
         else:
             commands = _held_commands(q, calls)
             replies = self._held.execute(commands)
@@ -277,8 +283,8 @@ class Producer:
                 _loaded(self._held.execute([_LOAD]))
                 again = self._held.execute([commands[i] for i in missing] + commands[len(calls) :])
                 replies = _merge(replies, missing, again, len(calls))
-            got = sending.outcomes(q, calls, replies, waits_each=False)
-        return [got[id(s)] for s in segments]
+            waits_each = False
+        return sending.in_order(q, calls, replies, segments, waits_each=waits_each)
 
 
 class AsyncProducer:
@@ -305,6 +311,12 @@ class AsyncProducer:
         if not self._checked:
             await acheck_partitions(self._runner.redis, self._keys)
             self._checked = True
+        if len(payloads) == 1 and payloads[0].kind != "cache-warm":
+            segment = planning.plan_one(
+                self._keys, self._settings.limits, payloads[0], notify=notify, trace=trace, track=track
+            )
+            _too_many(self._settings.queue, segment)
+            return planning.handles(segment.stream, (await self._commit([segment])).ids[0], notify=notify)
         requests = planning.version_requests(self._keys, self._settings.limits, payloads)
         if requests:
             calls = _reserve_calls(requests)
@@ -345,7 +357,7 @@ class AsyncProducer:
         calls = sending.script_calls(self._keys, q, segments)
         if self._held is None:
             replies = await self._runner.run(sending.runner_calls(q, calls), what="enqueue")
-            got = sending.outcomes(q, calls, replies, waits_each=True)
+            waits_each = True
         else:
             commands = _held_commands(q, calls)
             replies = await self._held.execute(commands)
@@ -354,5 +366,5 @@ class AsyncProducer:
                 _loaded(await self._held.execute([_LOAD]))
                 again = await self._held.execute([commands[i] for i in missing] + commands[len(calls) :])
                 replies = _merge(replies, missing, again, len(calls))
-            got = sending.outcomes(q, calls, replies, waits_each=False)
-        return [got[id(s)] for s in segments]
+            waits_each = False
+        return sending.in_order(q, calls, replies, segments, waits_each=waits_each)

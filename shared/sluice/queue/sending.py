@@ -115,3 +115,18 @@ def outcomes(
         for segment, got in zip(call.segments, call_outcomes(queue, call, reply, acks), strict=True):
             out[id(segment)] = got
     return out
+
+
+def in_order(
+    queue: QueueSettings,
+    calls: Sequence[planning.ScriptCall],
+    replies: Sequence[Any],
+    segments: Sequence[Segment],
+    *,
+    waits_each: bool,
+) -> list[Reply]:
+    """`outcomes` in the order of `segments` (one call, the common case, needs no lookup)."""
+    if len(calls) == 1:
+        return call_outcomes(queue, calls[0], replies[0], replies[1:])
+    got = outcomes(queue, calls, replies, waits_each=waits_each)
+    return [got[id(s)] for s in segments]
