@@ -12,12 +12,17 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
+from langchain_core.messages import HumanMessage
 
+from sluice.errors import WaitTimeout
+from sluice.facade.client import Client
 from sluice.keys import Keys
 from sluice.settings import Settings
 from support.settings import fast_settings
@@ -120,3 +125,23 @@ def test_two_app_processes_alternating_turns_see_every_earlier_turn(redis8: Any,
         for w in workers:
             w.terminate(20)
         server.close()
+
+
+def test_fire_and_forget_writes_are_not_waited_for_by_another_replica(redis8: Any, namespace: str) -> None:
+    # Given two app clients and no worker at all, one appending with read_your_writes=False
+    settings = fast_settings(redis8.url, namespace)
+    writer, reader = Client(settings), Client(settings)
+    try:
+        writer.chat_history("ff", read_your_writes=False).add_messages([HumanMessage("logged")])
+        tracked = writer.chat_history("tracked")
+        tracked.add_messages([HumanMessage("kept")])
+        # When the other client reads both sessions
+        started = time.monotonic()
+        untracked = reader.chat_history("ff", wait_timeout=5).messages
+        # Then the fire-and-forget write is not waited for, while a tracked one is (and times out here)
+        assert untracked == [] and time.monotonic() - started < 1
+        with pytest.raises(WaitTimeout):
+            reader.chat_history("tracked", wait_timeout=0.3, on_timeout="raise").messages
+    finally:
+        writer.close()
+        reader.close()

@@ -91,6 +91,7 @@ def parse_read(reply: Any, key: str) -> list[BaseMessage]:
     """The messages of a `read_call` reply (an error reply raises, by name)."""
     if isinstance(reply, rex.ResponseError) and ServerErrors.matches(reply, ServerErrors.WRONGTYPE):
         raise _wrong_type(key)
+    check(reply, "read conversation")  # any other server error, as the sluice error it is
     if isinstance(reply, BaseException):
         raise reply
     return parse(reply, key)
@@ -181,25 +182,6 @@ class HistoryStore:
         with translate_errors("read conversation"):
             try:
                 reply = self._redis.zrange(key, -last if last else 0, -1)
-            except rex.ResponseError as e:
-                if ServerErrors.matches(e, ServerErrors.WRONGTYPE):
-                    raise _wrong_type(key) from None
-                raise
-        return parse(reply, key)
-
-
-class AsyncHistoryStore:
-    """asyncio reads of conversation stores."""
-
-    def __init__(self, redis: Any, keys: Keys) -> None:
-        self._redis = redis
-        self._keys = keys
-
-    async def read(self, session_id: str, last: int | None = None) -> list[BaseMessage]:
-        key = self._keys.history(session_id)
-        async with translate_errors("read conversation"):
-            try:
-                reply = await self._redis.zrange(key, -last if last else 0, -1)
             except rex.ResponseError as e:
                 if ServerErrors.matches(e, ServerErrors.WRONGTYPE):
                     raise _wrong_type(key) from None
