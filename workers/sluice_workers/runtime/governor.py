@@ -101,8 +101,7 @@ class Governor:
             self._owed += server_ms
 
     def settle(self) -> None:
-        if self._owed > 0:
-            self._take(0.0)
+        self._take(0.0)  # pays, and ends this caller's lease at once
 
     def _take(self, expected_ms: float) -> float:
         with self._lock:
