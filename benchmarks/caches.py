@@ -57,7 +57,9 @@ class Options:
     distance_threshold: float = 0.15  # cosine distance, the same for every semantic cache
     workers: int = 2  # sluice worker processes
     fill_chunk: int = 2_000  # payloads per `Client.enqueue` when filling sluice's semantic cache
-    cases: tuple[str, ...] = ("exact", "update", "semantic")
+    producers: int = 64  # writes case: concurrent producers
+    per: int = 30  # writes case: updates per producer and round
+    cases: tuple[str, ...] = ("exact", "update", "writes", "semantic")
     systems: tuple[str, ...] = (
         "sluice", "sluice-local", "sluice-sync", "raw-get", "raw", "raw-set", "langchain-redis",
         "langchain-community", "sluice-semantic", "langchain-redis-semantic", "redisvl",
@@ -65,7 +67,7 @@ class Options:
 
     @classmethod
     def quick(cls) -> Options:
-        return cls(n=300, repeat=1, updates=200, semantic_sizes=(2_000,), sample=200)
+        return cls(n=300, repeat=1, updates=200, semantic_sizes=(2_000,), sample=200, per=5)
 
 
 def _wanted(opts: Options, names: tuple[str, ...], report: Report) -> list[str]:
@@ -262,6 +264,10 @@ def run(url: str, opts: Options, log: Any = None) -> Report:
         s = case_update(url, opts, report, log, embeddings)
         summarize_update(report, s, embed_us)
         data["measurements"] += [v.as_dict() for v in s.values()]
+    if "writes" in opts.cases:
+        from benchmarks.caches_writes import cache_cases
+
+        data["writes"] = cache_cases(url, opts, report, log)
     if "semantic" in opts.cases:
         log("# caches/semantic ...")
         data["semantic"] = cachesemantic.run(url, opts, report, log, embeddings, embed_us)

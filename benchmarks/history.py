@@ -50,10 +50,14 @@ class Options:
     repeat: int = 3
     latency_seconds: float = 0.0  # unused; accepted because the runner may set it
     systems: tuple[str, ...] = ("sluice", "sluice-buffered", "langchain-redis", "redisvl", "raw")
+    single: int = 1_000  # timed one-message appends per system and round (vs raw XADD)
+    producers: int = 64  # concurrent producers in the group-commit case
+    per: int = 30  # appends per producer and round in the group-commit case
+    writes: bool = True  # run the single-append and group-commit cases
 
     @classmethod
     def quick(cls) -> Options:
-        return cls(n=100, reads=60, warmup=10, repeat=1)
+        return cls(n=100, reads=60, warmup=10, repeat=1, single=200, per=5)
 
 
 @dataclass
@@ -195,6 +199,10 @@ def run(url: str, opts: Options, log: Any = None) -> Report:
             )
             results.append(m)
     _summarize(report, results, opts)
+    if opts.writes:
+        from benchmarks.history_writes import history_cases
+
+        report.data["writes"] = history_cases(url, opts, report, log)
     return report
 
 

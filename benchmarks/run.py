@@ -30,6 +30,7 @@ SUITES |= {
     "caches": "benchmarks.caches",
     "foreground": "benchmarks.foreground",
     "semantic": "benchmarks.semantic",
+    "checkpoints": "benchmarks.checkpoints",
 }
 
 

@@ -60,7 +60,8 @@ CLUSTER = ("cluster|slots", "cluster|shards", "asking", "readonly")
 # for a warm job enqueued by an older sluice) takes versions from a job stream: EXISTS, XINFO
 # STREAM, XSETID (and XADD MAXLEN 0 to create a missing one); versions never read a clock.
 RESERVE = ("exists", "xinfo|stream", "xsetid")
-# reclaim.lua reads TIME to measure how long claimed entries were idle (not for versions).
+# reclaim.lua reads TIME to measure how long claimed entries were idle, the governor's scripts to
+# refill its bucket, `sluice status` to read it (never for versions).
 CLOCK = ("time",)
 # Capability probe (sluice.connection.capabilities): INFO + MODULE LIST, else COMMAND INFO + HELLO.
 PROBE = ("info", "module|list", "command|info", "command|docs")
@@ -88,7 +89,7 @@ WORKER_STREAMS = (
 )  # fmt: skip
 WORKER_WRITES = (
     "set", "del", "unlink", "expire", "pexpire", "persist",
-    "hset", "hdel", "hincrby", "hpexpire",
+    "hset", "hdel", "hincrby", "hincrbyfloat", "hpexpire",
     "zadd", "zrem", "zincrby", "zremrangebyrank", "zremrangebylex", "zremrangebyscore",
     "sadd", "srem",
     "rpush", "ltrim",
@@ -114,7 +115,8 @@ WORKER_COMMANDS = (
     *CONNECT, *CLUSTER, *PROBE, *CLOCK, *SCRIPTS, *WORKER_STREAMS, *READ_STREAMS, *READ_PLAIN,
     *WORKER_WRITES, *READ_MODULES, *WORKER_MODULE_WRITES,
 )  # fmt: skip
-OPS_COMMANDS = (*CONNECT, *CLUSTER, *PROBE, *OPS_DIAGNOSTICS, *READ_STREAMS, *READ_PLAIN)
+# `sluice status` reads the governor's bucket against the server's clock (TIME).
+OPS_COMMANDS = (*CONNECT, *CLUSTER, *PROBE, *CLOCK, *OPS_DIAGNOSTICS, *READ_STREAMS, *READ_PLAIN)
 
 # Celery's Redis transport (kombu), with its keys under `ns:celery:` (transport option
 # global_keyprefix) and remote control off (no pidbox pub/sub): queue lists, bindings,
@@ -134,6 +136,9 @@ ENQUEUE = ("evalsha", "script|load", "script|exists", "xadd", "xlen", *RESERVE)
 # enqueue.lua remembers job ids in `ns:jobs:{kind:p}:enq:<bucket>` (HGET/HSET/PEXPIRE) so that a
 # resent enqueue adds nothing twice; app and beat may write those keys and no others.
 ENQUEUE_DEDUPE = ("hget", "hset", "pexpire")
+# The governor (`ns:governor`): facades publish their lookup p99 with governor_report.lua (TIME,
+# HMGET, HSET, PEXPIRE on that one hash); workers take server-time tokens with governor_take.lua.
+GOVERNOR_REPORT = (*SCRIPTS, *CLOCK, "hmget", "hset", "pexpire")
 # A tracked enqueue (checkpointer writes) also adds each job's entry id to its target key's pending
 # set `ns:jobs:{kind:p}:pend:<digest>` (SADD + PEXPIRE), which readers in every process check.
 ENQUEUE_PENDING = ("sadd", "pexpire")
@@ -187,6 +192,8 @@ def users(namespace: str) -> dict[str, User]:
                 # a store read (store_read.lua: EVALSHA declares its keys read-write) refreshes the
                 # TTLs of the items it returns (HPEXPIRE); it writes nothing else
                 Grant((f"~{ns}:st:*",), ("evalsha", "script|load", "script|exists", "hpexpire")),
+                # the foreground latency report the workers' governor adapts to
+                Grant((f"~{ns}:governor",), GOVERNOR_REPORT),
             ),
         ),
         # Workers read and acknowledge streams, dead-letter, heartbeat, and write every store

@@ -349,6 +349,12 @@ def test_app_uses_the_exact_llm_cache_through_the_workers(app: Client, worker: P
     found = cache.lookup("what is sluice?", "llm-a")
     assert found is not None and [g.text for g in found] == ["a write-behind memory"]
     cache.flush_hits()  # hit counters: the app's one write outside the job streams
+    # And its lookup latency reaches the workers' governor (governor_report.lua on ns:governor)
+    for _ in range(app.settings.governor.report_min_lookups):
+        cache.lookup("what is sluice?", "llm-a")
+    app.foreground.report()
+    assert app.foreground.last is not None
+    assert app.redis.hget(app.keys.governor(), "fg_kind") == b"exact"
     # But writing the cache itself, directly, is refused (skipped and counted: a cache never
     # fails the LLM call whose answer it was given), and nothing is written
     direct = app.llm_cache(name="acl", write="direct")

@@ -139,3 +139,29 @@ def test_semantic_suite_measures_every_system_on_the_labelled_set(tmp_path: Path
         assert ours["false_hits"] <= plain["false_hits"]
     assert curves["sluice-verify"][-1]["hits"] > 0
     assert "best_threshold" in suite["data"] and (tmp_path / "latest.png").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_checkpoints_suite_measures_sluice_and_langgraph_checkpoint_redis(tmp_path: Path) -> None:
+    pytest.importorskip("langgraph.checkpoint.redis")
+    from benchmarks import run
+
+    # When the quick suite runs on the runner's own embedded Redis
+    assert run.main(["--only", "checkpoints", "--quick", "--out", str(tmp_path)]) == 0
+    suite = json.loads((tmp_path / "latest.json").read_text())["suites"]["checkpoints"]
+    measured = {(m["case"], m["system"]): m for m in suite["data"]["measurements"]}
+    # Then every case ran for both systems (and the store's two sluice modes), each read right
+    cases = ("put", "put_writes", "get_tuple", "agent invoke", "agent run + get_state")
+    peer = "langgraph-checkpoint-redis"
+    assert {(c, s) for c in cases for s in ("sluice", peer)} <= set(measured)
+    puts = {s for c, s in measured if c == "store put"}
+    assert puts == {"sluice (workers embed)", "sluice (app embeds)", peer}
+    assert all(m["ok"] and m["n"] > 0 for m in measured.values()), suite["notes"]
+    assert measured[("get_tuple", "sluice")]["wrong"] == 0
+    # And sluice's filtered search returns `limit` items every time, with the recall measured
+    ours = measured[("store search (10% filter)", "sluice (workers embed)")]
+    assert ours["fewer_than_limit"] == 0 and ours["recall"] >= 0.9
+    theirs = measured[("store search (10% filter)", peer)]
+    assert 0 <= theirs["fewer_than_limit"] <= theirs["queries"]
+    assert "theirs p50 / sluice p50" in suite["markdown"]

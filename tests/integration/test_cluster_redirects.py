@@ -250,8 +250,9 @@ async def test_replicated_enqueue_on_a_cluster_without_replicas_raises(
                 client.enqueue(jobs)
             else:
                 await client.aproducer.enqueue_many(jobs)
-        # and the first stream's jobs are in it all the same (accepted, not confirmed: never resend)
-        assert 0 < client.status().totals()["backlog"] < 8
+        # and the jobs are in their streams all the same (accepted, not confirmed: never resend;
+        # every stream's call goes out in the same round, so each was accepted)
+        assert 0 < client.status().totals()["backlog"] <= 8
     finally:
         await client.aclose()
         client.close()

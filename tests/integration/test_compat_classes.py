@@ -145,8 +145,9 @@ def test_langchain_redis_vector_store(sluice: Client, redis8: Any) -> None:
     found = store.similarity_search("books", k=3, filter=Num("year") > 1)
     assert sorted(d.metadata["year"] for d in found) == [2, 3] and {d.id for d in found} == {None}
     assert [d.metadata for d in store.get_by_ids(["books:x"])] == [{"year": 1}]
-    with pytest.raises(ConfigError, match="sort_by"):
-        store.similarity_search("books", sort_by="year")
+    by_year = store.similarity_search("books", k=3, sort_by=("year", "DESC"))  # as redisvl's SORTBY
+    years = [d.metadata["year"] for d in by_year]
+    assert years == sorted(years, reverse=True)
     with pytest.raises(ConfigError, match="ttl"):
         langchain_redis.RedisVectorStore(EMB, config=config, ttl=60)
     assert langchain_redis.RedisVectorStore(EMB, config=config, ttl=0).ttl == 0  # redisvl: no expiry

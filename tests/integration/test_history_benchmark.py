@@ -27,3 +27,9 @@ def test_history_suite_measures_every_system(tmp_path: Path) -> None:
     assert {("read", s) for s in ("sluice", "langchain-redis", "redisvl", "raw")} <= seen
     assert data["summary"]["read"]["sluice"]["p50_ms"] > 0
     assert "redisvl p50 / sluice p50" in (tmp_path / "latest.md").read_text()
+    # the request-path write cases: one append vs raw XADD, and many producers at once
+    single = data["writes"]["single"]
+    assert single["sluice"]["ok"] and single["raw-xadd"]["ok"] and single["raw-xadd-held"]["ok"]
+    group = data["writes"]["group"]
+    assert all(group[s]["median"] > 0 for s in ("sluice-threads", "sluice-asyncio", "langchain-redis"))
+    assert "sluice / raw XADD of the same bytes" in (tmp_path / "latest.md").read_text()

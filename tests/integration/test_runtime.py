@@ -309,17 +309,16 @@ def test_a_resent_enqueue_adds_nothing_twice(client: Client) -> None:
     # Given an enqueue call that reached Redis, but whose reply the producer never saw
     from sluice.queue import plan as planning
 
-    q = client.settings.queue
     batches, _ = planning.plan(client.keys, client.settings.limits, [append("dup", "a"), append("dup", "b")])
-    (call,) = list(planning.calls(client.keys, batches[0], q.max_backlog, q.dedupe_window))
-    first = client.producer._run(call)
-    # When the producer resends the very same call (same job ids)
-    again = client.producer._run(call.resent())
+    ((segment,),) = planning.rounds(batches)
+    (first,) = client.producer._send([segment])
+    # When the producer resends the very same jobs (same job ids)
+    (again,) = client.producer._send([segment.resent()])
     # Then Redis answers with the first entry ids and holds each job once
-    assert again == first
-    assert client.redis.xlen(call.stream) == 2
+    assert isinstance(first, list) and again == first
+    assert client.redis.xlen(segment.stream) == 2
     with ThreadWorker(client.settings):
-        client.wait(planning.handles(call.stream, first), timeout=10)
+        client.wait(planning.handles(segment.stream, first), timeout=10)
     assert contents(client, "dup") == ["a", "b"]
 
 

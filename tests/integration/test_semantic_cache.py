@@ -6,6 +6,7 @@ sharing words and spellings (EMBEDDINGS.md); the tests assert on such pairs only
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import Iterator
@@ -268,3 +269,34 @@ async def test_async_explain(client: Client) -> None:
     hit = await cache.alookup_with_score("flights to paris in may", "llm")
     assert hit is not None and hit.generations == answer("may")
     await client.aclose()
+
+
+async def test_the_async_cache_keeps_the_event_loop_free_while_it_checks_a_slow_embedder(
+    redis8: Any, namespace: str
+) -> None:
+    from sluice.settings import ComponentSpec
+
+    # Given a settings embedder that takes 0.4 s to build and 0.4 s to embed, even from async code
+    slow = ComponentSpec(import_path="support.slow_embeddings:SlowEmbeddings", kwargs={"delay": 0.4})
+    settings = fast_settings(redis8.url, namespace)
+    client = Client(settings.model_copy(update={"embedders": {**settings.embedders, "slow": slow}}))
+    cache = client.semantic_cache(HashingEmbeddings(), embedder="slow")
+    # When the cache first opens (and checks that embedder) while a ticker runs on the loop
+    loop = asyncio.get_running_loop()
+    ticks: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            ticks.append(loop.time())
+            await asyncio.sleep(0.01)
+
+    task = asyncio.create_task(ticker())
+    started = loop.time()
+    assert await cache.alookup("a prompt never cached", "llm") is None
+    took = loop.time() - started
+    task.cancel()
+    # Then the check did run (it took the embedder's time), and the ticker never stalled for it
+    assert took >= 0.8 and cache._checked == "slow"
+    assert max(b - a for a, b in itertools.pairwise(ticks)) < 0.3
+    await client.aclose()
+    client.close()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -25,8 +25,10 @@ from sluice.models.prompts import cache_prompt
 from sluice.models.registry import ModelRegistry
 from sluice.settings import ComponentSpec, Settings
 from sluice.stores import generations as codec
+from sluice.stores.cache_versions import write_plan
 from sluice.stores.exact_cache import CacheWrite, ExactCacheStore
 from sluice.types import StreamEntryRef
+from sluice.vectors.runner import Runner
 from support.settings import fast_settings
 from support.workers import ThreadWorker
 
@@ -220,22 +222,23 @@ def test_on_a_cluster_a_clear_between_a_writers_mark_read_and_its_write_still_dr
     # Given fills versioned before a clear, and a writer whose clear-mark read (marks live in
     # another slot than the entries on a Cluster) is followed at once by that clear
     client = Client(settings_for(cluster.url, namespace))
-    cache = client.llm_cache(write="sync")
+    cache = client.llm_cache(write="direct")
     writes = [CacheWrite.of("default", "llm", f"r{i}", [Generation(text="old")], None) for i in range(10)]
-
-    class ClearedRightAfterTheRead(ExactCacheStore):
-        def _cluster_marks(self, writes: Sequence[CacheWrite]) -> dict[str, Mapping[Any, Any]]:
-            marks = super()._cluster_marks(writes)
-            if not cleared:
-                cache.clear()  # its SCAN finds none of the entries: they are not written yet
-                cleared.append(True)
-            return marks
-
-    cleared: list[bool] = []
-    store = ClearedRightAfterTheRead(client.redis, client.keys, cluster=True)
+    store = ExactCacheStore(client.redis, client.keys, cluster=True)
     older = store.versioned(writes)
-    # When the writer applies the fills
-    results = store.write(older)
+    # When the writer applies the fills, stepping its plan: the clear runs right after the marks read
+    runner = Runner(client.redis, cluster=True)
+    plan = write_plan(client.keys, older, cluster=True)
+    calls = next(plan)
+    assert [c.args[0] for c in calls] == ["HGETALL"]  # the marks read
+    replies = runner.run(calls)
+    cache.clear()  # its SCAN finds none of the entries: they are not written yet
+    try:
+        while True:
+            calls = plan.send(replies)
+            replies = runner.run(calls)
+    except StopIteration as done:
+        results = done.value
     # Then none of them is left, and a write newer than the clear lands
     assert results == [-1] * 10
     assert stored_texts(client, "llm", [f"r{i}" for i in range(10)]) == [None] * 10

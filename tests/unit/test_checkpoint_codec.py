@@ -112,15 +112,18 @@ def test_a_tracked_enqueue_names_each_jobs_pending_set() -> None:
         CheckpointPayload(thread_id="t1", op="delete"),
     ]
     batches, _ = planning.plan(keys, LimitSettings(), payloads, track=True)
-    (call,) = planning.calls(keys, batches[0], 100, 2.0)
+    ((segment,),) = planning.rounds(batches)
+    call = planning.script_call(keys, [segment], 100, 2.0)
     pending = keys.pending(batches[0].stream, "checkpoint:t1")
     assert call.keys[3:] == [pending, pending]
-    assert call.args[4] == PENDING_TTL_MS
-    assert call.resent().args[3] == 1 and call.resent().keys == call.keys
+    assert call.args[3] == PENDING_TTL_MS
+    assert call.args[4:6] == [2, 2]  # two jobs, tracked
+    resent = planning.script_call(keys, [segment.resent()], 100, 2.0)
+    assert resent.args[5] == 3 and resent.keys == call.keys  # tracked, and looked up first
     # an untracked enqueue keeps the three keys it always had
     batches, _ = planning.plan(keys, LimitSettings(), [HistoryAppendPayload(session_id="s")])
-    (call,) = planning.calls(keys, batches[0], 100, 2.0)
-    assert len(call.keys) == 3
+    ((segment,),) = planning.rounds(batches)
+    assert len(planning.script_call(keys, [segment], 100, 2.0).keys) == 3
 
 
 def test_a_threads_keys_share_one_hash_tag_even_with_braces_in_its_id() -> None:

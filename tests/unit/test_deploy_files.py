@@ -509,6 +509,18 @@ def test_acl_rules_are_least_privilege() -> None:
             assert patterns == [f"~{namespace}:cp:*"]
         elif commands == {"evalsha", "script|load", "script|exists", "hpexpire"}:  # store reads refresh TTLs
             assert patterns == [f"~{namespace}:st:*"]
+        elif "time" in commands:  # the foreground latency report (governor_report.lua), one hash
+            assert commands == {
+                "evalsha",
+                "evalsha_ro",
+                "script|load",
+                "script|exists",
+                "time",
+                "hmget",
+                "hset",
+                "pexpire",
+            }
+            assert patterns == [f"~{namespace}:governor"]
         elif commands == {"hincrby", "expire"}:  # per-minute lookup counters (hit rates)
             assert patterns == [f"~{namespace}:cache-meta:*:lookups:*"]
         elif commands & writers:  # only the hit counters of the exact cache

@@ -100,17 +100,21 @@ class CompatVectorStore(SluiceVectorStore):
         """A search result as the peer returns it (each drop-in says how); `kwargs` of the search."""
         return doc
 
+    def _order(self, found: list[Any], kwargs: dict[str, Any]) -> list[Any]:
+        """The k nearest results (tuples led by the document) in the order the peer returns them."""
+        return found
+
     def similarity_search_with_score_by_vector(
         self, embedding: list[float], k: int = 4, **kwargs: Any
     ) -> list[tuple[Document, float]]:
-        found = super().similarity_search_with_score_by_vector(embedding, k, **kwargs)
+        found = self._order(super().similarity_search_with_score_by_vector(embedding, k, **kwargs), kwargs)
         return [(self._shape(d, kwargs), score) for d, score in found]
 
     async def asimilarity_search_with_score_by_vector(
         self, embedding: list[float], k: int = 4, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         found = await super().asimilarity_search_with_score_by_vector(embedding, k, **kwargs)
-        return [(self._shape(d, kwargs), score) for d, score in found]
+        return [(self._shape(d, kwargs), score) for d, score in self._order(found, kwargs)]
 
     def max_marginal_relevance_search_by_vector(
         self, embedding: list[float], k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, **kwargs: Any

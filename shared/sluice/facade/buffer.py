@@ -148,7 +148,8 @@ def buffer_for(client: Core) -> Buffer:
             producer = client.producer
 
             def enqueue(payloads: Sequence[Payload], notify: bool) -> list[StreamEntryRef]:
-                return producer.enqueue_many(payloads, notify=notify)
+                # a job read back (notify) is tracked too: readers in every process wait for it
+                return producer.enqueue_many(payloads, notify=notify, track=notify)
 
             # a batch never holds more jobs than one stream may (enqueue refuses such a batch)
             batch = min(MAX_BATCH, client.settings.queue.max_backlog)
@@ -179,7 +180,9 @@ class SessionWrites:
         with self._lock:
             held = self._by.pop(session, [])
             held.extend(items)
-            self._by[session] = held[-self._max_per_session :]
+            if len(held) > self._max_per_session:  # in place: no copy of the list per write
+                del held[: len(held) - self._max_per_session]
+            self._by[session] = held
             while len(self._by) > self._max_sessions:
                 self._by.popitem(last=False)
 

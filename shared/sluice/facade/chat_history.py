@@ -1,15 +1,17 @@
 """LangChain `BaseChatMessageHistory` over sluice: appends enqueue, reads are one ZRANGE.
 
-By default a history reads its own writes: `messages`, `get_recent` and `relevant` first wait
-(bounded by `wait_timeout`) for the pending appends, clears and deletes *of this session* made
-through the same `Client` — by this object or another one for the same session, so that
+By default a history reads its writes: `messages`, `get_recent` and `relevant` first wait
+(bounded by `wait_timeout`) for every append, clear and delete *of this session* that Redis has
+accepted — made through this `Client` or by another app process (a replica behind the same load
+balancer), so that turn 2 of a conversation served elsewhere than turn 1 still sees turn 1, and
 ``RunnableWithMessageHistory(chain, lambda sid: client.chat_history(sid))``, which builds a new
-history per call, still sees the previous turn. Writes to other sessions are never waited for.
-When the workers are late past `wait_timeout`, the read goes on without those writes and logs a
+history per call, sees the previous turn. The check is the session's pending set
+(`sluice.facade.history_reads`), read in the same round trip as the messages: nothing more to pay
+when nothing is pending. Writes to other sessions are never waited for. When the workers are late past `wait_timeout`, the read goes on without those writes and logs a
 warning (``on_timeout="warn"``, the default: a conversation keeps answering while its workers
 are down, and later turns do not wait again until they catch up); ``on_timeout="raise"`` raises
 `WaitTimeout` instead. `flush()` always raises. `read_your_writes=False` makes appends
-fire-and-forget, for logging-style use. Appends enqueue in the call (``write="enqueued"``);
+fire-and-forget (untracked) and reads wait for nothing, for logging-style use. Appends enqueue in the call (``write="enqueued"``);
 ``write="buffered"`` returns from an append before the job is enqueued (a background thread sends it within about a
 millisecond; see `sluice.facade.buffer` for what that trades away). `ttl` (seconds) is
 refreshed on every write; `max_messages` keeps the newest ones. `delete()` removes the session
@@ -21,20 +23,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage, RemoveMessage
 
 from sluice.core import check_timeout
-from sluice.errors import ConfigError, InvalidArgument, InvalidArgumentType, JobFailed
+from sluice.errors import ConfigError, InvalidArgument, InvalidArgumentType
 from sluice.facade.buffer import buffer_for, writes_for
+from sluice.facade.history_reads import HistoryReads
 from sluice.facade.memory import Recall
-from sluice.facade.pending import await_writes, wait_for_writes
 from sluice.facade.policy import OnTimeout, WriteMode, check_count, check_ttl, on_timeout_policy, write_mode
 from sluice.jobs.models import HistoryAppendPayload
-from sluice.stores.history import AsyncHistoryStore, HistoryOp, HistoryStore
+from sluice.stores.history import HistoryOp, parse_read, read_call
 from sluice.stores.messages import NOT_KEPT, to_compact_dicts
+from sluice.vectors.runner import AsyncRunner, Call, Runner
 
 if TYPE_CHECKING:
     from sluice.core import Core
@@ -85,7 +88,9 @@ class ChatHistory(BaseChatMessageHistory):
         self.embedder = embedder
         self.recall = Recall(client, embedder) if embedder else None
         self._writes = writes_for(client)
-        self._store: HistoryStore | None = None
+        self._reads = HistoryReads(client, session_id, self._writes, what=self._what)
+        self._runner: Runner | None = None
+        self._arunner: AsyncRunner | None = None
 
     def _payload(self, op: HistoryOp, messages: Sequence[BaseMessage] = ()) -> HistoryAppendPayload:
         return HistoryAppendPayload(
@@ -97,10 +102,20 @@ class ChatHistory(BaseChatMessageHistory):
             embedder=self.embedder,
         )
 
-    def _sync_store(self) -> HistoryStore:
-        if self._store is None:
-            self._store = HistoryStore(self.client.redis, self.client.keys)
-        return self._store
+    def _sync_runner(self) -> Runner:
+        if self._runner is None:
+            self._runner = Runner(self.client.redis, cluster=self.client.capabilities.cluster)
+        return self._runner
+
+    async def _async_runner(self) -> AsyncRunner:
+        """The running event loop's runner (each loop has its own connections)."""
+        redis = self.client.async_redis
+        if self._arunner is None or self._arunner.redis is not redis:
+            self._arunner = AsyncRunner(redis, cluster=(await self.client.acapabilities()).cluster)
+        return self._arunner
+
+    def _read_call(self, last: int | None = None) -> Call:
+        return read_call(self.client.keys, self.session_id, last)
 
     def _no_recall(self) -> ConfigError:
         return ConfigError(
@@ -111,14 +126,16 @@ class ChatHistory(BaseChatMessageHistory):
     # --- sync ----------------------------------------------------------------------------------
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
-        self._settle()
-        return self._sync_store().read(self.session_id)
+        call = self._read_call()
+        (reply,) = self._read([call])
+        return parse_read(reply, call.route)
 
     def get_recent(self, k: int) -> list[BaseMessage]:
         """The last `k` messages, oldest first (one round trip)."""
         check_count(k, "k")
-        self._settle()
-        return self._sync_store().read(self.session_id, last=k)
+        call = self._read_call(k)
+        (reply,) = self._read([call])
+        return parse_read(reply, call.route)
 
     def relevant(
         self, query: str, k: int = 4, *, distance_threshold: float | None = None
@@ -132,7 +149,7 @@ class ChatHistory(BaseChatMessageHistory):
         """Like `relevant`, with each message's cosine distance to the query."""
         if self.recall is None:
             raise self._no_recall()
-        self._settle()
+        self._read([])  # the pending set alone (the search is another round trip)
         found = self.recall.search(query, k, self.session_id, distance_threshold)
         return [(f.message, f.distance) for f in found]
 
@@ -157,7 +174,7 @@ class ChatHistory(BaseChatMessageHistory):
         if self._buffer(op, messages):
             return
         handles = self.client.producer.enqueue_many(
-            [self._payload(op, messages)], notify=self.read_your_writes
+            [self._payload(op, messages)], notify=self.read_your_writes, track=self.read_your_writes
         )
         if self.read_your_writes:
             self._writes.add(self.session_id, handles)
@@ -174,21 +191,20 @@ class ChatHistory(BaseChatMessageHistory):
         self._enqueue("delete")
 
     def flush(self, timeout: float | None = None) -> None:
-        """Wait until every write to this session is applied; raises `WaitTimeout` or `JobFailed`."""
-        self._settle(timeout, "raise")
+        """Wait until every accepted write to this session is applied (by any process); raises
+        `WaitTimeout` or `JobFailed` (a write of this client that was dead-lettered)."""
+        self._read([], timeout, "raise")
 
-    def _settle(self, timeout: float | None = None, policy: OnTimeout | None = None) -> None:
+    def _read(
+        self, calls: Sequence[Call], timeout: float | None = None, policy: OnTimeout | None = None
+    ) -> list[Any]:
+        """Replies to `calls` once every accepted write to the session is applied."""
+        runner = self._sync_runner()
+        if not self.read_your_writes:
+            return runner.run(calls)
         budget = self._timeout(timeout)
-        pending = self._writes.handles(self.session_id, budget)
-        if not pending:
-            return
-        try:
-            applied = wait_for_writes(self.client, pending, {}, budget, policy or self.on_timeout, self._what)
-        except JobFailed:
-            self._writes.done(self.session_id, pending)  # reported once; a timeout keeps them
-            raise
-        if applied:
-            self._writes.done(self.session_id, pending)
+        own = self._writes.handles(self.session_id, budget)
+        return self._reads.read(runner, own, calls, budget, policy or self.on_timeout)
 
     @property
     def _what(self) -> str:
@@ -196,22 +212,22 @@ class ChatHistory(BaseChatMessageHistory):
 
     # --- asyncio -------------------------------------------------------------------------------
     async def aget_messages(self) -> list[BaseMessage]:
-        await self._asettle()
-        return await AsyncHistoryStore(self.client.async_redis, self.client.keys).read(self.session_id)
+        call = self._read_call()
+        (reply,) = await self._aread([call])
+        return parse_read(reply, call.route)
 
     async def aget_recent(self, k: int) -> list[BaseMessage]:
         check_count(k, "k")
-        await self._asettle()
-        return await AsyncHistoryStore(self.client.async_redis, self.client.keys).read(
-            self.session_id, last=k
-        )
+        call = self._read_call(k)
+        (reply,) = await self._aread([call])
+        return parse_read(reply, call.route)
 
     async def arelevant(
         self, query: str, k: int = 4, *, distance_threshold: float | None = None
     ) -> list[BaseMessage]:
         if self.recall is None:
             raise self._no_recall()
-        await self._asettle()
+        await self._aread([])
         found = await self.recall.asearch(query, k, self.session_id, distance_threshold)
         return [f.message for f in found]
 
@@ -221,7 +237,7 @@ class ChatHistory(BaseChatMessageHistory):
         if self._buffer(op, messages):
             return
         handles = await self.client.aproducer.enqueue_many(
-            [self._payload(op, messages)], notify=self.read_your_writes
+            [self._payload(op, messages)], notify=self.read_your_writes, track=self.read_your_writes
         )
         if self.read_your_writes:
             self._writes.add(self.session_id, handles)
@@ -237,22 +253,17 @@ class ChatHistory(BaseChatMessageHistory):
         await self._aenqueue("delete")
 
     async def aflush(self, timeout: float | None = None) -> None:
-        await self._asettle(timeout, "raise")
+        await self._aread([], timeout, "raise")
 
-    async def _asettle(self, timeout: float | None = None, policy: OnTimeout | None = None) -> None:
+    async def _aread(
+        self, calls: Sequence[Call], timeout: float | None = None, policy: OnTimeout | None = None
+    ) -> list[Any]:
+        runner = await self._async_runner()
+        if not self.read_your_writes:
+            return await runner.run(calls)
         budget = self._timeout(timeout)
         if self.write == "buffered":  # a buffered job is resolved by a thread: wait off the loop
-            pending = await asyncio.to_thread(self._writes.handles, self.session_id, budget)
+            own = await asyncio.to_thread(self._writes.handles, self.session_id, budget)
         else:
-            pending = self._writes.handles(self.session_id, budget)
-        if not pending:
-            return
-        try:
-            applied = await await_writes(
-                self.client, pending, {}, budget, policy or self.on_timeout, self._what
-            )
-        except JobFailed:
-            self._writes.done(self.session_id, pending)
-            raise
-        if applied:
-            self._writes.done(self.session_id, pending)
+            own = self._writes.handles(self.session_id, budget)
+        return await self._reads.aread(runner, own, calls, budget, policy or self.on_timeout)

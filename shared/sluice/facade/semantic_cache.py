@@ -20,6 +20,7 @@ belongs to an embedder: measure it with `evaluate` on a labelled sample.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -206,17 +207,22 @@ class SemanticCache(BaseCache):
             return None
         return name
 
+    def _settings_vectors(self, name: str) -> list[list[float]]:
+        """The settings embedder's vectors of the probes: builds it (which may load a model) and
+        embeds, blocking; the asyncio path runs this in a worker thread."""
+        return EmbedderRegistry(self.client.settings.embedders).get(name).embed_documents(list(PROBES))
+
     def _check(self, meta: IndexMeta | None) -> None:
         name = self._to_check(meta)
         if name is not None:
-            theirs = EmbedderRegistry(self.client.settings.embedders).get(name).embed_documents(list(PROBES))
+            theirs = self._settings_vectors(name)
             self._disagreement(name, self.embeddings.embed_documents(list(PROBES)), theirs)
 
     async def _acheck(self, meta: IndexMeta | None) -> None:
         name = self._to_check(meta)
         if name is not None:
-            embedder = EmbedderRegistry(self.client.settings.embedders).get(name)
-            theirs = await embedder.aembed_documents(list(PROBES))
+            # off the event loop: a settings embedder is sync code (its aembed_* may be too)
+            theirs = await asyncio.get_running_loop().run_in_executor(None, self._settings_vectors, name)
             self._disagreement(name, await self.embeddings.aembed_documents(list(PROBES)), theirs)
 
     def _open(self, vector: Sequence[float] | None = None) -> tuple[IndexSession, IndexMeta]:

@@ -28,7 +28,9 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN / infinity encode as the bare tokens (invalid JSON), not as null: the producer refuses a
+    # job whose bytes hold one, so a value is never silently altered (sluice.queue.plan)
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="constants")
 
 
 class CacheFillPayload(_Model):
@@ -133,7 +135,12 @@ class HistoryAppendPayload(_Model):
     embedder: str | None = Field(default=None, description="index messages for semantic recall")
 
     def target_key(self) -> str:
-        return f"history:{self.session_id}"
+        return self.target_of(self.session_id)
+
+    @staticmethod
+    def target_of(session_id: str) -> str:
+        """A session's target key (its partition, and its pending set for readers)."""
+        return f"history:{session_id}"
 
     def targets(self) -> list[str]:
         return [self.target_key()]

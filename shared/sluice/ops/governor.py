@@ -100,8 +100,10 @@ def search_workers(redis: Any) -> int | None:
     for command in (("CONFIG", "GET", "search-workers"), ("FT.CONFIG", "GET", "WORKERS")):
         try:
             value = _config_value(redis.execute_command(*command))
-        except rex.ResponseError:  # no such command, or the user may not run it
-            continue
+        except (rex.ConnectionError, rex.TimeoutError):
+            raise
+        except rex.RedisError:  # no such command, or the user may not run it (a Cluster client
+            continue  # says so before sending: it cannot route a command it does not know)
         if value is not None:
             return value
     return None

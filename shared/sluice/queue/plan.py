@@ -10,6 +10,7 @@ partition versions: `version_requests` names the versions to reserve there befor
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -60,8 +61,47 @@ def json_size(value: Any, what: str) -> int:
         ) from None
 
 
-def check_payload(payload: Payload, limits: LimitSettings) -> None:
-    """Per-kind limits that name the setting to raise."""
+_NOT_FINITE = (
+    "{what} holds NaN or infinity, which JSON cannot carry (it would arrive as null); "
+    "replace it with null or a finite number"
+)
+MAX_DEPTH = 200
+
+
+def check_finite(value: Any, what: str) -> None:
+    """Refuse NaN and infinity anywhere in `value` (JSON has neither, and the job encoder would
+    silently turn them into null) without encoding it: the encoder itself refuses what else
+    JSON cannot carry (lone surrogates, unknown types)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind is str or kind is int or kind is bool or item is None:
+            continue
+        if kind is float:
+            if not math.isfinite(item):
+                raise ConfigError(_NOT_FINITE.format(what=what))
+        elif depth >= MAX_DEPTH:
+            raise ConfigError(f"{what} is nested too deeply to encode; flatten it")
+        elif isinstance(item, dict):
+            stack += [(v, depth + 1) for v in item.values()]
+        elif isinstance(item, list | tuple):
+            stack += [(v, depth + 1) for v in item]
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ConfigError(_NOT_FINITE.format(what=what))
+
+
+def check_encoded(payload: Payload, data: bytes, limits: LimitSettings) -> None:
+    """The walk `check_payload(values=False)` left out, run only when the job's bytes hold a bare
+    NaN or Infinity token (the models encode them so) or that text inside a string."""
+    if b"NaN" in data or b"Infinity" in data:
+        check_payload(payload, limits)
+        check_finite(payload.model_dump(), f"this {payload.kind} job")
+
+
+def check_payload(payload: Payload, limits: LimitSettings, *, values: bool = True) -> None:
+    """Per-kind limits that name the setting to raise. `values=False` leaves out the walk for NaN
+    and infinity, for a caller that looks for them in the encoded bytes (`check_encoded`)."""
     if payload.kind == "index":
         n = len(payload.upserts) + len(payload.deletes)
         if n > limits.max_documents_per_job:
@@ -88,7 +128,8 @@ def check_payload(payload: Payload, limits: LimitSettings) -> None:
                 limits.max_messages_per_job,
                 "SLUICE_LIMITS__MAX_MESSAGES_PER_JOB",
             )
-        json_size(payload.messages, f"a message of session {payload.session_id[:60]!r}")
+        if values and payload.messages:
+            check_finite(payload.messages, f"a message of session {payload.session_id[:60]!r}")
     elif payload.kind in ("cache-fill", "cache-warm"):
         prompts = [payload.prompt] if payload.kind == "cache-fill" else payload.prompts
         longest = max((len(p) for p in prompts), default=0)
@@ -99,8 +140,8 @@ def check_payload(payload: Payload, limits: LimitSettings) -> None:
                 limits.max_prompt_chars,
                 "SLUICE_LIMITS__MAX_PROMPT_CHARS",
             )
-        if payload.kind == "cache-fill":
-            json_size(payload.generations, "the generations of a cache fill")
+        if values and payload.kind == "cache-fill":
+            check_finite(payload.generations, "the generations of a cache fill")
 
 
 _SPLIT_HOW = {
@@ -179,24 +220,7 @@ def plan(
             "jobs in one enqueue call", len(items), limits.max_batch_jobs, "SLUICE_LIMITS__MAX_BATCH_JOBS"
         )
     for slot, payload in enumerate(items):
-        check_payload(payload, limits)
-        partition = route(keys, payload)
-        try:
-            job_id, data = encode_new(payload, namespace=keys.namespace, notify=notify, trace=trace)
-        except PydanticSerializationError as e:
-            raise ConfigError(
-                f"this {payload.kind} job cannot be encoded as JSON ({str(e)[:200]}); pass only JSON values "
-                "(str, numbers, bool, None, lists, dicts) and text without lone surrogates"
-            ) from None
-        if len(data) > limits.max_payload_bytes:
-            raise PayloadTooLarge(
-                f"encoded {payload.kind} job (bytes)",
-                len(data),
-                limits.max_payload_bytes,
-                "SLUICE_LIMITS__MAX_PAYLOAD_BYTES",
-            )
-        kind: JobKind = payload.kind
-        stream = keys.stream(kind, partition)
+        stream, job_id, data = _job(keys, limits, payload, notify, trace)
         batch = batches.setdefault(stream, StreamBatch(stream))
         batch.jobs.append(data)
         batch.slots.append(slot)
@@ -207,33 +231,125 @@ def plan(
     return list(batches.values()), count
 
 
-@dataclass(frozen=True, slots=True)
+def _job(
+    keys: Keys, limits: LimitSettings, payload: Payload, notify: bool, trace: dict[str, str] | None
+) -> tuple[KeyT, str, bytes]:
+    """One job checked, routed and encoded: its stream, id and bytes."""
+    check_payload(payload, limits, values=False)
+    partition = route(keys, payload)
+    try:
+        job_id, data = encode_new(payload, namespace=keys.namespace, notify=notify, trace=trace)
+    except PydanticSerializationError as e:
+        raise ConfigError(
+            f"this {payload.kind} job cannot be encoded as JSON ({str(e)[:200]}); pass only JSON values "
+            "(str, numbers, bool, None, lists, dicts) and text without lone surrogates"
+        ) from None
+    check_encoded(payload, data, limits)
+    if len(data) > limits.max_payload_bytes:
+        raise PayloadTooLarge(
+            f"encoded {payload.kind} job (bytes)",
+            len(data),
+            limits.max_payload_bytes,
+            "SLUICE_LIMITS__MAX_PAYLOAD_BYTES",
+        )
+    kind: JobKind = payload.kind
+    return keys.stream(kind, partition), job_id, data
+
+
+def plan_one(
+    keys: Keys,
+    limits: LimitSettings,
+    payload: Payload,
+    *,
+    notify: bool = False,
+    trace: dict[str, str] | None = None,
+    track: bool = False,
+) -> Segment:
+    """`plan` and `rounds` of one payload (the request path: one write per call)."""
+    stream, job_id, data = _job(keys, limits, payload, notify, trace)
+    pending = [keys.pending(stream, payload.target_key())] if track else []
+    return Segment(stream, [job_id], [data], [0], pending)
+
+
+@dataclass(slots=True)
+class Segment:
+    """One producer call's jobs for one stream (at most CHUNK): one group of an enqueue.lua call.
+    Segments of several callers share a script call (group commit); each gets its own reply."""
+
+    stream: KeyT
+    job_ids: list[str]
+    jobs: list[bytes]
+    slots: list[int]  # places in the caller's list
+    pending: list[KeyT] = field(default_factory=list)  # tracked: one pending set per job
+    resend: bool = False
+
+    def resent(self) -> Segment:
+        """The same jobs, for the script to look up by id before adding them."""
+        return Segment(self.stream, self.job_ids, self.jobs, self.slots, self.pending, True)
+
+
+def rounds(batches: Sequence[StreamBatch]) -> list[list[Segment]]:
+    """The batches as rounds of segments, at most one per stream in each round (the i-th CHUNK of
+    every stream): a round goes out in one round trip, and a caller sends the next round only
+    once the previous one is accepted, so its jobs for one stream are added in its order."""
+    out: list[list[Segment]] = []
+    for batch in batches:
+        for n, i in enumerate(range(0, len(batch.jobs), CHUNK)):
+            j = i + CHUNK
+            segment = Segment(
+                batch.stream, batch.job_ids[i:j], batch.jobs[i:j], batch.slots[i:j], batch.pending[i:j]
+            )
+            if n == len(out):
+                out.append([])
+            out[n].append(segment)
+    return out
+
+
+@dataclass(slots=True)
 class ScriptCall:
-    """One enqueue.lua call: its keys and arguments, and where its results go."""
+    """One enqueue.lua call: the segments of one stream, their keys and arguments."""
 
     stream: KeyT
     keys: list[str]
     args: list[Any]
-    slots: list[int]
-
-    def resent(self) -> ScriptCall:
-        """The same call, asking the script to look the job ids up before adding them."""
-        return ScriptCall(self.stream, self.keys, [*self.args[:3], 1, *self.args[4:]], self.slots)
+    segments: list[Segment]
 
 
-def calls(keys: Keys, batch: StreamBatch, max_backlog: int, dedupe_window: float) -> Iterable[ScriptCall]:
-    """Script calls for a batch, CHUNK jobs each; the dedupe buckets come from this host's clock."""
+_BUCKETS: dict[tuple[str, int], list[KeyT]] = {}  # the dedupe bucket keys of a stream's current window
+
+
+def script_call(
+    keys: Keys, segments: Sequence[Segment], max_backlog: int, dedupe_window: float
+) -> ScriptCall:
+    """The call that adds `segments` (all for one stream); the dedupe buckets come from this
+    host's clock."""
+    stream = segments[0].stream
     window_ms = int(dedupe_window * 1000)
     bucket = int(time.time() * 1000) // window_ms if window_ms else 0
-    bucket_keys = [keys.enqueue_dedupe(batch.stream, bucket), keys.enqueue_dedupe(batch.stream, bucket - 1)]
-    for i in range(0, len(batch.jobs), CHUNK):
-        args: list[Any] = [max_backlog, FIELD, window_ms, 0, PENDING_TTL_MS]
-        for job_id, data in zip(batch.job_ids[i : i + CHUNK], batch.jobs[i : i + CHUNK], strict=True):
-            args += [job_id, data]
-        pending = batch.pending[i : i + CHUNK]
-        yield ScriptCall(
-            batch.stream, [batch.stream, *bucket_keys, *pending], args, batch.slots[i : i + CHUNK]
-        )
+    buckets = _BUCKETS.get((stream, bucket))
+    if buckets is None:
+        if len(_BUCKETS) > 1024:
+            _BUCKETS.clear()
+        buckets = _BUCKETS[(stream, bucket)] = [
+            keys.enqueue_dedupe(stream, bucket),
+            keys.enqueue_dedupe(stream, bucket - 1),
+        ]
+    call_keys: list[str] = [stream, *buckets]
+    args: list[Any] = [max_backlog, FIELD, window_ms, PENDING_TTL_MS]
+    for segment in segments:
+        args += [len(segment.jobs), int(segment.resend) + (2 if segment.pending else 0)]
+        for job_id, data in zip(segment.job_ids, segment.jobs, strict=True):
+            args += [job_id.encode(), data]  # bytes: each id is new, not worth remembering packed
+        call_keys += segment.pending
+    return ScriptCall(stream, call_keys, args, list(segments))
+
+
+def by_stream(segments: Iterable[Segment]) -> list[list[Segment]]:
+    """Segments grouped by stream, streams and segments in arrival order."""
+    grouped: dict[KeyT, list[Segment]] = {}
+    for segment in segments:
+        grouped.setdefault(segment.stream, []).append(segment)
+    return list(grouped.values())
 
 
 def handles(stream: KeyT, ids: Iterable[bytes | str], *, notify: bool = False) -> list[StreamEntryRef]:
@@ -243,7 +359,7 @@ def handles(stream: KeyT, ids: Iterable[bytes | str], *, notify: bool = False) -
 
 
 def queue_full(reply_error: str) -> tuple[int, int] | None:
-    """Parse `QUEUEFULL <backlog> <limit>` from enqueue.lua; None for any other error."""
+    """Parse `QUEUEFULL <backlog> <limit>` from enqueue.lua (a group's reply); None for anything else."""
     parts = reply_error.split()
     if len(parts) >= 3 and parts[0] == "QUEUEFULL" and parts[1].isdigit() and parts[2].isdigit():
         return int(parts[1]), int(parts[2])

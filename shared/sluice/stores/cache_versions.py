@@ -1,5 +1,6 @@
 """How exact-cache writes and clear marks are versioned: script arguments, versions to reserve,
-marks to compare (no I/O; `sluice.stores.exact_cache` runs them).
+marks to compare, and the write itself as one sans-I/O plan (`write_plan`, no I/O here:
+`sluice.stores.exact_cache` drives it on a sync or an asyncio runner).
 
 An entry's versions are entry ids of its partition's cache-fill stream (`Keys.cache_version_stream`).
 A clear marks every partition with a version reserved from that partition's stream, in fields
@@ -14,9 +15,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sluice.keys import Keys, digest
-from sluice.stores.versions import padded
+from sluice.stores.versions import SCRIPT, padded, parse_reserved
 from sluice.types import KeyT
 from sluice.vectors.call import Call
+from sluice.vectors.runner import Plan
 
 if TYPE_CHECKING:
     from sluice.stores.exact_cache import CacheWrite
@@ -112,3 +114,88 @@ def clear_sweep_calls(keys: Keys, cache: str, found: Sequence[Any], reserved: Se
         mark = marks[keys.cache_partition(cache, key[len(prefix) :])]
         calls.append(Call((mark, "1"), route=key, script="cache_drop_older", keys=(key,)))
     return calls
+
+
+def write_plan(keys: Keys, writes: Sequence[CacheWrite], *, cluster: bool) -> Plan[list[int]]:
+    """Apply writes: 1 = written, 0 = older than the stored entry, -1 = cleared since.
+
+    One server: one cache_write.lua call per write (a pipeline; the script reads the clear mark and
+    reserves a missing version itself). A Cluster, where the entry, its stream and the marks live in
+    three slots: versions reserved first (one call per stream), marks read, the writes, the marks
+    read again, and what a clear marked in between is dropped (cache_drop_older.lua).
+    """
+    if not writes:
+        return []
+    marks: dict[str, Mapping[Any, Any]] | None = None
+    if cluster:
+        writes = yield from versions_plan(keys, writes)
+        marks = yield from marks_plan(keys, {w.cache for w in writes})
+    calls = []
+    for w in writes:
+        cleared = None if marks is None else newest_mark(marks[w.cache], keys, w)
+        script_keys, args = write_args(keys, w, cleared=cleared)
+        calls.append(Call(tuple(args), route=script_keys[0], script="cache_write", keys=tuple(script_keys)))
+    out = [int(r) for r in _checked((yield calls))]
+    if marks is None:
+        return out
+    after = yield from marks_plan(keys, {w.cache for w, r in zip(writes, out, strict=True) if r == 1})
+    stale = cleared_since(keys, writes, out, after)
+    drops = []
+    for i, mark in stale:
+        w = writes[i]
+        entry = keys.cache_entry(w.cache, w.llm_string, w.prompt)
+        drops.append(Call((mark,), route=entry, script="cache_drop_older", keys=(entry,)))
+    _checked((yield drops) if drops else [])
+    for i, _ in stale:
+        out[i] = -1
+    return out
+
+
+def versions_plan(keys: Keys, writes: Sequence[CacheWrite]) -> Plan[list[CacheWrite]]:
+    """The writes, each without a version given one reserved from its entry's stream."""
+    needs = version_needs(keys, writes)
+    if not needs:
+        return list(writes)
+    streams = list(needs)
+    calls = [Call((len(needs[s]),), route=s, script=SCRIPT, keys=(s,)) for s in streams]
+    replies = _checked((yield calls))
+    reserved = {s: parse_reserved(r, len(needs[s])) for s, r in zip(streams, replies, strict=True)}
+    return with_write_versions(writes, needs, reserved)
+
+
+def clear_mark_plan(keys: Keys, cache: str, scope: str) -> Plan[list[str]]:
+    """A clear's mark: one version reserved from every partition's cache-fill stream, then
+    cache_clear_mark.lua (fills still queued are dropped when they arrive, later ones kept).
+    Returns the reserved versions, by partition, for the sweep (`clear_sweep_calls`)."""
+    streams = clear_streams(keys)
+    replies = _checked((yield [Call((1,), route=s, script=SCRIPT, keys=(s,)) for s in streams]))
+    reserved = [parse_reserved(r, 1)[0] for r in replies]
+    cleared = keys.cache_cleared(cache)
+    mark = Call(
+        tuple(clear_mark_args(scope, reserved)), route=cleared, script="cache_clear_mark", keys=(cleared,)
+    )
+    _checked((yield [mark]))
+    return reserved
+
+
+def marks_plan(keys: Keys, caches: set[str]) -> Plan[dict[str, Mapping[Any, Any]]]:
+    """The clear marks of `caches` (on a Cluster they live in another slot than the entries)."""
+    ordered = sorted(caches)
+    calls = [Call(("HGETALL", keys.cache_cleared(c)), route=keys.cache_cleared(c)) for c in ordered]
+    replies = _checked((yield calls)) if calls else []
+    return {c: _as_mapping(r) for c, r in zip(ordered, replies, strict=True)}
+
+
+def _as_mapping(reply: Any) -> Mapping[Any, Any]:
+    if isinstance(reply, Mapping):
+        return reply
+    items = list(reply or [])
+    return dict(zip(items[::2], items[1::2], strict=True))
+
+
+def _checked(replies: Sequence[Any]) -> Sequence[Any]:
+    """Replies with a server error raised (the shells translate it; WRONGTYPE says which key)."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies

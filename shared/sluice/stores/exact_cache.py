@@ -14,8 +14,8 @@ after the clear and applied during the sweep stays): it never touches another na
 cache, or (with ``llm_string``) another model.
 Never FLUSHDB, never KEYS.
 
-Sync (`ExactCacheStore`) and asyncio (`AsyncExactCacheStore`) shells share the argument
-builders (`sluice.stores.cache_versions`) and the reply parser.
+Sync (`ExactCacheStore`) and asyncio (`AsyncExactCacheStore`) shells drive the same plans
+(`sluice.stores.cache_versions`: writes, versions, a clear's sweep) and share the reply parser.
 """
 
 from __future__ import annotations
@@ -33,22 +33,15 @@ from sluice.connection.translate import ServerErrors, translate_errors
 from sluice.errors import InvalidArgument, StoreCorrupted
 from sluice.jobs.models import CacheFillPayload
 from sluice.keys import Keys, digest
-from sluice.scripts import Scripts
 from sluice.stores import generations as codec
 from sluice.stores import hits
 from sluice.stores.cache_versions import (
-    clear_mark_args,
-    clear_streams,
+    clear_mark_plan,
     clear_sweep_calls,
-    cleared_since,
-    newest_mark,
-    version_needs,
-    with_write_versions,
-    write_args,
+    versions_plan,
+    write_plan,
 )
-from sluice.stores.versions import SCRIPT, areserve, parse_reserved, reserve
-from sluice.types import KeyT
-from sluice.vectors.runner import AsyncRunner, Runner
+from sluice.vectors.runner import AsyncRunner, Runner, adrive, drive
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +124,6 @@ class ExactCacheStore:
         self._redis = redis
         self._keys = keys
         self._cluster = cluster
-        self._scripts = Scripts(redis)
         self._runner = Runner(redis, cluster=cluster)
 
     @property
@@ -162,62 +154,25 @@ class ExactCacheStore:
         return [_entry_or_miss(r, k) for k, r in zip(keys, replies, strict=True)]
 
     def write(self, writes: Sequence[CacheWrite]) -> list[int]:
-        """Apply writes (pipelined; one by one on a Cluster). 1 = written, 0 = older, -1 = cleared since."""
-        if not writes:
-            return []
-        if self._cluster:
-            writes = self.versioned(writes)
-        marks = self._cluster_marks(writes) if self._cluster else None
-        script = self._scripts["cache_write"]
+        """Apply writes (`sluice.stores.cache_versions.write_plan`): 1 = written, 0 = older, -1 =
+        cleared since."""
         with translate_errors("write the LLM cache"):
             try:
-                if marks is None and len(writes) == 1:  # one EVALSHA; a pipeline adds SCRIPT EXISTS
-                    keys, args = write_args(self._keys, writes[0], cleared=None)
-                    return [int(script(keys=keys, args=args))]
-                if marks is None:
-                    pipe = self._redis.pipeline(transaction=False)
-                    for w in writes:
-                        keys, args = write_args(self._keys, w, cleared=None)
-                        script(keys=keys, args=args, client=pipe)
-                    return [int(r) for r in pipe.execute()]
-                out = []
-                for w in writes:
-                    keys, args = write_args(self._keys, w, cleared=newest_mark(marks[w.cache], self._keys, w))
-                    out.append(int(script(keys=keys, args=args)))
-                applied = [w for w, r in zip(writes, out, strict=True) if r == 1]
-                for i, mark in cleared_since(self._keys, writes, out, self._cluster_marks(applied)):
-                    w = writes[i]
-                    entry = self._keys.cache_entry(w.cache, w.llm_string, w.prompt)
-                    self._scripts["cache_drop_older"](keys=[entry], args=[mark])
-                    out[i] = -1
-                return out
+                return drive(write_plan(self._keys, writes, cluster=self._cluster), self._runner)
             except ResponseError as e:
                 raise _wrong_type(e, "write the LLM cache") or e from None
 
     def versioned(self, writes: Sequence[CacheWrite]) -> list[CacheWrite]:
         """The writes, each without a version given one reserved from its entry's stream."""
-        needs = version_needs(self._keys, writes)
-        if not needs:
-            return list(writes)
         with translate_errors("reserve LLM cache versions"):
-            reserved = {s: reserve(self._scripts, s, len(p)) for s, p in needs.items()}
-        return with_write_versions(writes, needs, reserved)
-
-    def _cluster_marks(self, writes: Sequence[CacheWrite]) -> dict[str, Mapping[Any, Any]]:
-        # On a Cluster the mark lives in another slot than the entries: read it before the writes,
-        # and again after them to drop what a clear marked in between (cache_drop_older.lua).
-        with translate_errors("read the LLM cache clear marks"):
-            return {c: self._redis.hgetall(self._keys.cache_cleared(c)) for c in {w.cache for w in writes}}
+            return drive(versions_plan(self._keys, writes), self._runner)
 
     def clear(self, cache: str, llm_string: str | None = None) -> int:
         """Remove this cache's entries (or one model's); returns how many keys were deleted."""
         scope = "*" if llm_string is None else digest(llm_string)
         removed = 0
         with translate_errors("clear the LLM cache"):
-            reserved = self._reserve_each(clear_streams(self._keys))
-            self._scripts["cache_clear_mark"](
-                keys=[self._keys.cache_cleared(cache)], args=clear_mark_args(scope, reserved)
-            )
+            reserved = drive(clear_mark_plan(self._keys, cache, scope), self._runner)
             batch: list[Any] = []
             for key in self._redis.scan_iter(
                 match=self._keys.cache_match(cache, llm_string), count=SCAN_COUNT
@@ -237,15 +192,6 @@ class ExactCacheStore:
         )
         return sum(r == 1 for r in replies)
 
-    def _reserve_each(self, streams: Sequence[KeyT]) -> list[str]:
-        """One version from each stream: pipelined on one server, one by one on a Cluster."""
-        if self._cluster:
-            return [reserve(self._scripts, s, 1)[0] for s in streams]
-        pipe = self._redis.pipeline(transaction=False)
-        for s in streams:
-            self._scripts[SCRIPT](keys=[s], args=[1], client=pipe)
-        return [parse_reserved(r, 1)[0] for r in pipe.execute()]
-
     def record_hits(self, cache: str, counts: Mapping[str, float], sources: Mapping[str, str]) -> None:
         """Add hit counts (members ``<hl>:<hp>``) and the sources refresh-ahead needs to recompute them
         (bounded: `sluice.stores.hits`)."""
@@ -262,7 +208,6 @@ class AsyncExactCacheStore:
         self._redis = redis
         self._keys = keys
         self._cluster = cluster
-        self._scripts = Scripts(redis)
         self._runner = AsyncRunner(redis, cluster=cluster)
 
     async def lookup_key(self, key: str) -> list[Generation] | None:
@@ -285,50 +230,17 @@ class AsyncExactCacheStore:
         return [_entry_or_miss(r, k) for k, r in zip(keys, replies, strict=True)]
 
     async def write(self, writes: Sequence[CacheWrite]) -> list[int]:
-        out: list[int] = []
-        script = self._scripts["cache_write"]
-        if self._cluster:
-            writes = await self.versioned(writes)
         with translate_errors("write the LLM cache"):
             try:
-                for w in writes:
-                    cleared: str | None = None
-                    if self._cluster:
-                        marks = await self._redis.hgetall(self._keys.cache_cleared(w.cache))
-                        cleared = newest_mark(marks, self._keys, w)
-                    keys, args = write_args(self._keys, w, cleared=cleared)
-                    out.append(int(await script(keys=keys, args=args)))
-                if self._cluster:
-                    await self._drop_cleared(writes, out)
+                return await adrive(write_plan(self._keys, writes, cluster=self._cluster), self._runner)
             except ResponseError as e:
                 raise _wrong_type(e, "write the LLM cache") or e from None
-        return out
-
-    async def _drop_cleared(self, writes: Sequence[CacheWrite], out: list[int]) -> None:
-        caches = {w.cache for w, r in zip(writes, out, strict=True) if r == 1}
-        marks = {c: await self._redis.hgetall(self._keys.cache_cleared(c)) for c in caches}
-        for i, mark in cleared_since(self._keys, writes, out, marks):
-            w = writes[i]
-            entry = self._keys.cache_entry(w.cache, w.llm_string, w.prompt)
-            await self._scripts["cache_drop_older"](keys=[entry], args=[mark])
-            out[i] = -1
-
-    async def versioned(self, writes: Sequence[CacheWrite]) -> list[CacheWrite]:
-        needs = version_needs(self._keys, writes)
-        if not needs:
-            return list(writes)
-        with translate_errors("reserve LLM cache versions"):
-            reserved = {s: await areserve(self._scripts, s, len(p)) for s, p in needs.items()}
-        return with_write_versions(writes, needs, reserved)
 
     async def clear(self, cache: str, llm_string: str | None = None) -> int:
         scope = "*" if llm_string is None else digest(llm_string)
         removed = 0
         with translate_errors("clear the LLM cache"):
-            reserved = [(await areserve(self._scripts, s, 1))[0] for s in clear_streams(self._keys)]
-            await self._scripts["cache_clear_mark"](
-                keys=[self._keys.cache_cleared(cache)], args=clear_mark_args(scope, reserved)
-            )
+            reserved = await adrive(clear_mark_plan(self._keys, cache, scope), self._runner)
             batch: list[Any] = []
             async for key in self._redis.scan_iter(
                 match=self._keys.cache_match(cache, llm_string), count=SCAN_COUNT

@@ -81,6 +81,21 @@ def parse(reply: Sequence[bytes | str], key: str) -> list[BaseMessage]:
     return codec.decode_many([_member_body(m) for m in reply], key)
 
 
+def read_call(keys: Keys, session_id: str, last: int | None = None) -> Call:
+    """The session's messages (the last `last` ones), oldest first: parse the reply with `parse_read`."""
+    key = keys.history(session_id)
+    return Call(("ZRANGE", key, -last if last else 0, -1), route=key)
+
+
+def parse_read(reply: Any, key: str) -> list[BaseMessage]:
+    """The messages of a `read_call` reply (an error reply raises, by name)."""
+    if isinstance(reply, rex.ResponseError) and ServerErrors.matches(reply, ServerErrors.WRONGTYPE):
+        raise _wrong_type(key)
+    if isinstance(reply, BaseException):
+        raise reply
+    return parse(reply, key)
+
+
 def find_call(keys: Keys, session_id: str, ref: str) -> Call:
     """The one stored message with this ref, if it is still there (trimmed, cleared or expired: none)."""
     key = keys.history(session_id)
@@ -126,8 +141,11 @@ class HistoryStore:
         args.extend(codec.encode(m) for m in w.messages)
         return Call(tuple(args), route=keys[0], script="history_write", keys=keys)
 
-    def write(self, writes: Sequence[HistoryWrite], *, pipeline: bool = True) -> list[WriteResult]:
-        """Apply writes (one script call each, one round trip per node), then update the session index.
+    def write(
+        self, writes: Sequence[HistoryWrite], *, pipeline: bool = True, then: Sequence[Call] = ()
+    ) -> list[WriteResult]:
+        """Apply writes (one script call each, one round trip per node), then update the session index,
+        with the calls `then` in the same round trip (a worker marks the jobs applied there).
 
         `pipeline=False` sends one write per round trip (kept for callers that need it).
         """
@@ -139,10 +157,12 @@ class HistoryStore:
             chunk = calls[start : start + (len(calls) if pipeline else 1)]
             replies += self.runner.run(chunk, what="write conversations")
         results = [_result(r, c.route) for r, c in zip(replies, calls, strict=True)]
-        self._index(writes, results)
+        self._index(writes, results, then)
         return results
 
-    def _index(self, writes: Sequence[HistoryWrite], results: Sequence[WriteResult]) -> None:
+    def _index(
+        self, writes: Sequence[HistoryWrite], results: Sequence[WriteResult], then: Sequence[Call]
+    ) -> None:
         now_ms = int(time.time() * 1000)
         touches: list[tuple[str, int, int]] = []
         drops: list[tuple[str, int]] = []
@@ -153,7 +173,7 @@ class HistoryStore:
             elif r.status == "deleted":
                 drops.append((w.session_id, at))
         calls = [c for c in (touch_call(self._keys, touches), drop_call(self._keys, drops)) if c]
-        for reply in self.runner.run(calls):
+        for reply in self.runner.run([*calls, *then]):
             check(reply, "update the session index")
 
     def read(self, session_id: str, last: int | None = None) -> list[BaseMessage]:

@@ -123,8 +123,30 @@ def compact(message: dict[str, Any]) -> dict[str, Any]:
     return {"type": message["type"], "data": kept}
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _compact_plain(message: BaseMessage) -> dict[str, Any] | None:
+    """`compact(message_to_dict(message))` read straight off the fields, for a message of a
+    known class whose kept fields are all scalars (a plain chat turn); None for anything else,
+    which goes through the model dump (it copies nested values)."""
+    kind = message.type
+    if CLASSES.get(kind) is not type(message) or message.__pydantic_extra__:
+        return None
+    defaults = _DEFAULTS[kind]
+    kept = {}
+    for k, v in message.__dict__.items():
+        d = defaults.get(k, _MISSING)
+        if d is not _MISSING and type(v) is type(d) and v == d:
+            continue
+        if type(v) not in _SCALARS:
+            return None
+        kept[k] = v
+    return {"type": kind, "data": kept}
+
+
 def to_compact_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
-    return [compact(message_to_dict(m)) for m in messages]
+    return [_compact_plain(m) or compact(message_to_dict(m)) for m in messages]
 
 
 def encode(message: dict[str, Any]) -> str:

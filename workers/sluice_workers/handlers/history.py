@@ -1,9 +1,11 @@
 """history-append: apply appends, clears and deletes to conversation stores, versioned by entry id.
 
-Per batch: one pipeline of history_write.lua calls (one per job) and one session index update;
-then, for jobs that asked for semantic recall, the kept messages are embedded (one embeddings
-call per index) and their vectors written, and the vectors of messages that trims, clears and
-deletes removed are deleted. Every few seconds the batch also sweeps the session index: sessions
+Per batch: one pipeline of history_write.lua calls (one per job), then one session index update
+with, in the same round trip, the pending_done.lua calls that take the jobs out of their sessions'
+pending sets (readers in every process then stop waiting for them); then, for jobs that asked for
+semantic recall, the kept messages are embedded (one embeddings call per index) and their vectors
+written, and the vectors of messages that trims, clears and deletes removed are deleted; those
+jobs leave their pending sets only after that, so a recall that waited for them finds them. Every few seconds the batch also sweeps the session index: sessions
 that expired or were deleted leave it, with their vectors.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -18,13 +21,14 @@ from sluice.errors import PermanentJobError, SluiceError
 from sluice.jobs.codec import Job
 from sluice.jobs.models import HistoryAppendPayload
 from sluice.keys import Keys
+from sluice.queue.pending import PendingSet
 from sluice.settings import Settings
 from sluice.stores.history import HistoryStore, HistoryWrite, WriteResult, message_ref
 from sluice.stores.history_vectors import GoneMessage, HistoryVectors, NewMessage, index_name, message_text
 from sluice.stores.messages import check_message, normalize
 from sluice.stores.sessions import drop_call, expiry_call, sweep
 from sluice.stores.versions import padded
-from sluice.types import EntryId
+from sluice.types import EntryId, KeyT
 from sluice.vectors.backend import check
 from sluice.vectors.budget import Pacer
 from sluice.vectors.runner import Call, drive
@@ -82,9 +86,13 @@ class HistoryHandler:
                 HistoryWrite(p.session_id, job.version, p.op, messages, p.ttl, p.max_messages, index)
             )
             owners.append(job)
-        results = self._store.write(writes, pipeline=self._pipeline)
+        plain = [j for j in owners if not _semantic_job(j)]
+        results = self._store.write(writes, pipeline=self._pipeline, then=self._done(plain))
         for i, error in self._semantic(writes, results).items():
             failures.setdefault(owners[i].entry_id, error)
+        semantic = [j for j in owners if _semantic_job(j) and j.entry_id not in failures]
+        for reply in self._store.runner.run(self._done(semantic)):
+            check(reply, "mark history jobs applied")
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + self._sweep_interval
             try:
@@ -92,6 +100,15 @@ class HistoryHandler:
             except SluiceError as e:  # housekeeping: never fails the batch
                 log.warning("session index sweep failed: %s", e)
         return failures
+
+    def _done(self, jobs: Sequence[Job]) -> list[Call]:
+        """The pending_done.lua calls for applied jobs: one per session."""
+        keys = self._store.keys
+        done: dict[PendingSet, list[str]] = defaultdict(list)
+        for job in jobs:
+            where = PendingSet(KeyT(job.stream), keys.pending(job.stream, job.envelope.payload.target_key()))
+            done[where].append(job.entry_id)
+        return [where.done_call(keys, ids) for where, ids in done.items()]
 
     def _semantic(
         self, writes: Sequence[HistoryWrite], results: Sequence[WriteResult]
@@ -156,6 +173,11 @@ class HistoryHandler:
         for reply in self._store.runner.run(calls):
             check(reply, "sweep the session index")
         return len(found.dead)
+
+
+def _semantic_job(job: Job) -> bool:
+    p = job.envelope.payload
+    return isinstance(p, HistoryAppendPayload) and p.embedder is not None
 
 
 def _normalized(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -24,8 +24,10 @@ class RedisChatMessageHistory(ChatHistory):
       kept only content, ``additional_kwargs`` and a tool message's id).
     - The sluice session id is ``session_id`` with the default ``key_prefix`` and
       ``key_prefix + session_id`` with another (what ``sluice migrate --what history`` gives).
-      No search index is created: ``index_name`` and ``overwrite_index`` are ignored (and
-      ``redis_client.ft(index_name)`` finds nothing; ``redis_client`` is the redis-py client).
+      No search index is created: a session's messages are one sorted set, read in one call, so
+      ``index_name`` and ``overwrite_index`` are ignored, ``redis_client.ft(index_name)`` finds
+      nothing (``redis_client`` is the redis-py client), no JSON document per message exists,
+      and sessions of different ``key_prefix`` share no index (no prefix-conflict warning).
     - ``search_messages(query, limit)`` matches the words of `query` against this session's
       messages in the app (lower-cased words, a light English suffix stemming, no stopwords),
       best matches first, and returns the peer's dicts (``content``, ``type``,

@@ -27,7 +27,9 @@ class RedisConfig(BaseModel):
     content field the document text, its vector field the vector), and search results then
     carry only those fields, as langchain-redis returned them without its ``_metadata_json``
     (with that field in the schema, the whole metadata; its ``_index_name``-like fields are not
-    indexed).
+    indexed). The store's index is the schema's own name (``schema_path``/``index_schema`` as
+    well as ``schema=``), as langchain-redis's store built its index from the schema.
+    ``to_index_schema()`` gives the redisvl schema langchain-redis builds from the config.
     Differences on purpose: ``storage_type="json"`` is not used (sluice stores documents its own
     way), geo fields are not indexed, and the connection comes from ``redis_url`` or
     ``redis_client`` (``connection_args`` are ignored).
@@ -104,6 +106,39 @@ class RedisConfig(BaseModel):
         if isinstance(self.index_schema, dict):
             return RedisvlSchema.from_dict(self.index_schema)
         return self.index_schema
+
+    def store_index_name(self) -> str:
+        """The index the store uses: a given redisvl schema's own name, else `index_name` (as the
+        peer's store, which builds its redisvl index from `to_index_schema()`)."""
+        given = self.redisvl_schema()
+        return str(given.index.name) if given is not None else self.index_name
+
+    def to_index_schema(self) -> Any:
+        """The redisvl ``IndexSchema`` of this config, as langchain-redis builds it: the given one
+        (``schema=``/``schema_path``), else the id (tag), content (text) and vector fields plus
+        ``metadata_schema``. It describes the configuration (sluice's own index is `to_sluice`)."""
+        given = self.redisvl_schema()
+        if given is not None:
+            return given
+        from redisvl.schema import IndexSchema as RedisvlSchema
+
+        vector = {
+            "name": self.embedding_field,
+            "type": "vector",
+            "attrs": {
+                "dims": self.embedding_dimensions,
+                "distance_metric": self.distance_metric.lower(),
+                "algorithm": self.indexing_algorithm.lower(),
+                "datatype": self.vector_datatype.lower(),
+            },
+        }
+        fields = [
+            {"name": self.id_field, "type": "tag"},
+            {"name": self.content_field, "type": "text"},
+            vector,
+        ]
+        index = {"name": self.index_name, "prefix": self.key_prefix, "storage_type": self.storage_type}
+        return RedisvlSchema.from_dict({"index": index, "fields": [*fields, *(self.metadata_schema or [])]})
 
     def schema_fields(self) -> list[str] | None:
         """The metadata fields of a given redisvl schema (what results carry), or None."""

@@ -11,7 +11,7 @@ from sluice.compat.clients import client_for
 from sluice.compat.langchain_redis.config import RedisConfig
 from sluice.compat.langchain_redis.index import SearchIndexView
 from sluice.compat.vectors import CompatVectorStore
-from sluice.errors import ConfigError
+from sluice.errors import ConfigError, InvalidArgument, InvalidArgumentType
 from sluice.facade.client import Client
 from sluice.migrate.legacy import safe_name
 
@@ -29,7 +29,8 @@ class RedisVectorStore(CompatVectorStore):
     MMR returns at most ``fetch_k`` documents; ``delete`` is False for no ids or when none of
     them existed; ``index`` answers redisvl's ``delete(drop=True)``, ``query(CountQuery(...))``,
     ``schema`` (``to_yaml``), ``exists()`` and ``client`` (`SearchIndexView`); ``ttl=0`` (no
-    expiry) is accepted.
+    expiry) is accepted. ``sort_by`` orders the k nearest by a metadata field, as redisvl's
+    KNN query with SORTBY does; ``with_vectors=True`` gives (document, distance, vector) triples.
 
     Differences on purpose:
 
@@ -37,16 +38,19 @@ class RedisVectorStore(CompatVectorStore):
       count waits for them. ``add_texts`` returns the ids at once.
     - An existing index (made before, or by ``sluice migrate --from langchain-redis --what
       vectors``) is used with its own schema; the config shapes only a new one. Ids given with
-      the key prefix (``<prefix>:<id>``) are accepted. Documents live in sluice's keys: no hash
-      or JSON document is at ``<prefix>:<id>``.
-    - Metadata comes back exactly as it went in (typed, no ``_metadata_json`` round trip); with a
-      redisvl schema (`RedisConfig`), only its fields unless ``return_all=True``.
-    - ``from_texts(..., ids=[...])`` uses the ids (langchain-redis 0.2.6 dropped them and made
-      new ones); an index that redisvl made itself is not read (``sluice migrate`` copies it).
+      the key prefix (``<prefix>:<id>``) are accepted. Documents live in sluice's keys, written
+      by the workers in sluice's layout (index generations, shards): no hash or JSON document is
+      at ``<prefix>:<id>``, so code reading those keys directly finds nothing.
+    - Metadata comes back as it went in (typed: 22000 stays a number, lists stay lists) where the
+      peer gave back a hash's or RediSearch's strings; with a redisvl schema (`RedisConfig`),
+      only its fields unless ``return_all=True``.
+    - ``from_texts(..., ids=[...])`` uses the ids, as LangChain's ``VectorStore.from_texts`` and
+      ``from_documents`` mean them (langchain-redis 0.2.6 dropped them and made new ones); an
+      index that redisvl made itself is not read (``sluice migrate`` copies it).
     - Filters sluice cannot express are refused with the reason (geo, ``ismissing``, tag
-      wildcards, fuzzy and several-word phrase matches); ``sort_by`` and a positive
-      per-document ``ttl`` are not offered (an error says so). ``with_vectors=True`` gives the
-      peer's (document, distance, vector) triples.
+      wildcards, fuzzy and several-word phrase matches): sluice indexes have no geo fields,
+      and its filter language has no fuzzy or phrase operators. A positive per-document
+      ``ttl`` is not offered (an error says so): documents stay until deleted.
     """
 
     def __init__(
@@ -63,7 +67,7 @@ class RedisVectorStore(CompatVectorStore):
         )  # fmt: skip
         super().__init__(
             sluice,
-            safe_name(self.config.index_name),
+            safe_name(self.config.store_index_name()),
             embeddings,
             schema_for=self.config.to_sluice,
             id_prefix=f"{self.config.key_prefix}:",
@@ -92,14 +96,24 @@ class RedisVectorStore(CompatVectorStore):
         self._open()
         self._settle()
         hits = self.session.search(self._query(embedding, k, kwargs, vectors=True))
-        return [
-            (
-                self._shape(Document(page_content=h.text, metadata=h.metadata, id=h.doc_id), kwargs),
-                h.distance,
-                h.vector,
-            )
+        found = [
+            (Document(page_content=h.text, metadata=h.metadata, id=h.doc_id), h.distance, h.vector)
             for h in hits
         ]
+        return [(self._shape(d, kwargs), distance, v) for d, distance, v in self._order(found, kwargs)]
+
+    def _order(self, found: list[Any], kwargs: dict[str, Any]) -> list[Any]:
+        """``sort_by``: the k nearest sorted by that metadata field, as redisvl's KNN query with
+        SORTBY returns them (ascending unless ``(field, "DESC")``; the first field of a list, as
+        RediSearch sorts by one; documents without the field last)."""
+        spec = _sort_spec(kwargs.get("sort_by"))
+        if spec is None:
+            return found
+        field, ascending = spec
+        present = [r for r in found if r[0].metadata.get(field) is not None]
+        absent = [r for r in found if r[0].metadata.get(field) is None]
+        present.sort(key=lambda r: _sort_key(r[0].metadata[field]), reverse=not ascending)
+        return present + absent
 
     def delete_counting(self, ids: list[str]) -> int:
         """Enqueue deletes of `ids`; how many of them existed (after this object's pending writes)."""
@@ -161,8 +175,33 @@ class RedisVectorStore(CompatVectorStore):
         return store
 
     def similarity_search(
-        self, query: str, k: int = 4, filter: Any = None, sort_by: str | None = None, **kwargs: Any
+        self, query: str, k: int = 4, filter: Any = None, sort_by: Any = None, **kwargs: Any
     ) -> list[Document]:
-        if sort_by is not None:
-            raise ConfigError("sort_by is not offered: results come nearest first")
-        return super().similarity_search(query, k, filter=filter, **kwargs)
+        return super().similarity_search(query, k, filter=filter, sort_by=sort_by, **kwargs)
+
+
+def _sort_spec(spec: Any) -> tuple[str, bool] | None:
+    """redisvl's sort specification (a field, ``(field, "ASC"|"DESC")`` or a list of those) as
+    (field, ascending) of its first field; None for none."""
+    if isinstance(spec, list):
+        spec = spec[0] if spec else None
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        return spec, True
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str) and isinstance(spec[1], str):
+        direction = spec[1].upper()
+        if direction not in ("ASC", "DESC"):
+            raise InvalidArgument(f"sort_by direction must be 'ASC' or 'DESC', got {spec[1]!r}")
+        return spec[0], direction == "ASC"
+    raise InvalidArgumentType(
+        f"sort_by takes a field name, (field, 'ASC'|'DESC') or a list of those; got {spec!r}"
+    )
+
+
+def _sort_key(value: Any) -> tuple[int, float, str]:
+    """Numbers by value, before text (RediSearch sorts a numeric field numerically)."""
+    try:
+        return (0, float(value), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, str(value))

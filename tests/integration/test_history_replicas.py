@@ -1,0 +1,122 @@
+"""Chat histories read their writes across app replicas: two app processes alternate the turns of
+100 conversations while the workers are stopped (SIGSTOP) each time a turn is written, so every
+read of a turn begins with the other process's last turn still queued."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from sluice.keys import Keys
+from sluice.settings import Settings
+from support.settings import fast_settings
+from support.workers import ProcessWorker
+
+TESTS = Path(__file__).resolve().parents[1]
+SESSIONS = 100
+TURNS = 6
+STOPPED = 0.5  # seconds the workers stay stopped once a read has begun
+
+
+class Replica:
+    """An app process (`support.history_replica`) answering one JSON line per command."""
+
+    def __init__(self, settings: Settings, mode: str) -> None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), *sys.path])}
+        code = "from support.history_replica import main; main()"
+        args = [settings.redis.url.get_secret_value(), settings.namespace, str(SESSIONS), mode]
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 - read on failure
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code, *args],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.errors,
+            text=True,
+        )
+
+    def reply(self, timeout: float = 60) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line:
+            self.errors.seek(0)
+            raise AssertionError(f"replica gave no answer: {self.errors.read().decode(errors='replace')}")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def ask(self, command: str) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return self.reply()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def signal_all(workers: Sequence[ProcessWorker], sig: signal.Signals) -> None:
+    for w in workers:
+        os.kill(w.pid, sig)
+
+
+def test_two_app_processes_alternating_turns_see_every_earlier_turn(redis8: Any, namespace: str) -> None:
+    settings = fast_settings(redis8.url, namespace)
+    keys = Keys(settings.namespace, settings.queue.partitions)
+    server = redis.Redis.from_url(redis8.url)
+    workers = [ProcessWorker(settings, "--kinds", "history-append").start() for _ in range(2)]
+    replicas = [Replica(settings, "sync"), Replica(settings, "async")]
+    try:
+        for r in replicas:
+            assert r.reply()["ready"]
+        signal_all(workers, signal.SIGSTOP)
+        for turn in range(1, TURNS + 1):
+            replica = replicas[(turn - 1) % 2]
+            # Given the workers stopped, the other process's last turn still queued
+            stored = [server.zcard(keys.history(f"conv-{s}")) for s in range(SESSIONS)]
+            assert stored == [max(0, 2 * (turn - 2))] * SESSIONS
+            # When this process reads every conversation, the workers going on only after a while
+            resume = threading.Timer(STOPPED, signal_all, (workers, signal.SIGCONT))
+            resume.start()
+            read = replica.ask(f"read {turn}")
+            resume.join()
+            # Then every read saw every earlier turn, in order, having waited for the workers
+            assert read["wrong"] == {}
+            assert read["counts"] == [2 * (turn - 1)] * SESSIONS
+            if turn > 1:
+                assert read["seconds"] >= STOPPED * 0.9
+            # And this turn is written with the workers stopped again
+            signal_all(workers, signal.SIGSTOP)
+            replica.ask(f"write {turn}")
+        signal_all(workers, signal.SIGCONT)
+        last = replicas[TURNS % 2].ask(f"read {TURNS + 1}")
+        assert last["wrong"] == {}
+        assert sum(last["counts"]) == SESSIONS * 2 * TURNS
+    finally:
+        for w in workers:
+            if w.proc is not None and w.proc.poll() is None:
+                os.kill(w.pid, signal.SIGCONT)
+        for r in replicas:
+            r.close()
+        for w in workers:
+            w.terminate(20)
+        server.close()
