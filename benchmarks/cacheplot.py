@@ -47,22 +47,32 @@ def caches_axes(fig: Any, data: dict[str, Any], axes: list[Any]) -> None:
 
 
 def foreground_axes(fig: Any, data: dict[str, Any], axes: list[Any]) -> None:
-    """p99 idle and busy per variant, for exact (left) and semantic (right) lookups."""
+    """p99 busy / idle against the ingest rate (share of the ungoverned one), per backend, for
+    exact lookups (left) and vector queries (right); one point per duty-cycle setting."""
     ms = [m for m in data.get("measurements", []) if m.get("ok") and m.get("kind")]
-    for ax, kind in zip(axes, ("exact", "semantic"), strict=True):
-        rows = [m for m in ms if m["kind"] == kind]
-        xs = range(len(rows))
-        idle = [m["idle"]["p99_us"] for m in rows]
-        busy = [m["busy"]["p99_us"] for m in rows]
-        ax.bar([x - 0.2 for x in xs], idle, 0.4, label="idle p99", color="#9ecae1")
-        bars = ax.bar([x + 0.2 for x in xs], busy, 0.4, label="busy p99", color=SLUICE)
-        ax.bar_label(bars, labels=[f"x{m['p99_ratio']:.1f}" for m in rows], fontsize=7)
-        ax.set_xticks(list(xs), [m["variant"] for m in rows], rotation=25, ha="right", fontsize=7)
-        ax.set_yscale("log")
-        if idle:
-            ax.set_ylim(bottom=min(idle + busy) / 3)
-        ax.set_ylabel("µs (log)")
-        ax.set_title(f"{kind} lookup p99 while 2 workers index (target: at most 2x idle)", fontsize=9)
+    colors = {"search": SLUICE, "vsets": "#ff7f0e"}
+    for ax, kind in zip(axes, ("exact", "vector"), strict=True):
+        for backend, color in colors.items():
+            rows = sorted(
+                (
+                    m
+                    for m in ms
+                    if m["kind"] == kind and m.get("backend") == backend and _ok(m, "ingest_share")
+                ),
+                key=lambda m: m["ingest_share"],
+            )
+            if not rows:
+                continue
+            xs, ys = [m["ingest_share"] for m in rows], [m["p99_ratio"] for m in rows]
+            ax.plot(xs, ys, "o-", color=color, label=backend)
+            for m, x, y in zip(rows, xs, ys, strict=True):
+                label = f"{m['duty_cycle']:.0%}" if m.get("governed") else "off"
+                ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.axhline(2.0, color=PEER, linestyle="--", linewidth=0.8)
+        ax.axvline(0.5, color=PEER, linestyle=":", linewidth=0.8)
+        ax.set_xlabel("ingest rate ÷ ungoverned (same backend, same run)")
+        ax.set_ylabel("p99 busy ÷ idle")
+        ax.set_title(f"{kind} p99 ratio vs ingest, 2 workers indexing (targets: <= 2, >= 0.5)", fontsize=9)
         ax.legend(fontsize=7)
 
 

@@ -137,13 +137,17 @@ class RedisvlCache:
 
 
 # --- sluice worker processes ----------------------------------------------------------------------
-def bench_settings(url: str, namespace: str, kinds: Sequence[str], **worker: Any) -> Any:
-    from sluice.settings import RedisSettings, Settings, WorkerSettings
+def bench_settings(
+    url: str, namespace: str, kinds: Sequence[str], governor: dict[str, Any] | None = None, **worker: Any
+) -> Any:
+    """`governor`: `GovernorSettings` fields (the foreground suite's duty cycles; default settings if None)."""
+    from sluice.settings import GovernorSettings, RedisSettings, Settings, WorkerSettings
 
     return Settings(
         namespace=namespace,
         redis=RedisSettings(url=SecretStr(url)),
         worker=WorkerSettings(kinds=list(kinds), block_ms=100, **worker),
+        governor=GovernorSettings(**(governor or {})),
     )
 
 

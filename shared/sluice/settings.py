@@ -181,7 +181,7 @@ class GovernorSettings(_Strict):
         default=20.0, gt=0, description="server-milliseconds the workers may take at once above the rate"
     )
     foreground_ratio: float = Field(
-        default=1.5,
+        default=2.0,
         gt=1,
         description="back off while the apps' lookup p99 is above this multiple of its idle p99",
     )
@@ -189,7 +189,7 @@ class GovernorSettings(_Strict):
     increase: float = Field(
         default=0.05, gt=0, le=1, description="share of wall time added to the rate per good report"
     )
-    min_duty: float = Field(default=0.02, gt=0, le=1, description="the rate never falls below this share")
+    min_duty: float = Field(default=0.05, gt=0, le=1, description="the rate never falls below this share")
     report_foreground: bool = Field(
         default=True, description="facades time their lookups and publish the p99 for the workers"
     )
@@ -197,7 +197,7 @@ class GovernorSettings(_Strict):
         default=0.5, gt=0, description="seconds between an app's lookup-latency reports"
     )
     report_min_lookups: int = Field(
-        default=20, ge=1, description="lookups of one kind a report needs before its p99 counts"
+        default=50, ge=1, description="lookups of one kind a report needs before its p99 counts"
     )
 
 

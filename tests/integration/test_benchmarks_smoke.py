@@ -62,7 +62,13 @@ def test_cache_and_foreground_suites_run_every_system(redis_factory: Any) -> Non
     url = redis_factory.redis(8, modules=True).url
     cache_opts = caches.Options(n=40, repeat=1, updates=40, semantic_sizes=(300,), sample=40, workers=1)
     fg_opts = foreground.Options(
-        documents=200, cached=40, idle_rounds=40, cycles=1, variants=("default",), workers=1
+        documents=200,
+        cached=40,
+        query_docs=50,
+        idle_rounds=40,
+        cycles=1,
+        variants=("search-off", "search-50"),
+        workers=1,
     )
 
     # When both suites run
@@ -89,7 +95,7 @@ def test_cache_and_foreground_suites_run_every_system(redis_factory: Any) -> Non
         writes["group"]["sluice-threads"]["median"] > 0 and writes["group"]["langchain-redis"]["median"] > 0
     )
     assert "single cache update: sluice / raw XADD of the same bytes" in markdown
-    assert "lookup p99 busy / idle" in markdown
+    assert "exact p99 busy / idle" in markdown and "ingest rate / ungoverned" in markdown
 
 
 @pytest.mark.slow

@@ -40,12 +40,15 @@ def test_demo_runs_end_to_end_on_an_embedded_redis_and_cleans_up(redis8: object)
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "embedded redis-server" in out.stdout
+    assert re.search(r"workers ready after \d+\.\d s", out.stdout)  # steps are timed from then
     assert "conversation (history-append)" in out.stdout
     assert "16 messages read back in order" in out.stdout
+    assert "agent memory (checkpoint)" in out.stdout
+    assert "4 turns over 2 clients, each saw every earlier one; 20 checkpoints in its history" in out.stdout
     assert "300 documents" in out.stdout and "5/5 queries answered" in out.stdout
     assert "exact cache: LangChain calls (sync)" in out.stdout and "hit rate 8/8" in out.stdout
     assert "semantic cache: paraphrases, near-misses" in out.stdout
-    if minilm.available():  # the dev extra installs it (sluice[embed]), as `make demo` does
+    if minilm.available() or os.environ.get("CI"):  # dev and demo install it (sluice[embed]); CI must have it
         assert "embeddings: minilm" in out.stdout
         assert "paraphrases served 4/4; near-misses refused 4/4" in out.stdout
         assert re.search(r"hit +0\.\d\d  'I forgot my password, how can I reset it\?'", out.stdout)

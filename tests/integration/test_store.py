@@ -266,6 +266,9 @@ def test_a_cluster_answers_as_a_single_server(cluster: Any, redis8: Any, namespa
                     for i in range(140)
                 ]
             )
+            store.delete(("c", "n1"), "k1")  # deletes, and a re-put over a deleted key
+            store.delete(("c", "n2"), "k2")
+            store.put(("c", "n2"), "k2", {"text": "put again", "even": True})
             answers.append(
                 (
                     [
@@ -275,13 +278,18 @@ def test_a_cluster_answers_as_a_single_server(cluster: Any, redis8: Any, namespa
                     sorted(keys(store.search(("c",), filter={"even": False}, limit=200))),
                     store.list_namespaces(prefix=("c",)),
                     store.get(("c", "n3"), "k3"),
+                    store.get(("c", "n1"), "k1"),
+                    store.get(("c", "n2"), "k2"),
                 )
             )
         c.close()
     assert answers[0][:3] == answers[1][:3]
-    assert answers[0][3] is not None and answers[1][3] is not None
-    assert answers[0][3].value == answers[1][3].value
-    assert len(answers[0][0]) == 8 and len(answers[0][1]) == 70
+    for mine, theirs in zip(answers[0][3:], answers[1][3:], strict=True):
+        assert (mine and mine.value) == (theirs and theirs.value)
+    single = answers[0]
+    assert single[3] is not None and single[4] is None and single[5] is not None
+    assert single[5].value == {"text": "put again", "even": True}
+    assert len(single[0]) == 8 and len(single[1]) == 69
 
 
 def test_the_readme_store_example_runs(client: Client) -> None:

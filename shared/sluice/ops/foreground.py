@@ -62,7 +62,7 @@ class ForegroundReporter:
         self._lock = threading.Lock()
         self._samples: dict[str, list[float]] = {}
         self._count = 0
-        self._since = time.monotonic()
+        self._since = time.perf_counter()
         self.idle: dict[str, float] = {}  # kind -> idle p99, µs
         self.last: Report | None = None
 

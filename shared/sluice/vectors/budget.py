@@ -3,12 +3,15 @@
 Redis runs commands on one thread and executes much of a pipeline before serving anyone else;
 an HNSW insert costs a few hundred microseconds there. A worker that sends hundreds of inserts
 in one pipeline therefore delays every app lookup behind it. `WriteBudget` measures the server
-time its pipelines take (the round trip less the pacer's empty round trip) and sizes the next
-one to take about `budget_ms` (`worker.write_budget_ms`).
+time its pipelines take (with a pacer, the server's CPU clock read before and after the pipeline;
+without one, or on a Cluster, the round trip less an empty call's) and sizes the next one to
+take about `budget_ms` (`worker.write_budget_ms`).
 
 A `Pacer` (the workers' governor, `sluice_workers.runtime.governor`) also bounds how much of the
 wall time the pipelines of every worker together take: `admit` before each pipeline (it may
-wait), `pay` what the pipeline measured, `settle` at the end of a batch.
+wait), `pay` what the pipeline measured, `settle` at the end of a batch; and while the apps'
+lookups suffer it shrinks the pipelines (`scale`): a lookup waits behind one pipeline at most,
+so its length, more than the duty cycle, sets the lookups' p99.
 """
 
 from __future__ import annotations
@@ -26,6 +29,17 @@ class Pacer(Protocol):
     @property
     def overhead_ms(self) -> float:
         """The round trip of a call that costs the server nothing (network and client time)."""
+
+    def marks(self) -> tuple[Any, Any] | None:
+        """Two calls to send around a pipeline whose replies `server_ms` turns into its server
+        time; None where the round trip must do (a Cluster: the pipeline spans nodes)."""
+
+    def server_ms(self, before: Any, after: Any) -> float | None:
+        """The server time between the replies of the two marks (None if they make no sense)."""
+
+    @property
+    def scale(self) -> float:
+        """The share of `budget_ms` a pipeline may take now (1: all; less while the apps' lookups suffer)."""
 
     def admit(self, expected_ms: float) -> None:
         """Return when the next pipeline (expected to take `expected_ms` of server time) may run."""
@@ -56,10 +70,10 @@ class WriteBudget:
         self.chunk = max(least, min(most, first))
         self.per_call_ms = budget_ms / self.chunk  # the last pipeline's server time per call
 
-    def observe(self, n: int, elapsed_ms: float) -> None:
+    def observe(self, n: int, elapsed_ms: float, scale: float = 1.0) -> None:
         """Fold one pipeline's timing into the next size (halfway towards the budget's size)."""
         per_call = self.per_call_ms = max(elapsed_ms / max(n, 1), 1e-3)
-        target = int(self.budget_ms / per_call)
+        target = int(self.budget_ms * scale / per_call)
         self.chunk = max(self.least, min(self.most, (self.chunk + target) // 2))
 
     def run(self, send: Callable[[Sequence[T]], list[Any]], calls: Sequence[T]) -> list[Any]:
@@ -69,15 +83,22 @@ class WriteBudget:
         start = 0
         while start < len(calls):
             part = calls[start : start + self.chunk]
+            marks = None
             if pacer is not None:
                 pacer.admit(len(part) * self.per_call_ms)
+                marks = pacer.marks()
             began = time.perf_counter()
-            replies += send(part)
+            if marks is None:
+                replies += send(part)
+            else:
+                got = send([marks[0], *part, marks[1]])
+                replies += got[1:-1]
             elapsed = (time.perf_counter() - began) * 1000
             if pacer is not None:
-                elapsed = max(elapsed - pacer.overhead_ms, 0.0)
+                measured = pacer.server_ms(got[0], got[-1]) if marks is not None else None
+                elapsed = max(elapsed - pacer.overhead_ms, 0.0) if measured is None else measured
                 pacer.pay(elapsed)
-            self.observe(len(part), elapsed)
+            self.observe(len(part), elapsed, pacer.scale if pacer is not None else 1.0)
             start += len(part)
         if pacer is not None and calls:
             pacer.settle()

@@ -23,6 +23,7 @@ from typing import Any
 from sluice.connection.factory import connect
 from sluice.errors import SluiceError
 from sluice.facade.client import Client
+from sluice.ops.workers import live_workers
 from sluice.settings import Settings
 from sluice_workers.cli.extras import require
 from sluice_workers.demo.steps import demo_environment, run_steps
@@ -73,6 +74,22 @@ def _start_workers(url: str, namespace: str, logs: str, n: int = 2) -> list[subp
     return out
 
 
+READY_TIMEOUT = 120.0  # a fresh, busy machine may take long to import the workers' dependencies
+
+
+def _wait_ready(client: Client, workers: list[subprocess.Popen[bytes]], logs: str) -> float:
+    """Block until every worker has sent its first heartbeat (the demo times its steps from then);
+    a worker that exits or a slow start beyond READY_TIMEOUT is an error (`run` prints their logs)."""
+    began = time.monotonic()
+    while len(live_workers(client.redis, client.keys)) < len(workers):
+        if any(w.poll() is not None for w in workers) or time.monotonic() - began > READY_TIMEOUT:
+            raise SluiceError(
+                f"the demo's workers did not start within {READY_TIMEOUT:.0f} s (their logs are above)"
+            )
+        time.sleep(0.1)
+    return time.monotonic() - began
+
+
 def _explain(workers: list[subprocess.Popen[bytes]], logs: str) -> str:
     lines = []
     for i, w in enumerate(workers):
@@ -117,6 +134,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         workers = _start_workers(url, namespace, logs)
         print(f"started 2 worker processes: pids {[w.pid for w in workers]}")
         try:
+            print(f"workers ready after {_wait_ready(client, workers, logs):.1f} s")
             steps = run_steps(client, args.turns)
             status = client.status()
         except SluiceError:

@@ -25,6 +25,7 @@ from sluice.models.registry import ModelRegistry
 from sluice.queue.progress import Applied
 from sluice.types import StreamEntryRef
 from sluice.vectors import IndexSchema, MetadataField, Tag, VectorField, ingest
+from sluice_workers.demo.agent import agent_memory
 
 DEMO_MODEL = "fake"
 DEMO_CACHE = "demo"
@@ -289,6 +290,9 @@ def _demo_embedder(client: Client) -> str:
 def run_steps(client: Client, turns: int) -> list[Step]:
     """Every step the Redis at hand supports, in order (vectors need RediSearch or Vector Sets)."""
     steps = [play_conversation(client, turns)]
+    agent = agent_memory(client)
+    if agent is not None:
+        steps.append(agent)
     embedder: str | None = None
     if client.capabilities.vectors:
         embedder = _demo_embedder(client)

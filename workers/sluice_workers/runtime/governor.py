@@ -5,11 +5,13 @@ So every vector write pipeline of every worker process goes through one token bu
 server-milliseconds kept in Redis (``ns:governor``, `governor_take.lua`): it refills at the *rate*
 — a share of wall time, at most `governor.duty_cycle` — and a pipeline starts only while it holds
 tokens and no other worker's pipeline is on the server (a lease in the same hash), paying
-afterwards the server time it measured (its round trip less an empty call's: with one worker
-pipeline at a time, that is its own time, not time spent queued behind another worker's).
+afterwards the server time it measured: the server's CPU clock (`os.clock()` in
+`governor_clock.lua`) read just before and after the pipeline, so neither queueing nor the
+operating system's scheduling is counted (on a Cluster, its round trip less an empty call's).
 The rate adapts to the foreground: the facades publish their lookup p99 (`sluice.ops.foreground`);
 while it is above `governor.foreground_ratio` times its idle p99 the rate is halved on each report,
-and it climbs back additively. With no readers it stays at the duty cycle: a bulk load on a quiet
+and it climbs back additively; the write pipelines shrink in the same proportion, since a lookup
+waits behind one pipeline at most and that wait is what its p99 shows. With no readers it stays at the duty cycle: a bulk load on a quiet
 system is not slowed by adaptation.
 
 One `Governor` per worker process, shared by its consumer threads (`Pacer` of the write budget).
@@ -26,9 +28,11 @@ from sluice.connection.translate import translate_errors
 from sluice.keys import Keys
 from sluice.scripts import Scripts
 from sluice.settings import GovernorSettings
+from sluice.vectors.call import Call
 
 LONGEST_SLEEP_MS = 50.0  # re-ask at least this often: the rate may have risen meanwhile
 FRESH_REPORTS = 3  # a report stays fresh for this many report intervals
+COOLDOWN_REPORTS = 2  # after a decrease, slow reports wait this many intervals (their windows predate it)
 OVERHEAD_SAMPLES = 64
 
 
@@ -43,12 +47,16 @@ class Governor:
         worker: str,
         *,
         stop: threading.Event | None = None,
+        cluster: bool = False,
     ) -> None:
         self.key = keys.governor()
         self.settings = settings
         self.worker = worker
         self._stop = stop or threading.Event()
         self._script = Scripts(redis)["governor_take"]
+        # standalone: the pipeline's server time is read from the server's CPU clock around it
+        clock = Call((), route=self.key, script="governor_clock", keys=(self.key,))
+        self._marks = None if cluster else (clock, clock)
         self._lock = threading.Lock()
         self._owed = 0.0
         self._rtts: deque[float] = deque(maxlen=OVERHEAD_SAMPLES)
@@ -62,6 +70,21 @@ class Governor:
         server nothing for (the network and both sides' client code)."""
         rtts = self._rtts
         return min(rtts) if rtts else 0.0
+
+    @property
+    def scale(self) -> float:
+        """Pipelines shrink with the rate (a backoff halves both): their length sets the lookups' p99."""
+        return min(1.0, self.rate / self.settings.duty_cycle)
+
+    def marks(self) -> tuple[Call, Call] | None:
+        return self._marks
+
+    def server_ms(self, before: Any, after: Any) -> float | None:
+        try:
+            ms = (float(after) - float(before)) * 1000
+        except (TypeError, ValueError):  # an error reply: fall back to the round trip
+            return None
+        return ms if ms >= 0 else None
 
     def admit(self, expected_ms: float) -> None:
         while True:
@@ -78,8 +101,7 @@ class Governor:
             self._owed += server_ms
 
     def settle(self) -> None:
-        if self._owed > 0:
-            self._take(0.0)
+        self._take(0.0)  # pays, and ends this caller's lease at once
 
     def _take(self, expected_ms: float) -> float:
         with self._lock:
@@ -97,6 +119,7 @@ class Governor:
             int(s.report_interval * 1000 * FRESH_REPORTS),
             self.worker,
             f"{self.worker}:{threading.get_ident()}",
+            int(s.report_interval * 1000 * COOLDOWN_REPORTS),
         ]
         began = time.perf_counter()
         try:

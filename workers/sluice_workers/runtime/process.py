@@ -134,7 +134,11 @@ def run_process(
         return ProcessSummary([])
     caps, transport = started
     wid = worker_id(index)
-    governor = Governor(redis, transport.keys, settings.governor, wid) if settings.governor.enabled else None
+    governor = (
+        Governor(redis, transport.keys, settings.governor, wid, cluster=caps.cluster)
+        if settings.governor.enabled
+        else None
+    )
     if handlers is None:
         handlers = build_handlers(redis, settings, cluster=caps.cluster, pacer=governor)
     metrics = Metrics()
