@@ -89,6 +89,12 @@ def test_cache_and_foreground_suites_run_every_system(redis_factory: Any) -> Non
     assert all(m["ok"] and m["busy"]["calls"] > 0 for m in fg_report.data["measurements"])
     markdown = cache_report.markdown() + fg_report.markdown()
     assert "exact hit: sluice / raw GET + decode" in markdown
+    writes = cache_report.data["writes"]  # one update vs raw XADD, and 64 producers at once
+    assert writes["single"]["sluice"]["ok"] and writes["single"]["raw-xadd"]["ok"]
+    assert (
+        writes["group"]["sluice-threads"]["median"] > 0 and writes["group"]["langchain-redis"]["median"] > 0
+    )
+    assert "single cache update: sluice / raw XADD of the same bytes" in markdown
     assert "exact p99 busy / idle" in markdown and "ingest rate / ungoverned" in markdown
 
 
