@@ -124,6 +124,35 @@ class SentinelTopology:
                 continue
         raise RuntimeError("no sentinel answered")
 
+    def wait_failed_over(self, old_port: int, timeout: float = 30.0) -> int:
+        """Until every running sentinel names the same new primary and that server says it is one;
+        returns its port. Restarting the old primary before then is unsafe when it has no
+        persistence: a sentinel still holding the old configuration sees it back (empty) and may
+        point the promoted replica at it, which then syncs that emptiness."""
+        promoted: list[int] = []
+
+        def agreed() -> bool:
+            ports = set()
+            for sentinel in self.sentinels:
+                if not sentinel.running:
+                    continue
+                try:
+                    with sentinel.client() as client:
+                        ports.add(int(client.sentinel_get_master_addr_by_name(self.SERVICE)[1]))
+                except (redis.ConnectionError, redis.TimeoutError):
+                    return False
+            if len(ports) != 1 or old_port in ports:
+                return False
+            port = ports.pop()
+            with self.server_on(port).client() as server:
+                if server.info("replication").get("role") != "master":
+                    return False
+            promoted[:] = [port]
+            return True
+
+        wait_until(agreed, timeout, "every sentinel to name the promoted primary")
+        return promoted[0]
+
     def server_on(self, port: int) -> RedisServer:
         return next(s for s in (self.primary, self.replica) if s.port == port)
 
