@@ -1,7 +1,7 @@
 """One error root for everything sluice raises.
 
 Transport errors (`redis.RedisError`) are translated into these at the transport edge
-(`sluice.connection.translate`), so apps catch `SluiceError` and never a redis-py type.
+(`sluice.transport.translate`), so apps catch `SluiceError` and never a redis-py type.
 Every message says what is wrong and what to do next.
 """
 

@@ -5,7 +5,7 @@ text of ``<name>.lua`` (a function shared by several scripts, e.g. stream_versio
 source, and each script stays one self-contained EVALSHA. redis-py's `Script` runs EVALSHA and
 reloads on NOSCRIPT, on standalone, Sentinel-managed and Cluster clients alike. Cluster batches
 of the vector runner send EVALSHA themselves (`sha`, of the expanded text) and load scripts per
-node (`sluice.vectors.cluster_batch`). A script whose first line
+node (`sluice.transport.cluster_batch`). A script whose first line
 is ``#!lua flags=no-writes`` runs with EVALSHA_RO instead: a user allowed only reads (and
 ``+evalsha_ro``) may run it, and a replica can answer it.
 """

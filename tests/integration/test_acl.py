@@ -24,7 +24,6 @@ from langchain_core.outputs import Generation
 from pydantic import SecretStr
 
 import servers
-from sluice.connection.translate import translate_errors
 from sluice.embeddings.hashing import HashingEmbeddings
 from sluice.errors import PermissionDenied
 from sluice.facade.client import Client
@@ -33,6 +32,7 @@ from sluice.keys import Keys
 from sluice.models.registry import ModelRegistry
 from sluice.settings import Settings
 from sluice.stores.history import HistoryStore, HistoryWrite
+from sluice.transport.translate import translate_errors
 from sluice.vectors.backend import BackendChoice
 from sluice_workers.cli.main import main as sluice_main
 from support.settings import fast_settings

@@ -19,7 +19,7 @@ from sluice.errors import DurabilityNotReached, RedisUnavailable
 from sluice.facade.client import Client
 from sluice.jobs.models import HistoryAppendPayload
 from sluice.stores.history import HistoryStore, HistoryWrite
-from sluice.vectors.runner import AsyncRunner, Call, Runner
+from sluice.transport.runner import AsyncRunner, Call, Runner
 from support.resharding import Resharder
 from support.settings import fast_settings
 from topologies import ClusterTopology

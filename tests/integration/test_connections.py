@@ -18,7 +18,6 @@ import servers
 from servers import ExternalRedis, RedisServer, TLSFiles
 from sluice.connection.capabilities import aprobe, probe
 from sluice.connection.factory import connect, connect_async
-from sluice.connection.translate import ServerErrors, translate_errors
 from sluice.errors import (
     CapabilityMissing,
     ConfigError,
@@ -29,6 +28,7 @@ from sluice.errors import (
     SluiceError,
 )
 from sluice.settings import RedisSettings
+from sluice.transport.translate import ServerErrors, translate_errors
 from topologies import ClusterTopology, SentinelTopology, ServerFactory
 
 

@@ -1,4 +1,4 @@
-"""The error table (sluice.connection.translate): real server error replies sorted into transient
+"""The error table (sluice.transport.translate): real server error replies sorted into transient
 (RedisUnavailable: a job in hand stays pending and the attempt does not count), permanent, and
 unknown-hence-retryable; and how the worker's verdict follows from it."""
 
@@ -12,9 +12,9 @@ import pytest
 import redis as redis_py
 import redis.exceptions as rex
 
-from sluice.connection.translate import error_code, to_sluice_error
 from sluice.errors import RedisUnavailable, ServerError
 from sluice.settings import WorkerSettings
+from sluice.transport.translate import error_code, to_sluice_error
 from sluice_workers.runtime.outcomes import judge
 
 

@@ -12,8 +12,8 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from sluice.facade.client import Client
 from sluice.stores.history_vectors import index_name
+from sluice.transport.runner import Runner, drive
 from sluice.vectors.manager import index_info
-from sluice.vectors.runner import Runner, drive
 from sluice_workers.handlers.history import HistoryHandler
 from support.settings import fast_settings
 from support.workers import ThreadWorker

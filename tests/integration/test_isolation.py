@@ -20,11 +20,11 @@ from langchain_core.messages import HumanMessage
 from pydantic import SecretStr
 
 import servers
-from sluice.connection.translate import translate_errors
 from sluice.errors import JobFailed, PermissionDenied
 from sluice.facade.client import Client
 from sluice.jobs.models import CacheWarmPayload, HistoryAppendPayload, IndexDocument, IndexPayload
 from sluice.settings import Settings
+from sluice.transport.translate import translate_errors
 from support.settings import fast_settings
 from support.workers import ThreadWorker
 

@@ -12,10 +12,10 @@ import servers
 from servers import need
 from sluice.facade.client import Client
 from sluice.facade.vectorstore import SluiceVectorStore
+from sluice.transport.runner import Call
 from sluice.vectors import IndexSchema, MetadataField, Num, Tag
 from sluice.vectors.backfill import scan_keys
 from sluice.vectors.migration import Migration
-from sluice.vectors.runner import Call
 from support.settings import fast_settings
 from support.workers import ThreadWorker
 from topologies import ClusterTopology

@@ -20,9 +20,9 @@ import servers
 from sluice.errors import ConfigError, SluiceError
 from sluice.facade.client import Client
 from sluice.facade.vectorstore import SluiceVectorStore
+from sluice.transport.runner import drive
 from sluice.vectors import IndexSchema, MetadataField, Tag
 from sluice.vectors.hybrid import HybridQuery
-from sluice.vectors.runner import drive
 from support.settings import fast_settings
 from support.workers import ThreadWorker
 from topologies import ClusterTopology

@@ -27,8 +27,8 @@ from sluice.settings import ComponentSpec, Settings
 from sluice.stores import generations as codec
 from sluice.stores.cache_versions import write_plan
 from sluice.stores.exact_cache import CacheWrite, ExactCacheStore
+from sluice.transport.runner import Runner
 from sluice.types import StreamEntryRef
-from sluice.vectors.runner import Runner
 from support.settings import fast_settings
 from support.workers import ThreadWorker
 

@@ -6,8 +6,8 @@ import pytest
 import redis.exceptions as rex
 
 from sluice.scripts import sha
-from sluice.vectors.call import Call
-from sluice.vectors.cluster_batch import MAX_PAUSE, ClusterBatch
+from sluice.transport.call import Call
+from sluice.transport.cluster_batch import MAX_PAUSE, ClusterBatch
 
 SLOTS = {"a": 1, "b": 2}
 OWNERS = {1: "n1:1", 2: "n2:2"}

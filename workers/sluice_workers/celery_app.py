@@ -33,7 +33,6 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sluice.connection.factory import connect
-from sluice.connection.translate import translate_errors
 from sluice.connection.urls import parse_url
 from sluice.errors import ConfigError
 from sluice.jobs.models import CacheWarmPayload
@@ -41,6 +40,7 @@ from sluice.keys import Keys
 from sluice.models.registry import ModelRegistry
 from sluice.queue.producer import Producer
 from sluice.settings import Settings
+from sluice.transport.translate import translate_errors
 
 log = logging.getLogger(__name__)
 TASK = "sluice.refresh_ahead"

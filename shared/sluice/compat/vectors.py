@@ -25,11 +25,11 @@ from langchain_core.vectorstores import VectorStoreRetriever
 from sluice.facade.client import Client
 from sluice.facade.pending import ReadYourWrites
 from sluice.facade.vectorstore import SluiceVectorStore
+from sluice.transport.runner import adrive, drive
 from sluice.vectors import foreign_filters, ingest
 from sluice.vectors.filters import Filter
 from sluice.vectors.manager import read_meta
 from sluice.vectors.meta import IndexMeta
-from sluice.vectors.runner import adrive, drive
 from sluice.vectors.schema import IndexSchema
 
 SchemaFor = Callable[[int], IndexSchema]

@@ -23,8 +23,8 @@ import redis.asyncio.cluster
 import redis.cluster
 import redis.exceptions as rex
 
-from sluice.connection.translate import ServerErrors, translate_errors
 from sluice.errors import CapabilityMissing, ConfigError, PermissionDenied, SluiceError
+from sluice.transport.translate import ServerErrors, translate_errors
 
 Feature = Literal["search", "vector_sets", "json", "vectors"]
 Version = tuple[int, int, int]

@@ -28,10 +28,10 @@ from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from sluice.connection.translate import translate_errors
 from sluice.connection.urls import ConnectionSpec, OptionValue, parse_url
 from sluice.errors import ConfigError
 from sluice.settings import RedisSettings
+from sluice.transport.translate import translate_errors
 
 SyncClient: TypeAlias = redis.Redis | redis.cluster.RedisCluster
 AsyncClient: TypeAlias = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster

@@ -31,8 +31,8 @@ import redis.connection
 import redis.retry
 import redis.sentinel
 
-from sluice.connection.translate import translate_errors
 from sluice.errors import ConfigError
+from sluice.transport.translate import translate_errors
 
 _RESP3_ONLY: Final = ("maint_notifications", "oss_cluster_maint", "orig_", "himport_registry")
 _NOT_CARRIED: Final = frozenset({"connection_pool", "redis_connect_func", "retry", "host", "port"})

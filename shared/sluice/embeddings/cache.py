@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from sluice.connection.translate import translate_errors
 from sluice.keys import Keys
 from sluice.settings import VectorSettings
+from sluice.transport.translate import translate_errors
 
 
 class EmbeddingsCache:

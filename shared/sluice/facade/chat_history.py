@@ -37,7 +37,7 @@ from sluice.facade.policy import OnTimeout, WriteMode, check_count, check_ttl, o
 from sluice.jobs.models import HistoryAppendPayload
 from sluice.stores.history import HistoryOp, parse_read, read_call
 from sluice.stores.messages import NOT_KEPT, to_compact_dicts
-from sluice.vectors.runner import AsyncRunner, Call, Runner
+from sluice.transport.runner import AsyncRunner, Call, Runner
 
 if TYPE_CHECKING:
     from sluice.core import Core

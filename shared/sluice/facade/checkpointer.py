@@ -32,8 +32,8 @@ from sluice.facade import checkpoint_codec as codec
 from sluice.facade.consistency import ReplicaReads
 from sluice.jobs.models import CheckpointPayload
 from sluice.stores import checkpoints as store
+from sluice.transport.runner import AsyncRunner, Call, Runner
 from sluice.types import StreamEntryRef
-from sluice.vectors.runner import AsyncRunner, Call, Runner
 
 if TYPE_CHECKING:
     from sluice.core import Core

@@ -168,7 +168,7 @@ class Client(Core):
         Pass `page.cursor` back for the next page; None means the listing is complete. Never KEYS/SCAN.
         """
         from sluice.stores.sessions import list_sessions
-        from sluice.vectors.runner import Runner, drive
+        from sluice.transport.runner import Runner, drive
 
         runner = Runner(self.redis, cluster=self.capabilities.cluster)
         return drive(list_sessions(self.keys, prefix, cursor, count), runner)
@@ -177,7 +177,7 @@ class Client(Core):
         self, prefix: str = "", *, cursor: str | None = None, count: int = 100
     ) -> SessionPage:
         from sluice.stores.sessions import list_sessions
-        from sluice.vectors.runner import AsyncRunner, adrive
+        from sluice.transport.runner import AsyncRunner, adrive
 
         runner = AsyncRunner(self.async_redis, cluster=(await self.acapabilities()).cluster)
         return await adrive(list_sessions(self.keys, prefix, cursor, count), runner)

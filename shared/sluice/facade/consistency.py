@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from sluice.errors import JobFailed
 from sluice.facade.pending import PendingWrites
 from sluice.queue.pending import PendingSet, parse, pending_set
+from sluice.transport.runner import AsyncRunner, Call, Runner
 from sluice.types import EntryId, JobKind, StreamEntryRef
-from sluice.vectors.runner import AsyncRunner, Call, Runner
 
 if TYPE_CHECKING:
     from sluice.core import Core

@@ -24,8 +24,8 @@ from sluice.facade.pending import await_writes, wait_for_writes
 from sluice.facade.policy import OnTimeout
 from sluice.jobs.models import HistoryAppendPayload
 from sluice.queue.pending import parse, pending_set
+from sluice.transport.runner import AsyncRunner, Call, Runner
 from sluice.types import EntryId, StreamEntryRef
-from sluice.vectors.runner import AsyncRunner, Call, Runner
 
 if TYPE_CHECKING:
     from sluice.core import Core

@@ -22,9 +22,9 @@ from langchain_core.retrievers import BaseRetriever
 from sluice.embeddings.registry import EmbedderRegistry
 from sluice.errors import ConfigError
 from sluice.stores.history_vectors import Recalled, index_name, recall, recall_schema, session_filter
+from sluice.transport.runner import adrive, drive
 from sluice.vectors.backend import VectorQuery, choose
 from sluice.vectors.meta import IndexMeta
-from sluice.vectors.runner import adrive, drive
 from sluice.vectors.session import IndexSession, check_dims
 
 if TYPE_CHECKING:

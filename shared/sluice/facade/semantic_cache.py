@@ -66,12 +66,12 @@ from sluice.stores.semantic_cache import (
     touch_calls,
 )
 from sluice.stores.verify import KeyTerms, Verdict, Verifier
+from sluice.transport.runner import adrive, drive
 from sluice.types import KeyT
 from sluice.vectors.backend import BackendChoice, VectorQuery
 from sluice.vectors.documents import Hit
 from sluice.vectors.manager import drop_index
 from sluice.vectors.meta import IndexMeta
-from sluice.vectors.runner import adrive, drive
 from sluice.vectors.schema import Algorithm
 from sluice.vectors.session import IndexSession, check_dims
 

@@ -40,7 +40,7 @@ from sluice.facade import store_codec as codec
 from sluice.facade.consistency import ReplicaReads
 from sluice.jobs.models import StorePayload
 from sluice.stores import items as store
-from sluice.vectors.runner import AsyncRunner, Call, Runner
+from sluice.transport.runner import AsyncRunner, Call, Runner
 
 if TYPE_CHECKING:
     from sluice.core import Core

@@ -11,9 +11,9 @@ from typing import Any
 
 import redis.exceptions as rex
 
-from sluice.connection.translate import translate_errors
 from sluice.migrate.keyspace import text
 from sluice.migrate.records import SourceError, VectorSpec
+from sluice.transport.translate import translate_errors
 
 _FIELD_TYPES = {"TAG": "tag", "NUMERIC": "numeric", "TEXT": "text"}
 

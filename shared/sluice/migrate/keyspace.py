@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import redis.exceptions as rex
 
-from sluice.connection.translate import translate_errors
 from sluice.migrate.records import SourceError
+from sluice.transport.translate import translate_errors
 
 SCAN_COUNT = 500
 READ_CHUNK = 200

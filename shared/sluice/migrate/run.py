@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sluice.connection.translate import translate_errors
 from sluice.embeddings.registry import EmbedderRegistry
 from sluice.migrate import fit, plan, targets
 from sluice.migrate.records import (
@@ -31,6 +30,7 @@ from sluice.migrate.records import (
 )
 from sluice.migrate.sources import Source
 from sluice.queue.progress import Applied
+from sluice.transport.translate import translate_errors
 from sluice.vectors.schema import IndexSchema
 
 if TYPE_CHECKING:

@@ -16,9 +16,9 @@ from langchain_core.embeddings import Embeddings
 from sluice.embeddings.registry import EmbedderRegistry
 from sluice.migrate.fit import ALGORITHMS, dtype_of, metric_of
 from sluice.migrate.records import SourceError, VectorSpec
+from sluice.transport.runner import Runner, drive
 from sluice.vectors.manager import read_meta
 from sluice.vectors.meta import IndexMeta
-from sluice.vectors.runner import Runner, drive
 from sluice.vectors.schema import RESERVED, IndexSchema, MetadataField, VectorField
 from sluice.vectors.session import IndexSession
 

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sluice.connection.translate import translate_errors
 from sluice.keys import Keys
+from sluice.transport.translate import translate_errors
 
 KEEP_SECONDS: Final = 7200
 BUCKET_WIDTH: Final = 0.05

@@ -20,11 +20,11 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from sluice.connection.translate import translate_errors
 from sluice.errors import ConfigError, SluiceError
 from sluice.jobs.models import JobEnvelope
 from sluice.keys import Keys
 from sluice.queue.producer import Producer
+from sluice.transport.translate import translate_errors
 from sluice.types import EntryId, KeyT, StreamEntryRef
 
 PAGE = 500

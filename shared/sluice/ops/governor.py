@@ -14,8 +14,8 @@ from typing import Any
 
 import redis.exceptions as rex
 
-from sluice.connection.translate import translate_errors
 from sluice.keys import Keys
+from sluice.transport.translate import translate_errors
 
 STALE_MS = 5_000  # a measured duty cycle or a report older than this is shown as idle / none
 

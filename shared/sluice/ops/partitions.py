@@ -17,11 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sluice.connection.translate import translate_errors
 from sluice.errors import ConfigError
 from sluice.keys import Keys
 from sluice.ops.workers import live_workers
 from sluice.queue.partitions import stored_count
+from sluice.transport.translate import translate_errors
 from sluice.types import JOB_KINDS, KeyT, parse_entry_id
 
 EntryTuple = tuple[int, int]

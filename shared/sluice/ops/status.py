@@ -12,11 +12,11 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from sluice.connection.translate import translate_errors
 from sluice.keys import Keys
 from sluice.ops import governor
 from sluice.ops.governor import GovernorStatus
 from sluice.ops.workers import live_workers
+from sluice.transport.translate import translate_errors
 from sluice.types import JOB_KINDS
 
 THROUGHPUT_MINUTES = 5

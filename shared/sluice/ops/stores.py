@@ -18,15 +18,15 @@ from typing import Any, Final
 
 import redis.exceptions as rex
 
-from sluice.connection.translate import translate_errors
 from sluice.errors import JobDecodeError, PermissionDenied, SluiceError
 from sluice.jobs import codec
 from sluice.keys import Keys
 from sluice.ops import cachestats
 from sluice.stores.semantic_cache import INDEX_PREFIX
+from sluice.transport.runner import Call, Runner, drive
+from sluice.transport.translate import translate_errors
 from sluice.vectors.manager import index_info, read_meta
 from sluice.vectors.meta import IndexMeta
-from sluice.vectors.runner import Call, Runner, drive
 
 RECENT_SESSIONS: Final = 10
 PENDING_SAMPLE: Final = 256

@@ -9,8 +9,8 @@ import json
 import time
 from typing import Any
 
-from sluice.connection.translate import translate_errors
 from sluice.keys import Keys
+from sluice.transport.translate import translate_errors
 
 
 def live_workers(redis: Any, keys: Keys) -> list[dict[str, Any]]:

@@ -18,9 +18,9 @@ from typing import Any
 
 from redis.exceptions import NoPermissionError
 
-from sluice.connection.translate import translate_errors
 from sluice.errors import ConfigError
 from sluice.keys import Keys
+from sluice.transport.translate import translate_errors
 
 HOW_TO_CHANGE = (
     "to change the count, drain the queues and run `sluice partitions set N` "

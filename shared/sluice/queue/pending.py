@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from sluice.keys import Keys
+from sluice.transport.runner import Call
 from sluice.types import EntryId, JobKind, KeyT, parse_entry_id
-from sluice.vectors.runner import Call
 
 PENDING_TTL_MS: Final = 7 * 24 * 3600 * 1000
 """A pending set outlives its last enqueue by as long as a dead marker lives, so an id left by a

@@ -31,7 +31,6 @@ from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError, ResponseError
 
 from sluice import scripts
-from sluice.connection.translate import translate_errors
 from sluice.errors import ConfigError, PayloadTooLarge, QueueFull, RedisUnavailable
 from sluice.jobs.codec import encode
 from sluice.jobs.models import JobEnvelope, Payload
@@ -43,8 +42,9 @@ from sluice.queue.partitions import acheck_partitions, check_partitions
 from sluice.queue.wire import AsyncHeldConnection, HeldConnection, holdable
 from sluice.settings import QueueSettings, Settings
 from sluice.stores import versions
+from sluice.transport.runner import AsyncRunner, Call, Runner
+from sluice.transport.translate import translate_errors
 from sluice.types import StreamEntryRef
-from sluice.vectors.runner import AsyncRunner, Call, Runner
 
 Ids = list[bytes | str]
 

@@ -8,9 +8,9 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sluice.connection.translate import translate_errors
 from sluice.keys import Keys
 from sluice.queue.waiting import parse_state, state_commands
+from sluice.transport.translate import translate_errors
 from sluice.types import EntryId, StreamEntryRef, parse_entry_id
 
 STATE_CHUNK = 500  # ids per state check: keeps each XPENDING range small

@@ -14,13 +14,13 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from sluice import scripts
-from sluice.connection.translate import to_sluice_error
 from sluice.errors import DurabilityNotReached, QueueFull
 from sluice.keys import Keys
 from sluice.queue import plan as planning
 from sluice.queue.commit import Reply
 from sluice.settings import QueueSettings
-from sluice.vectors.runner import Call
+from sluice.transport.runner import Call
+from sluice.transport.translate import to_sluice_error
 
 SCRIPT = "enqueue"
 
@@ -67,7 +67,7 @@ def evalsha(call: planning.ScriptCall) -> tuple[Any, ...]:
 
 
 def runner_calls(queue: QueueSettings, calls: Sequence[planning.ScriptCall]) -> list[Call]:
-    """For `sluice.vectors.runner` (a Cluster): each call, then its durability wait on its node."""
+    """For `sluice.transport.runner` (a Cluster): each call, then its durability wait on its node."""
     out: list[Call] = []
     for call in calls:
         out.append(Call(tuple(call.args), route=call.stream, script=SCRIPT, keys=tuple(call.keys)))

@@ -22,9 +22,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sluice.connection.translate import translate_errors
 from sluice.errors import JobFailed, SluiceError, WaitTimeout
 from sluice.keys import Keys
+from sluice.transport.translate import translate_errors
 from sluice.types import EntryId, NotifiedEntryRef, StreamEntryRef, parse_entry_id
 
 PENDING_SCAN = 1000

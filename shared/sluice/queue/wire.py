@@ -1,6 +1,6 @@
 """The producer's own connection: enqueue calls sent pre-packed, in one round trip (sync and asyncio).
 
-For standalone and Sentinel-managed clients (a Cluster goes through `sluice.vectors.runner`).
+For standalone and Sentinel-managed clients (a Cluster goes through `sluice.transport.runner`).
 The producer keeps one connection of the client's pool for itself, used by one sender at a time
 (the group committer's leader, `sluice.queue.commit`), so an enqueue skips what redis-py does
 per command around the round trip: the pool checkout (a lock, a poll of the socket to see it is

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from sluice.keys import Keys, digest
 from sluice.stores.versions import SCRIPT, padded, parse_reserved
+from sluice.transport.call import Call
+from sluice.transport.runner import Plan
 from sluice.types import KeyT
-from sluice.vectors.call import Call
-from sluice.vectors.runner import Plan
 
 if TYPE_CHECKING:
     from sluice.stores.exact_cache import CacheWrite

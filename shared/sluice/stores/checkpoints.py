@@ -17,13 +17,13 @@ from typing import Any, Final, Literal
 
 import redis.exceptions as rex
 
-from sluice.connection.translate import ServerErrors
 from sluice.errors import StoreCorrupted
 from sluice.jobs.models import CheckpointPayload
 from sluice.keys import Keys
 from sluice.stores.versions import padded
+from sluice.transport.runner import Call
+from sluice.transport.translate import ServerErrors
 from sluice.vectors.backend import check
-from sluice.vectors.runner import Call
 
 TOMBSTONE_TTL: Final = 24 * 3600.0
 """Seconds a deleted thread's tombstone stops redelivered older jobs from reviving it."""

@@ -29,7 +29,6 @@ from typing import Any, Final
 from langchain_core.outputs import Generation
 from redis.exceptions import ResponseError
 
-from sluice.connection.translate import ServerErrors, translate_errors
 from sluice.errors import InvalidArgument, StoreCorrupted
 from sluice.jobs.models import CacheFillPayload
 from sluice.keys import Keys, digest
@@ -41,7 +40,8 @@ from sluice.stores.cache_versions import (
     versions_plan,
     write_plan,
 )
-from sluice.vectors.runner import AsyncRunner, Runner, adrive, drive
+from sluice.transport.runner import AsyncRunner, Runner, adrive, drive
+from sluice.transport.translate import ServerErrors, translate_errors
 
 log = logging.getLogger(__name__)
 

@@ -16,15 +16,15 @@ from typing import Any, Final, Literal
 import redis.exceptions as rex
 from langchain_core.messages import BaseMessage
 
-from sluice.connection.translate import ServerErrors, translate_errors
 from sluice.errors import StoreCorrupted
 from sluice.keys import Keys
 from sluice.stores import messages as codec
 from sluice.stores.sessions import drop_call, touch_call
 from sluice.stores.versions import padded
+from sluice.transport.runner import Call, Runner
+from sluice.transport.translate import ServerErrors, translate_errors
 from sluice.types import parse_entry_id
 from sluice.vectors.backend import check
-from sluice.vectors.runner import Call, Runner
 
 HistoryOp = Literal["append", "clear", "delete"]
 TOMBSTONE_TTL: Final = 24 * 3600.0

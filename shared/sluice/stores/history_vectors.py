@@ -27,12 +27,12 @@ from langchain_core.messages import BaseMessage, messages_from_dict
 from sluice.errors import ConfigError, InvalidArgument, PermanentJobError, RetryableJobError, StoreCorrupted
 from sluice.keys import Keys, digest
 from sluice.stores.history import REF_WIDTH, find_call, parse
+from sluice.transport.runner import Call, Plan
 from sluice.vectors.backend import check
 from sluice.vectors.documents import DocWrite, Hit
 from sluice.vectors.filters import Filter, Tag
 from sluice.vectors.manager import make_backend
 from sluice.vectors.meta import INDEX_NAME, IndexMeta
-from sluice.vectors.runner import Call, Plan
 from sluice.vectors.schema import IndexSchema, MetadataField, VectorField
 from sluice.vectors.writer import VectorWriter
 

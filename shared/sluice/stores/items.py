@@ -21,10 +21,10 @@ import numpy as np
 
 from sluice.keys import Keys
 from sluice.stores.versions import padded
+from sluice.transport.runner import Call
 from sluice.types import parse_entry_id
 from sluice.vectors.backend import check
 from sluice.vectors.filters import _vsets_num, _vsets_string
-from sluice.vectors.runner import Call
 
 SEP: Final = "\x1f"
 TOMBSTONE_TTL: Final = 24 * 3600.0

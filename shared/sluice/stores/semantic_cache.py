@@ -27,7 +27,6 @@ from typing import Any, Final, Literal
 import redis.exceptions as rex
 from langchain_core.outputs import Generation
 
-from sluice.connection.translate import ServerErrors
 from sluice.embeddings.cache import EmbeddingsCache
 from sluice.embeddings.registry import EmbedderRegistry
 from sluice.errors import ConfigError, PermanentJobError, RetryableJobError, StoreCorrupted
@@ -37,12 +36,13 @@ from sluice.settings import Settings
 from sluice.stores.exact_cache import CacheWrite
 from sluice.stores.verify import ACCEPTED, Verifier, judge
 from sluice.stores.versions import padded
+from sluice.transport.runner import Call
+from sluice.transport.translate import ServerErrors
 from sluice.vectors.budget import Pacer
 from sluice.vectors.documents import VERSION_WIDTH, DocumentError, DocWrite, Hit, check_vector
 from sluice.vectors.filters import Filter, Tag
 from sluice.vectors.manager import make_backend
 from sluice.vectors.meta import IndexMeta
-from sluice.vectors.runner import Call
 from sluice.vectors.schema import Algorithm, IndexSchema, MetadataField, VectorField
 from sluice.vectors.vsets import VectorSetBackend
 from sluice.vectors.writer import VectorWriter

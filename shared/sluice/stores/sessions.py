@@ -7,7 +7,7 @@ never ``KEYS`` or ``SCAN``), then reads each listed session's last write, size a
 one more round trip. The index may still name a session that expired, or was deleted while an
 older batch was being applied: listing checks every session against the conversation itself and
 skips such entries, and the worker's `sweep` removes them (sessions whose expiry passed first,
-plus a slow walk over all names). Everything here is a sans-I/O plan (`sluice.vectors.runner`):
+plus a slow walk over all names). Everything here is a sans-I/O plan (`sluice.transport.runner`):
 the same code serves sync and asyncio callers, standalone and Cluster.
 """
 
@@ -20,8 +20,8 @@ from typing import Any, Final
 
 from sluice.errors import InvalidArgument
 from sluice.keys import Keys
+from sluice.transport.runner import Call, Plan
 from sluice.vectors.backend import check
-from sluice.vectors.runner import Call, Plan
 
 MAX_ROUNDS: Final = 8
 """Listing rounds per page: a page skips dead entries and reads on, up to this many batches."""

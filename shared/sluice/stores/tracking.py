@@ -26,8 +26,8 @@ from typing import Any, Final, Generic, TypeVar
 
 from redis.exceptions import RedisError, ResponseError
 
-from sluice.connection.translate import translate_errors
 from sluice.errors import InvalidArgument
+from sluice.transport.translate import translate_errors
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The interface both vector backends implement, and the choice between them by capability.
 
-A backend is sans-I/O: every operation is a plan (`sluice.vectors.runner`) or a list of calls,
+A backend is sans-I/O: every operation is a plan (`sluice.transport.runner`) or a list of calls,
 run by a sync or asyncio runner. Writes are versioned Lua calls (the index worker pipelines
 them); reads fan out over shards (one per Cluster primary) and merge top-k.
 """
@@ -14,13 +14,13 @@ from typing import Any, Literal, Protocol
 import redis.exceptions as rex
 
 from sluice.connection.capabilities import Capabilities
-from sluice.connection.translate import ServerErrors, to_sluice_error
 from sluice.errors import ConfigError, SluiceError, StoreCorrupted
+from sluice.transport.runner import Call, Plan
+from sluice.transport.translate import ServerErrors, to_sluice_error
 from sluice.vectors.documents import DocWrite, Hit
 from sluice.vectors.filters import Filter
 from sluice.vectors.hybrid import Fused, HybridQuery
 from sluice.vectors.meta import BackendName, IndexMeta
-from sluice.vectors.runner import Call, Plan
 from sluice.vectors.schema import IndexSchema
 
 BackendChoice = Literal["auto", "search", "vsets"]

@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sluice.connection.translate import translate_errors
 from sluice.keys import Keys
+from sluice.transport.runner import Call, Runner
+from sluice.transport.translate import translate_errors
 from sluice.vectors.backend import check
 from sluice.vectors.documents import VERSION_WIDTH, parse_set_document, unpack
 from sluice.vectors.meta import IndexMeta
-from sluice.vectors.runner import Call, Runner
 
 CHUNK = 500
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from sluice.errors import ConfigError
 from sluice.keys import Keys
+from sluice.transport.runner import Call, Plan
 from sluice.vectors.backend import Backend, check
 from sluice.vectors.meta import BackendName, IndexMeta
-from sluice.vectors.runner import Call, Plan
 from sluice.vectors.schema import IndexSchema, differences
 from sluice.vectors.search import SearchBackend
 from sluice.vectors.vsets import VectorSetBackend

@@ -31,13 +31,13 @@ from sluice.errors import ConfigError
 from sluice.jobs.models import IndexDocument
 from sluice.keys import Keys
 from sluice.queue.progress import Applied
+from sluice.transport.runner import Call, Plan, Runner, drive
 from sluice.vectors import ingest
 from sluice.vectors.backend import BackendChoice, check, choose
 from sluice.vectors.backfill import purge_generation, read_generation
 from sluice.vectors.manager import make_backend
 from sluice.vectors.meta import GenerationSpec, IndexMeta
 from sluice.vectors.progress import settle_in_flight
-from sluice.vectors.runner import Call, Plan, Runner, drive
 from sluice.vectors.schema import IndexSchema, differences
 
 if TYPE_CHECKING:

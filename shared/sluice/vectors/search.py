@@ -17,9 +17,10 @@ from typing import Any
 
 import redis.exceptions as rex
 
-from sluice.connection.translate import ServerErrors
 from sluice.errors import SluiceError, StoreCorrupted
 from sluice.keys import Keys
+from sluice.transport.runner import Call, Plan
+from sluice.transport.translate import ServerErrors
 from sluice.vectors.backend import VectorQuery, check, unsupported
 from sluice.vectors.documents import (
     DocWrite,
@@ -44,7 +45,6 @@ from sluice.vectors.hybrid import (
     text_query,
 )
 from sluice.vectors.meta import BackendName, IndexMeta
-from sluice.vectors.runner import Call, Plan
 from sluice.vectors.schema import IndexSchema
 
 log = logging.getLogger(__name__)

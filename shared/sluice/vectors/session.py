@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sluice.errors import ConfigError
+from sluice.transport.runner import AsyncRunner, Runner, adrive, drive
 from sluice.vectors.backend import Backend, BackendChoice, VectorQuery, choose
 from sluice.vectors.backfill import purge_generation
 from sluice.vectors.documents import Hit
@@ -24,7 +25,6 @@ from sluice.vectors.hybrid import Fused, HybridQuery
 from sluice.vectors.inference import Inferred, infer_fields
 from sluice.vectors.manager import default_schema, drop_index, make_backend, open_index, read_meta
 from sluice.vectors.meta import IndexMeta
-from sluice.vectors.runner import AsyncRunner, Runner, adrive, drive
 from sluice.vectors.schema import IndexSchema
 
 if TYPE_CHECKING:

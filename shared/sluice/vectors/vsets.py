@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sluice.keys import Keys, stable_hash
+from sluice.transport.runner import Call, Plan
 from sluice.vectors.backend import VectorQuery, check, unsupported
 from sluice.vectors.documents import (
     DocWrite,
@@ -28,7 +29,6 @@ from sluice.vectors.documents import (
 from sluice.vectors.filters import to_vsets
 from sluice.vectors.hybrid import Fused, HybridQuery
 from sluice.vectors.meta import BackendName, IndexMeta
-from sluice.vectors.runner import Call, Plan
 from sluice.vectors.schema import IndexSchema
 
 QUANT = {"float32": "NOQUANT", "q8": "Q8", "bin": "BIN"}

@@ -14,8 +14,8 @@ from sluice.embeddings.cache import EmbeddingsCache
 from sluice.embeddings.registry import EmbedderRegistry
 from sluice.keys import Keys
 from sluice.settings import Settings
+from sluice.transport.runner import Call, Runner
 from sluice.vectors.budget import Pacer, WriteBudget
-from sluice.vectors.runner import Call, Runner
 
 
 class VectorWriter:

@@ -28,11 +28,11 @@ from sluice.facade.client import Client
 from sluice.jobs.models import IndexDocument
 from sluice.queue.progress import Applied
 from sluice.settings import Settings
+from sluice.transport.runner import Runner, drive
 from sluice.vectors import ingest
 from sluice.vectors.manager import index_info, read_meta
 from sluice.vectors.meta import IndexMeta
 from sluice.vectors.migration import Migration, MigrationError, Target, resumed
-from sluice.vectors.runner import Runner, drive
 from sluice.vectors.schema import IndexSchema, MetadataField, VectorField, differences
 from sluice.vectors.session import IndexSession
 from sluice_workers.cli.lines import read_lines

@@ -22,7 +22,6 @@ from typing import Any, TextIO
 from langchain_core.messages import BaseMessage, convert_to_messages, messages_from_dict
 
 from sluice.connection.factory import connect
-from sluice.connection.translate import translate_errors
 from sluice.embeddings.registry import EmbedderRegistry
 from sluice.errors import ConfigError
 from sluice.jobs.models import CacheWarmPayload
@@ -33,6 +32,7 @@ from sluice.queue.producer import Producer
 from sluice.queue.progress import Applied
 from sluice.settings import Settings
 from sluice.stores.semantic_cache import index_name
+from sluice.transport.translate import translate_errors
 from sluice.types import StreamEntryRef
 from sluice.vectors.meta import IndexMeta
 from sluice_workers.cli.lines import read_lines

@@ -20,9 +20,9 @@ from sluice.keys import Keys
 from sluice.queue.pending import PendingSet
 from sluice.settings import Settings
 from sluice.stores.checkpoints import run_index_calls, write_call, write_result
+from sluice.transport.runner import Call, Runner
 from sluice.types import EntryId, KeyT
 from sluice.vectors.backend import check
-from sluice.vectors.runner import Call, Runner
 from sluice_workers.handlers.base import Failures
 
 

@@ -28,10 +28,10 @@ from sluice.stores.history_vectors import GoneMessage, HistoryVectors, NewMessag
 from sluice.stores.messages import check_message, normalize
 from sluice.stores.sessions import drop_call, expiry_call, sweep
 from sluice.stores.versions import padded
+from sluice.transport.runner import Call, drive
 from sluice.types import EntryId, KeyT
 from sluice.vectors.backend import check
 from sluice.vectors.budget import Pacer
-from sluice.vectors.runner import Call, drive
 from sluice_workers.handlers.base import Failures
 
 log = logging.getLogger(__name__)

@@ -22,15 +22,15 @@ from typing import Any
 import numpy as np
 import redis.exceptions as rex
 
-from sluice.connection.translate import ServerErrors
 from sluice.errors import ConfigError, PermanentJobError, RetryableJobError, StoreCorrupted
 from sluice.jobs.codec import Job
 from sluice.jobs.models import IndexDocument, IndexPayload
 from sluice.stores.versions import padded
+from sluice.transport.runner import Call
+from sluice.transport.translate import ServerErrors
 from sluice.vectors.documents import DocumentError, DocWrite, check_vector
 from sluice.vectors.manager import make_backend
 from sluice.vectors.meta import IndexMeta
-from sluice.vectors.runner import Call
 from sluice.vectors.writer import VectorWriter
 from sluice_workers.handlers.base import Failures
 

@@ -22,9 +22,9 @@ from sluice.keys import Keys
 from sluice.queue.pending import PendingSet
 from sluice.settings import Settings
 from sluice.stores.items import encode_namespace, index_call, write_call
+from sluice.transport.runner import Call, Runner
 from sluice.types import EntryId, KeyT
 from sluice.vectors.backend import check
-from sluice.vectors.runner import Call, Runner
 from sluice_workers.handlers.base import Failures
 
 

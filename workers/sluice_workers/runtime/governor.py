@@ -24,11 +24,11 @@ import time
 from collections import deque
 from typing import Any
 
-from sluice.connection.translate import translate_errors
 from sluice.keys import Keys
 from sluice.scripts import Scripts
 from sluice.settings import GovernorSettings
-from sluice.vectors.call import Call
+from sluice.transport.call import Call
+from sluice.transport.translate import translate_errors
 
 LONGEST_SLEEP_MS = 50.0  # re-ask at least this often: the rate may have risen meanwhile
 FRESH_REPORTS = 3  # a report stays fresh for this many report intervals

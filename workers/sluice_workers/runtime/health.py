@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sluice.connection.translate import translate_errors
 from sluice.errors import SluiceError
 from sluice.keys import Keys
+from sluice.transport.translate import translate_errors
 
 log = logging.getLogger(__name__)
 

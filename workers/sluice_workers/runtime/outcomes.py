@@ -34,7 +34,7 @@ def is_permanent(exc: BaseException) -> bool:
         return not exc.retryable
     if isinstance(exc, (JobDecodeError, ValidationError)):
         return True
-    if isinstance(exc, ServerError):  # the error table decides (sluice.connection.translate)
+    if isinstance(exc, ServerError):  # the error table decides (sluice.transport.translate)
         return not exc.retryable
     # Transport trouble and a full Redis (maxmemory) are transient; other SluiceErrors (bad
     # settings, missing capability, corrupted store) will not heal by retrying the same entry.

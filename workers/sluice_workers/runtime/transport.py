@@ -13,12 +13,12 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from sluice.connection.capabilities import Capabilities
-from sluice.connection.translate import translate_errors
 from sluice.errors import JobDecodeError, RedisFull, RedisUnavailable
 from sluice.jobs.codec import Job, decode
 from sluice.keys import Keys
 from sluice.scripts import Scripts
 from sluice.settings import Settings
+from sluice.transport.translate import translate_errors
 from sluice.types import EntryId, KeyT
 
 DEAD_MARKER_TTL_MS = 7 * 24 * 3600 * 1000

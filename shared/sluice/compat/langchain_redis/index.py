@@ -12,12 +12,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sluice.errors import ConfigError
+from sluice.transport.runner import Call, Plan, drive
 from sluice.vectors import foreign_filters
 from sluice.vectors.backend import check
 from sluice.vectors.filters import Filter, to_search
 from sluice.vectors.manager import index_info
 from sluice.vectors.meta import IndexMeta
-from sluice.vectors.runner import Call, Plan, drive
 
 if TYPE_CHECKING:
     from sluice.compat.langchain_redis.vectorstore import RedisVectorStore

@@ -29,7 +29,7 @@ from typing import Any, Final
 import redis.exceptions as rex
 
 from sluice.scripts import source
-from sluice.vectors.call import Call, command
+from sluice.transport.call import Call, command
 
 MAX_ROUNDS: Final = 32
 MAX_PAUSE: Final = 2.0  # seconds: longer than moving one slot's keys takes, short for a job

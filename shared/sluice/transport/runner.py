@@ -22,10 +22,10 @@ from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
 from redis.asyncio.cluster import PipelineCommand as AsyncPipelineCommand
 from redis.cluster import PRIMARY, ClusterNode
 
-from sluice.connection.translate import translate_errors
 from sluice.scripts import Scripts
-from sluice.vectors.call import Call
-from sluice.vectors.cluster_batch import ClusterBatch, Send
+from sluice.transport.call import Call
+from sluice.transport.cluster_batch import ClusterBatch, Send
+from sluice.transport.translate import translate_errors
 
 __all__ = ["AsyncRunner", "Call", "Plan", "Runner", "adrive", "drive", "shard_tags_for"]
 
@@ -63,7 +63,7 @@ class Runner:
         """Replies in call order; server error replies are returned as `ResponseError` values.
 
         On a Cluster, redirections (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) are followed; see
-        `sluice.vectors.cluster_batch`. `what` names the operation in error messages.
+        `sluice.transport.cluster_batch`. `what` names the operation in error messages.
         """
         if not calls:
             return []
