@@ -26,8 +26,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
-from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError, ResponseError
 
 from sluice import scripts
@@ -42,7 +40,7 @@ from sluice.queue.partitions import acheck_partitions, check_partitions
 from sluice.queue.wire import AsyncHeldConnection, HeldConnection, holdable
 from sluice.settings import QueueSettings, Settings
 from sluice.stores import versions
-from sluice.transport.runner import AsyncRunner, Call, Runner
+from sluice.transport.runner import AsyncRunner, Call, Runner, is_cluster
 from sluice.transport.translate import translate_errors
 from sluice.types import StreamEntryRef
 
@@ -102,10 +100,6 @@ class _Progress:
     def resend_all(self) -> None:
         for i in self.todo:
             self.segments[i] = self.segments[i].resent()
-
-
-def _is_cluster(redis: Any) -> bool:
-    return isinstance(redis, RedisCluster | AsyncRedisCluster)
 
 
 def _too_many(queue: QueueSettings, segment: planning.Segment) -> None:
@@ -188,7 +182,7 @@ class Producer:
     def __init__(self, redis: Any, settings: Settings, *, cluster: bool | None = None) -> None:
         self._settings = settings
         self._keys = Keys(settings.namespace, settings.queue.partitions)
-        cluster = _is_cluster(redis) if cluster is None else cluster
+        cluster = is_cluster(redis) if cluster is None else cluster
         self._runner = Runner(redis, cluster=cluster)
         self._held = None if cluster or not holdable(redis) else HeldConnection(redis)
         self._committer = Committer(self._send)
@@ -294,7 +288,7 @@ class AsyncProducer:
     def __init__(self, redis: Any, settings: Settings, *, cluster: bool | None = None) -> None:
         self._settings = settings
         self._keys = Keys(settings.namespace, settings.queue.partitions)
-        cluster = _is_cluster(redis) if cluster is None else cluster
+        cluster = is_cluster(redis) if cluster is None else cluster
         self._runner = AsyncRunner(redis, cluster=cluster)
         self._held = None if cluster or not holdable(redis) else AsyncHeldConnection(redis)
         self._committer = AsyncCommitter(self._send)

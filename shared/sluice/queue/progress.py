@@ -9,11 +9,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sluice.keys import Keys
-from sluice.queue.waiting import parse_state, state_commands
-from sluice.transport.translate import translate_errors
-from sluice.types import EntryId, StreamEntryRef, parse_entry_id
+from sluice.queue.waiting import states_plan
+from sluice.transport.runner import Runner, drive, is_cluster
+from sluice.types import EntryId, StreamEntryRef
 
-STATE_CHUNK = 500  # ids per state check: keeps each XPENDING range small
 POLL = 0.1
 
 
@@ -22,7 +21,8 @@ class Applied:
     dead-lettered, read from the consumer group state as `wait()` reads it: no polling of data."""
 
     def __init__(self, redis: Any, keys: Keys, group: str) -> None:
-        self.redis, self.keys, self.group = redis, keys, group
+        self.runner = Runner(redis, cluster=is_cluster(redis))
+        self.keys, self.group = keys, group
         self.left: dict[StreamEntryRef, int] = {}
         self.total_units = 0
         self.applied_units = 0
@@ -39,24 +39,21 @@ class Applied:
         return not self.left
 
     def update(self) -> None:
-        """One round trip per stream and chunk of ids."""
+        """One round trip (per Cluster node) for every job still followed."""
         by_stream: dict[str, list[EntryId]] = defaultdict(list)
         for h in self.left:
             by_stream[h.stream].append(h.entry_id)
-        for stream, ids in by_stream.items():
-            ids.sort(key=parse_entry_id)
-            for start in range(0, len(ids), STATE_CHUNK):
-                chunk = ids[start : start + STATE_CHUNK]
-                with translate_errors("read the progress of jobs"):
-                    pipe = self.redis.pipeline(transaction=False)
-                    state_commands(pipe, self.keys, self.group, stream, chunk)
-                    state = parse_state(chunk, pipe.execute(raise_on_error=False), self.group)
-                for entry_id in state.applied:
-                    self.applied_units += self.left.pop(StreamEntryRef(stream, entry_id))
-                for entry_id, reason in state.dead.items():
-                    ref = StreamEntryRef(stream, entry_id)
-                    self.failed_units += self.left.pop(ref)
-                    self.failed[ref] = reason
+        asks = list(by_stream.items())
+        states = drive(
+            states_plan(self.keys, self.group, asks), self.runner, what="read the progress of jobs"
+        )
+        for (stream, _ids), state in zip(asks, states, strict=True):
+            for entry_id in state.applied:
+                self.applied_units += self.left.pop(StreamEntryRef(stream, entry_id))
+            for entry_id, reason in state.dead.items():
+                ref = StreamEntryRef(stream, entry_id)
+                self.failed_units += self.left.pop(ref)
+                self.failed[ref] = reason
 
     def wait(self, timeout: float, tick: Callable[[Applied], None] | None = None) -> bool:
         """Until every job is applied or dead (True), or `timeout` seconds pass (False)."""

@@ -9,6 +9,10 @@ A *floor* stands for handles a caller no longer holds one by one (see `sluice.fa
 stream S has reached floor F when every entry of S up to F is applied or dead-lettered, i.e. the
 group has delivered F and nothing up to F is pending. That waits for others' jobs as well, never
 for fewer than the forgotten handles.
+
+Each check is one read-only script call per stream (job_state.lua: the group's last-delivered id,
+the pending ids in the range, the dead markers), all streams in one batch: a sans-I/O plan that
+`Waiter` and `AsyncWaiter` run on the sync and asyncio runners (`sluice.transport.runner`).
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ from typing import Any
 
 from sluice.errors import JobFailed, SluiceError, WaitTimeout
 from sluice.keys import Keys
-from sluice.transport.translate import translate_errors
+from sluice.transport.runner import AsyncRunner, Call, Plan, Runner, adrive, drive, is_cluster
+from sluice.transport.translate import to_sluice_error
 from sluice.types import EntryId, NotifiedEntryRef, StreamEntryRef, parse_entry_id
 
-PENDING_SCAN = 1000
+PENDING_SCAN = 1000  # pending entries one state check lists (more: the range counts as unapplied)
+STATE_CHUNK = 500  # ids per state check: keeps each dead-marker MGET and pending range small
 SIGNAL_BLOCK = 0.25  # seconds one BLPOP on a done signal blocks before the state is checked again
 POLL_START = 0.001  # a job enqueued without notify leaves no signal: its state is polled, the first
 POLL_CAP = 0.05  # pause this long, each next one twice as long, up to POLL_CAP. (Not BLPOP with a
@@ -49,62 +55,76 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def state_commands(pipe: Any, keys: Keys, group: str, stream: str, ids: Sequence[EntryId]) -> None:
-    """Queue the commands `parse_state` reads: all on the stream's slot, one round trip."""
-    ordered = sorted(ids, key=parse_entry_id)
-    pipe.xinfo_groups(stream)
-    pipe.xpending_range(stream, group, ordered[0], ordered[-1], PENDING_SCAN)
-    # MGET by name: cluster pipelines refuse the mget() helper; these keys share the stream's slot
-    pipe.execute_command("MGET", *[keys.dead_marker(stream, i) for i in ordered])
+def _state_call(keys: Keys, group: str, stream: str, ordered: Sequence[EntryId]) -> Call:
+    """job_state.lua over `ordered` (sorted ids of `stream`): one call on the stream's slot."""
+    dead = tuple(keys.dead_marker(stream, i) for i in ordered)
+    return Call((group, ordered[0], ordered[-1], PENDING_SCAN), stream, "job_state", (stream, *dead))
 
 
-def parse_state(ids: Sequence[EntryId], replies: Sequence[Any], group: str) -> StreamState:
-    """Parse the replies of `state_commands` (executed with raise_on_error=False)."""
-    groups, pending, dead_values = replies
-    ordered = sorted(ids, key=parse_entry_id)
-    for reply in replies:
-        if isinstance(reply, Exception) and not _no_group(reply):
-            raise reply
-    if isinstance(groups, Exception) or isinstance(pending, Exception):
-        groups, pending = [], []  # no consumer group yet: no worker has started, nothing applied
-    last: tuple[int, int] | None = None
-    for g in groups:
-        if _text(g.get("name")) == group:
-            last = parse_entry_id(_text(g.get("last-delivered-id")))
+def states_plan(
+    keys: Keys, group: str, asks: Sequence[tuple[str, Sequence[EntryId]]]
+) -> Plan[list[StreamState]]:
+    """The state of each (stream, ids) asked about, in order: one batch (one round trip per node),
+    STATE_CHUNK ids per script call."""
+    chunks: list[tuple[int, list[EntryId]]] = []
+    for n, (_stream, ids) in enumerate(asks):
+        ordered = sorted(set(ids), key=parse_entry_id)
+        chunks.extend((n, ordered[k : k + STATE_CHUNK]) for k in range(0, len(ordered), STATE_CHUNK))
+    replies = yield [_state_call(keys, group, asks[n][0], chunk) for n, chunk in chunks]
+    applied: list[set[EntryId]] = [set() for _ in asks]
+    dead: list[dict[EntryId, str]] = [{} for _ in asks]
+    for (n, chunk), reply in zip(chunks, replies, strict=True):
+        state = parse_state(chunk, reply)
+        applied[n].update(state.applied)
+        dead[n].update(state.dead)
+    return [StreamState(frozenset(a), d) for a, d in zip(applied, dead, strict=True)]
+
+
+def parse_state(ordered: Sequence[EntryId], reply: Any) -> StreamState:
+    """Read job_state.lua's reply for the sorted ids `ordered`."""
+    if isinstance(reply, Exception):
+        raise to_sluice_error(reply, "wait") or reply
+    last_id, pending, dead_values = reply
     dead = {i: _text(v) for i, v in zip(ordered, dead_values, strict=True) if v is not None}
-    if last is None or isinstance(dead_values, Exception):
+    if last_id is None:
+        return StreamState(frozenset(), dead)  # no worker has read this stream yet: nothing applied
+    last = parse_entry_id(_text(last_id))
+    pending_ids = {_text(p) for p in pending}
+    if len(pending_ids) >= PENDING_SCAN:  # cannot rule out pending entries past the page
         return StreamState(frozenset(), dead)
-    pending_ids = {_text(p["message_id"]) for p in pending}
-    truncated = len(pending) >= PENDING_SCAN  # cannot rule out pending entries past the page
     applied = frozenset(
-        i
-        for i in ordered
-        if parse_entry_id(i) <= last and i not in pending_ids and i not in dead and not truncated
+        i for i in ordered if parse_entry_id(i) <= last and i not in pending_ids and i not in dead
     )
     return StreamState(applied, dead)
 
 
-def _no_group(error: Exception) -> bool:
-    text = str(error)
-    return "NOGROUP" in text or "no such key" in text.lower()
-
-
-def floor_commands(pipe: Any, group: str, stream: str, floor: EntryId) -> None:
-    """Queue what `floor_reached` reads: the group's position and the first pending entry up to `floor`."""
-    pipe.xinfo_groups(stream)
-    pipe.xpending_range(stream, group, "-", floor, 1)
-
-
-def floor_reached(floor: EntryId, replies: Sequence[Any], group: str) -> bool:
-    """Parse `floor_commands` replies (executed with raise_on_error=False)."""
-    groups, pending = replies
-    for reply in replies:
+def floors_plan(group: str, floors: Mapping[str, EntryId]) -> Plan[list[str]]:
+    """The streams that have reached their floor: the group has delivered it and nothing up to it
+    is pending (one batch)."""
+    streams = list(floors)
+    replies = yield [Call((group, "-", floors[s], 1), s, "job_state", (s,)) for s in streams]
+    out = []
+    for stream, reply in zip(streams, replies, strict=True):
         if isinstance(reply, Exception):
-            if _no_group(reply):
-                return False  # no worker has read this stream yet: nothing is applied
-            raise reply
-    last = next((_text(g.get("last-delivered-id")) for g in groups if _text(g.get("name")) == group), None)
-    return last is not None and parse_entry_id(last) >= parse_entry_id(floor) and not pending
+            raise to_sluice_error(reply, "wait") or reply
+        last, pending, _dead = reply
+        if last is not None and parse_entry_id(_text(last)) >= parse_entry_id(floors[stream]) and not pending:
+            out.append(stream)
+    return out
+
+
+def beats_plan(keys: Keys) -> Plan[list[dict[str, Any]] | None]:
+    """The live heartbeats of a namespace (None when they cannot be read, e.g. an ACL without them)."""
+    registry = keys.workers()
+    (ids,) = yield [Call(("ZRANGE", registry, -HEARTBEATS_READ, -1), registry)]
+    if isinstance(ids, Exception):
+        return None
+    if not ids:
+        return []
+    bodies = yield [Call(("GET", keys.worker(_text(i))), keys.worker(_text(i))) for i in ids]
+    if any(isinstance(b, Exception) for b in bodies):
+        return None
+    return _parse_beats(bodies)
 
 
 def finished_of(ids: Sequence[EntryId], state: StreamState) -> list[EntryId]:
@@ -182,26 +202,29 @@ def timeout_message(head: str, stream: str, keys: Keys, beats: list[dict[str, An
 
 
 class Waiter:
-    """Blocks until jobs are applied (sync)."""
+    """Blocks until jobs are applied (sync); the round trips are the plans above."""
 
     def __init__(self, redis: Any, keys: Keys, group: str, *, block: float = SIGNAL_BLOCK) -> None:
-        self._redis = redis
+        self._runner = Runner(redis, cluster=is_cluster(redis))
         self._keys = keys
         self._group = group
         self._block = block  # below the socket timeout, or every BLPOP would time out
 
     def remaining(self, handles: Iterable[StreamEntryRef]) -> list[StreamEntryRef]:
-        """Handles not applied yet; raises JobFailed for a dead-lettered one."""
-        left: list[StreamEntryRef] = []
-        for stream, ids in _group_by_stream(handles).items():
-            ordered = list(ids)
-            with translate_errors("wait"):
-                pipe = self._redis.pipeline(transaction=False)
-                state_commands(pipe, self._keys, self._group, stream, ordered)
-                state = parse_state(ordered, pipe.execute(raise_on_error=False), self._group)
-            _raise_dead(state.dead)
-            left.extend(h for i, h in ids.items() if i not in state.applied)
-        return left
+        """Handles not applied yet (one round trip); raises JobFailed for a dead-lettered one."""
+        by_stream = _group_by_stream(handles)
+        states = drive(states_plan(self._keys, self._group, _asks(by_stream)), self._runner, what="wait")
+        return _left(by_stream, states)
+
+    def finished(self, handles: Iterable[StreamEntryRef]) -> list[StreamEntryRef]:
+        """The handles applied or dead-lettered (one round trip; never raises JobFailed)."""
+        by_stream = _group_by_stream(handles)
+        states = drive(states_plan(self._keys, self._group, _asks(by_stream)), self._runner, what="wait")
+        return _finished(by_stream, states)
+
+    def reached(self, floors: Mapping[str, EntryId]) -> list[str]:
+        """The streams that have reached their floor (one round trip, no waiting)."""
+        return drive(floors_plan(self._group, floors), self._runner, what="wait")
 
     def wait(self, handles: Sequence[StreamEntryRef], timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -213,63 +236,20 @@ class Waiter:
                 raise _handles_timeout(left, len(handles), timeout, self._keys, self._beats())
             notified = _notified(left)
             if notified is not None:
-                signal = self._keys.done_signal(notified.stream, notified.entry_id)
-                with translate_errors("wait"):
-                    self._redis.blpop([signal], timeout=max(0.01, min(self._block, budget)))
+                self._runner.run([_signal_call(self._keys, notified, self._block, budget)], what="wait")
             else:
                 time.sleep(min(delay, budget))
                 delay = min(delay * 2, POLL_CAP)
             left = self.remaining(left)
 
-    def _beats(self) -> list[dict[str, Any]] | None:
-        """The live heartbeats of this namespace (None when they cannot be read)."""
-        try:
-            with translate_errors("read worker heartbeats"):
-                ids = self._redis.zrange(self._keys.workers(), -HEARTBEATS_READ, -1)
-                if not ids:
-                    return []
-                pipe = self._redis.pipeline(transaction=False)
-                for i in ids:
-                    pipe.get(self._keys.worker(_text(i)))
-                return _parse_beats(pipe.execute())
-        except SluiceError:  # e.g. an ACL without these keys: the message only loses its hint
-            return None
-
-    def finished(self, handles: Iterable[StreamEntryRef]) -> list[StreamEntryRef]:
-        """The handles applied or dead-lettered (one round trip per stream; never raises JobFailed)."""
-        out: list[StreamEntryRef] = []
-        for stream, ids in _group_by_stream(handles).items():
-            ordered = list(ids)
-            with translate_errors("wait"):
-                pipe = self._redis.pipeline(transaction=False)
-                state_commands(pipe, self._keys, self._group, stream, ordered)
-                state = parse_state(ordered, pipe.execute(raise_on_error=False), self._group)
-            out.extend(StreamEntryRef(stream, i) for i in finished_of(ordered, state))
-        return out
-
-    def reached(self, floors: Mapping[str, EntryId]) -> list[str]:
-        """The streams that have reached their floor (one round trip per stream, no waiting)."""
-        out = []
-        for stream, floor in floors.items():
-            with translate_errors("wait"):
-                pipe = self._redis.pipeline(transaction=False)
-                floor_commands(pipe, self._group, stream, floor)
-                if floor_reached(floor, pipe.execute(raise_on_error=False), self._group):
-                    out.append(stream)
-        return out
-
     def wait_floors(self, floors: Mapping[str, EntryId], timeout: float) -> None:
         """Block until every stream has reached its floor; raises WaitTimeout."""
         deadline = time.monotonic() + timeout
         left = dict(floors)
-        delay = 0.001
+        delay = POLL_START
         while True:
-            for stream, floor in list(left.items()):
-                with translate_errors("wait"):
-                    pipe = self._redis.pipeline(transaction=False)
-                    floor_commands(pipe, self._group, stream, floor)
-                    if floor_reached(floor, pipe.execute(raise_on_error=False), self._group):
-                        del left[stream]
+            for stream in self.reached(left):
+                del left[stream]
             budget = deadline - time.monotonic()
             if not left:
                 return
@@ -278,27 +258,34 @@ class Waiter:
             time.sleep(min(delay, budget))
             delay = min(delay * 2, FLOOR_POLL_CAP)
 
+    def _beats(self) -> list[dict[str, Any]] | None:
+        try:
+            return drive(beats_plan(self._keys), self._runner, what="read worker heartbeats")
+        except SluiceError:  # the message only loses its hint
+            return None
+
 
 class AsyncWaiter:
-    """Blocks until jobs are applied (asyncio)."""
+    """`Waiter` for asyncio: the same plans on an `AsyncRunner`."""
 
     def __init__(self, redis: Any, keys: Keys, group: str, *, block: float = SIGNAL_BLOCK) -> None:
-        self._redis = redis
+        self._runner = AsyncRunner(redis, cluster=is_cluster(redis))
         self._keys = keys
         self._group = group
-        self._block = block  # below the socket timeout, or every BLPOP would time out
+        self._block = block
 
     async def remaining(self, handles: Iterable[StreamEntryRef]) -> list[StreamEntryRef]:
-        left: list[StreamEntryRef] = []
-        for stream, ids in _group_by_stream(handles).items():
-            ordered = list(ids)
-            with translate_errors("wait"):
-                pipe = self._redis.pipeline(transaction=False)
-                state_commands(pipe, self._keys, self._group, stream, ordered)
-                state = parse_state(ordered, await pipe.execute(raise_on_error=False), self._group)
-            _raise_dead(state.dead)
-            left.extend(h for i, h in ids.items() if i not in state.applied)
-        return left
+        by_stream = _group_by_stream(handles)
+        plan = states_plan(self._keys, self._group, _asks(by_stream))
+        return _left(by_stream, await adrive(plan, self._runner, what="wait"))
+
+    async def finished(self, handles: Iterable[StreamEntryRef]) -> list[StreamEntryRef]:
+        by_stream = _group_by_stream(handles)
+        plan = states_plan(self._keys, self._group, _asks(by_stream))
+        return _finished(by_stream, await adrive(plan, self._runner, what="wait"))
+
+    async def reached(self, floors: Mapping[str, EntryId]) -> list[str]:
+        return await adrive(floors_plan(self._group, floors), self._runner, what="wait")
 
     async def wait(self, handles: Sequence[StreamEntryRef], timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -310,59 +297,19 @@ class AsyncWaiter:
                 raise _handles_timeout(left, len(handles), timeout, self._keys, await self._beats())
             notified = _notified(left)
             if notified is not None:
-                signal = self._keys.done_signal(notified.stream, notified.entry_id)
-                with translate_errors("wait"):
-                    await self._redis.blpop([signal], timeout=max(0.01, min(self._block, budget)))
+                await self._runner.run([_signal_call(self._keys, notified, self._block, budget)], what="wait")
             else:
                 await asyncio.sleep(min(delay, budget))
                 delay = min(delay * 2, POLL_CAP)
             left = await self.remaining(left)
 
-    async def _beats(self) -> list[dict[str, Any]] | None:
-        try:
-            with translate_errors("read worker heartbeats"):
-                ids = await self._redis.zrange(self._keys.workers(), -HEARTBEATS_READ, -1)
-                if not ids:
-                    return []
-                pipe = self._redis.pipeline(transaction=False)
-                for i in ids:
-                    pipe.get(self._keys.worker(_text(i)))
-                return _parse_beats(await pipe.execute())
-        except SluiceError:
-            return None
-
-    async def finished(self, handles: Iterable[StreamEntryRef]) -> list[StreamEntryRef]:
-        out: list[StreamEntryRef] = []
-        for stream, ids in _group_by_stream(handles).items():
-            ordered = list(ids)
-            with translate_errors("wait"):
-                pipe = self._redis.pipeline(transaction=False)
-                state_commands(pipe, self._keys, self._group, stream, ordered)
-                state = parse_state(ordered, await pipe.execute(raise_on_error=False), self._group)
-            out.extend(StreamEntryRef(stream, i) for i in finished_of(ordered, state))
-        return out
-
-    async def reached(self, floors: Mapping[str, EntryId]) -> list[str]:
-        out = []
-        for stream, floor in floors.items():
-            with translate_errors("wait"):
-                pipe = self._redis.pipeline(transaction=False)
-                floor_commands(pipe, self._group, stream, floor)
-                if floor_reached(floor, await pipe.execute(raise_on_error=False), self._group):
-                    out.append(stream)
-        return out
-
     async def wait_floors(self, floors: Mapping[str, EntryId], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         left = dict(floors)
-        delay = 0.001
+        delay = POLL_START
         while True:
-            for stream, floor in list(left.items()):
-                with translate_errors("wait"):
-                    pipe = self._redis.pipeline(transaction=False)
-                    floor_commands(pipe, self._group, stream, floor)
-                    if floor_reached(floor, await pipe.execute(raise_on_error=False), self._group):
-                        del left[stream]
+            for stream in await self.reached(left):
+                del left[stream]
             budget = deadline - time.monotonic()
             if not left:
                 return
@@ -370,6 +317,42 @@ class AsyncWaiter:
                 raise _floor_timeout(left, timeout, self._keys, await self._beats())
             await asyncio.sleep(min(delay, budget))
             delay = min(delay * 2, FLOOR_POLL_CAP)
+
+    async def _beats(self) -> list[dict[str, Any]] | None:
+        try:
+            return await adrive(beats_plan(self._keys), self._runner, what="read worker heartbeats")
+        except SluiceError:
+            return None
+
+
+def _asks(by_stream: Mapping[str, Mapping[EntryId, StreamEntryRef]]) -> list[tuple[str, list[EntryId]]]:
+    return [(stream, list(ids)) for stream, ids in by_stream.items()]
+
+
+def _left(
+    by_stream: Mapping[str, Mapping[EntryId, StreamEntryRef]], states: Sequence[StreamState]
+) -> list[StreamEntryRef]:
+    """The handles not applied yet; raises JobFailed for a dead-lettered one."""
+    left: list[StreamEntryRef] = []
+    for ids, state in zip(by_stream.values(), states, strict=True):
+        _raise_dead(state.dead)
+        left.extend(h for i, h in ids.items() if i not in state.applied)
+    return left
+
+
+def _finished(
+    by_stream: Mapping[str, Mapping[EntryId, StreamEntryRef]], states: Sequence[StreamState]
+) -> list[StreamEntryRef]:
+    out: list[StreamEntryRef] = []
+    for stream, ids, state in zip(by_stream, by_stream.values(), states, strict=True):
+        out.extend(StreamEntryRef(stream, i) for i in finished_of(list(ids), state))
+    return out
+
+
+def _signal_call(keys: Keys, handle: StreamEntryRef, block: float, budget: float) -> Call:
+    """BLPOP on a notified job's done signal, for at most `block` seconds and the budget left."""
+    signal = keys.done_signal(handle.stream, handle.entry_id)
+    return Call(("BLPOP", signal, max(0.01, min(block, budget))), signal)
 
 
 def _notified(left: Sequence[StreamEntryRef]) -> StreamEntryRef | None:

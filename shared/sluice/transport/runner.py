@@ -20,20 +20,26 @@ from typing import Any, TypeVar
 import redis.exceptions as rex
 from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
 from redis.asyncio.cluster import PipelineCommand as AsyncPipelineCommand
-from redis.cluster import PRIMARY, ClusterNode
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import PRIMARY, ClusterNode, RedisCluster
 
 from sluice.scripts import Scripts
 from sluice.transport.call import Call
 from sluice.transport.cluster_batch import ClusterBatch, Send
 from sluice.transport.translate import translate_errors
 
-__all__ = ["AsyncRunner", "Call", "Plan", "Runner", "adrive", "drive", "shard_tags_for"]
+__all__ = ["AsyncRunner", "Call", "Plan", "Runner", "adrive", "drive", "is_cluster", "shard_tags_for"]
 
 T = TypeVar("T")
 MAX_TAG_SEARCH = 1_000_000
 
 
 Plan = Generator[list[Call], list[Any], T]
+
+
+def is_cluster(redis: Any) -> bool:
+    """True for a redis-py Cluster client, sync or asyncio (its runner then routes by slot)."""
+    return isinstance(redis, RedisCluster | AsyncRedisCluster)
 
 
 def shard_tags_for(owner_of: Any, primaries: Sequence[Any], keyslot: Any) -> list[str]:
@@ -257,21 +263,21 @@ def _reraise(replies: list[Any]) -> list[Any]:
     return replies
 
 
-def drive(plan: Plan[T], runner: Runner) -> T:
-    """Run a plan to completion on a sync runner."""
+def drive(plan: Plan[T], runner: Runner, *, what: str = "run Redis commands") -> T:
+    """Run a plan to completion on a sync runner (`what` names it in error messages)."""
     try:
         calls = next(plan)
         while True:
-            calls = plan.send(runner.run(calls))
+            calls = plan.send(runner.run(calls, what=what))
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
 
-async def adrive(plan: Plan[T], runner: AsyncRunner) -> T:
+async def adrive(plan: Plan[T], runner: AsyncRunner, *, what: str = "run Redis commands") -> T:
     """Run a plan to completion on an asyncio runner."""
     try:
         calls = next(plan)
         while True:
-            calls = plan.send(await runner.run(calls))
+            calls = plan.send(await runner.run(calls, what=what))
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
