@@ -25,8 +25,8 @@ from sluice.models.prompts import cache_prompt
 from sluice.models.registry import ModelRegistry
 from sluice.settings import ComponentSpec, Settings
 from sluice.stores import generations as codec
-from sluice.stores.cache_versions import write_plan
-from sluice.stores.exact_cache import CacheWrite, ExactCacheStore
+from sluice.stores.cache_versions import CacheWrite, write_plan
+from sluice.stores.exact_cache import ExactCacheStore
 from sluice.transport.runner import Runner
 from sluice.types import StreamEntryRef
 from support.settings import fast_settings

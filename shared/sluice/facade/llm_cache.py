@@ -47,9 +47,9 @@ from sluice.keys import digest
 from sluice.ops import cachestats
 from sluice.ops.cachestats import LookupCounts
 from sluice.stores import generations as codec
+from sluice.stores.cache_versions import CacheWrite
 from sluice.stores.exact_cache import (
     AsyncExactCacheStore,
-    CacheWrite,
     ExactCacheStore,
     check_name,
     parse_entry,

@@ -1,6 +1,6 @@
-"""How exact-cache writes and clear marks are versioned: script arguments, versions to reserve,
-marks to compare, and the write itself as one sans-I/O plan (`write_plan`, no I/O here:
-`sluice.stores.exact_cache` drives it on a sync or an asyncio runner).
+"""What an exact-cache write is (`CacheWrite`) and how writes and clear marks are versioned: script
+arguments, versions to reserve, marks to compare, and the write itself as one sans-I/O plan (`write_plan`,
+no I/O here: `sluice.stores.exact_cache` drives it on a sync or an asyncio runner).
 
 An entry's versions are entry ids of its partition's cache-fill stream (`Keys.cache_version_stream`).
 A clear marks every partition with a version reserved from that partition's stream, in fields
@@ -11,17 +11,46 @@ compared with the marks of its own partition only.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import Any
 
+from langchain_core.outputs import Generation
+
+from sluice.jobs.models import CacheFillPayload
 from sluice.keys import Keys, digest
+from sluice.stores import generations as codec
 from sluice.stores.versions import SCRIPT, padded, parse_reserved
 from sluice.transport.call import Call
 from sluice.transport.runner import Plan
 from sluice.types import KeyT
 
-if TYPE_CHECKING:
-    from sluice.stores.exact_cache import CacheWrite
+
+@dataclass(frozen=True, slots=True)
+class CacheWrite:
+    """One entry to store. `version` is an entry id of the entry's cache-fill stream (a fill's own
+    id, a warm job's reserved one); None (sync writes) reserves one from that stream."""
+
+    cache: str
+    llm_string: str
+    prompt: str
+    generations_json: str
+    ttl: float | None = None
+    version: str | None = None
+    embedder: str | None = None  # also goes into the semantic cache, embedded with this named embedder
+    vector: Sequence[float] | None = None  # ... or with this vector, the app's (then nothing is embedded)
+
+    @classmethod
+    def from_payload(cls, payload: CacheFillPayload, version: str) -> CacheWrite:
+        return cls(
+            payload.cache, payload.llm_string, payload.prompt, codec.dumps_dicts(payload.generations),
+            payload.ttl, version, payload.embedder, payload.vector,
+        )  # fmt: skip
+
+    @classmethod
+    def of(
+        cls, cache: str, llm_string: str, prompt: str, generations: Sequence[Generation], ttl: float | None
+    ) -> CacheWrite:
+        return cls(cache, llm_string, prompt, codec.encode(generations), ttl)
 
 
 def member(w: CacheWrite) -> str:

@@ -23,18 +23,17 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 from langchain_core.outputs import Generation
 from redis.exceptions import ResponseError
 
 from sluice.errors import InvalidArgument, StoreCorrupted
-from sluice.jobs.models import CacheFillPayload
 from sluice.keys import Keys, digest
 from sluice.stores import generations as codec
 from sluice.stores import hits
 from sluice.stores.cache_versions import (
+    CacheWrite,
     clear_mark_plan,
     clear_sweep_calls,
     versions_plan,
@@ -57,34 +56,6 @@ def check_name(name: str) -> str:
     if not _NAME.match(name):
         raise InvalidArgument(f"cache name {name!r} must be 1-64 characters of A-Z a-z 0-9 _ . -")
     return name
-
-
-@dataclass(frozen=True, slots=True)
-class CacheWrite:
-    """One entry to store. `version` is an entry id of the entry's cache-fill stream (a fill's own
-    id, a warm job's reserved one); None (sync writes) reserves one from that stream."""
-
-    cache: str
-    llm_string: str
-    prompt: str
-    generations_json: str
-    ttl: float | None = None
-    version: str | None = None
-    embedder: str | None = None  # also goes into the semantic cache, embedded with this named embedder
-    vector: Sequence[float] | None = None  # ... or with this vector, the app's (then nothing is embedded)
-
-    @classmethod
-    def from_payload(cls, payload: CacheFillPayload, version: str) -> CacheWrite:
-        return cls(
-            payload.cache, payload.llm_string, payload.prompt, codec.dumps_dicts(payload.generations),
-            payload.ttl, version, payload.embedder, payload.vector,
-        )  # fmt: skip
-
-    @classmethod
-    def of(
-        cls, cache: str, llm_string: str, prompt: str, generations: Sequence[Generation], ttl: float | None
-    ) -> CacheWrite:
-        return cls(cache, llm_string, prompt, codec.encode(generations), ttl)
 
 
 def parse_entry(raw: bytes | str | None, key: str) -> list[Generation] | None:

@@ -33,7 +33,7 @@ from sluice.errors import ConfigError, PermanentJobError, RetryableJobError, Sto
 from sluice.keys import Keys, digest
 from sluice.models.prompts import text_of
 from sluice.settings import Settings
-from sluice.stores.exact_cache import CacheWrite
+from sluice.stores.cache_versions import CacheWrite
 from sluice.stores.verify import ACCEPTED, Verifier, judge
 from sluice.stores.versions import padded
 from sluice.transport.runner import Call

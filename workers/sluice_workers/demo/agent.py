@@ -6,13 +6,11 @@ answer showing every earlier question. Needs `langgraph` (the ``demo`` extra ins
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sluice.errors import SluiceError
 from sluice.facade.client import Client
-
-if TYPE_CHECKING:
-    from sluice_workers.demo.steps import Step
+from sluice_workers.demo.step import Step
 
 
 def _graph(checkpointer: Any) -> Any:
@@ -71,8 +69,6 @@ def _graph(checkpointer: Any) -> Any:
 
 def agent_memory(client: Client, turns: int = 4) -> Step | None:
     """`turns` agent turns on one thread, alternating between `client` and a second client."""
-    from sluice_workers.demo.steps import Step
-
     try:
         from langchain_core.messages import HumanMessage
     except ImportError:  # pragma: no cover - langchain-core is a dependency of sluice

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
 import time
-from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -26,28 +24,10 @@ from sluice.queue.progress import Applied
 from sluice.types import StreamEntryRef
 from sluice.vectors import IndexSchema, MetadataField, Tag, VectorField, ingest
 from sluice_workers.demo.agent import agent_memory
+from sluice_workers.demo.step import Step
 
 DEMO_MODEL = "fake"
 DEMO_CACHE = "demo"
-
-
-@dataclass
-class Step:
-    name: str
-    jobs: int = 0
-    seconds: float = 0.0
-    latencies_ms: list[float] = field(default_factory=list)
-    note: str = ""
-
-    def row(self) -> str:
-        lat = self.latencies_ms
-        if not self.jobs and lat:  # a read step: count reads, time spent reading
-            self.jobs, self.seconds = len(lat), sum(lat) / 1000
-        p50 = f"{statistics.median(lat):.2f}" if lat else "-"
-        p99 = f"{sorted(lat)[max(0, int(len(lat) * 0.99) - 1)]:.2f}" if lat else "-"
-        return (
-            f"| {self.name:<38} | {self.jobs:>6} | {self.seconds:>7.2f} | {p50:>8} | {p99:>8} | {self.note}"
-        )
 
 
 def _progress_line(label: str, done: int, total: int) -> None:

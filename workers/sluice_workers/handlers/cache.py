@@ -19,7 +19,8 @@ from sluice.jobs.models import CacheFillPayload
 from sluice.keys import Keys
 from sluice.settings import Settings
 from sluice.stores import generations as codec
-from sluice.stores.exact_cache import CacheWrite, ExactCacheStore
+from sluice.stores.cache_versions import CacheWrite
+from sluice.stores.exact_cache import ExactCacheStore
 from sluice.stores.semantic_cache import SemanticWriter
 from sluice.types import EntryId
 from sluice.vectors.budget import Pacer

@@ -32,7 +32,7 @@ from sluice.models.prompts import cache_prompt, messages_of, text_of
 from sluice.models.registry import ModelRegistry
 from sluice.settings import Settings
 from sluice.stores import generations as codec
-from sluice.stores.exact_cache import CacheWrite
+from sluice.stores.cache_versions import CacheWrite
 from sluice.types import EntryId
 from sluice.vectors.budget import Pacer
 from sluice_workers.handlers.base import Failures
