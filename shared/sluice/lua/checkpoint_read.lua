@@ -37,31 +37,7 @@ local function entry(member, ns, cid, record)
   return {member, blobs, writes}
 end
 
-local function same(a, b)
-  if a == nil then
-    a = cjson.null
-  end
-  if b == nil then
-    b = cjson.null
-  end
-  if type(a) ~= type(b) then
-    return false
-  end
-  if type(a) ~= 'table' then
-    return a == b
-  end
-  for k, v in pairs(a) do
-    if not same(v, b[k]) then
-      return false
-    end
-  end
-  for k, v in pairs(b) do
-    if a[k] == nil and v ~= cjson.null then
-      return false
-    end
-  end
-  return true
-end
+--@include json_same
 
 local function matches(record, filter)
   if not filter then
