@@ -75,7 +75,11 @@ READ_PLAIN = (
     "lrange", "llen",
     "smembers", "hexists",
 )  # fmt: skip
-READ_STREAMS = ("xlen", "xinfo|groups", "xinfo|consumers", "xinfo|stream", "xpending", "xrange", "xrevrange")
+# Waiting for jobs and following their progress runs job_state.lua, a read-only script (EVALSHA_RO:
+# XINFO GROUPS, XPENDING and the dead markers' GET, with the caller's own key rights).
+READ_STREAMS = (
+    "xlen", "xinfo|groups", "xinfo|consumers", "xinfo|stream", "xpending", "xrange", "xrevrange", "evalsha_ro",
+)  # fmt: skip
 # Module reads: read-only commands that declare read-write keys (so only in selectors).
 READ_MODULES = (
     "ft.search", "ft.aggregate", "ft.info", "ft.explain", "ft._list",

@@ -341,6 +341,23 @@ def test_ops_runs_status_and_the_dead_letter_commands(
     refused(o.flushall)
 
 
+def test_ops_loads_an_index_and_follows_its_jobs_to_applied(
+    server: servers.RedisServer, worker: ProcessWorker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a JSON-lines file of documents
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps({"id": f"d{i}", "text": f"document {i}"}) + "\n" for i in range(20)))
+    # When ops loads it: the index created, the jobs enqueued, and followed (job_state.lua, a
+    # read-only script) until the worker has applied them
+    ops = url_as(server, "ops")
+    load = ["index", "load", str(path), "--index", "acl-load", "--embedder", "hashing"]
+    code = sluice_main(["--url", ops, "--namespace", NAMESPACE, *load])
+    # Then every document is indexed, and ops says so
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "20 of 20 documents indexed into 'acl-load'" in out.out
+
+
 def test_app_uses_the_exact_llm_cache_through_the_workers(app: Client, worker: ProcessWorker) -> None:
     # Given the app's cache in background mode: a fill is a job the worker applies (cache_write.lua)
     cache = app.llm_cache(name="acl")
