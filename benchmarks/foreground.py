@@ -52,7 +52,9 @@ class Options:
     max_busy_rounds: int = 100_000
     max_busy_seconds: float = 60.0  # per cycle: a throttled variant reports the rate it reached by then
     workers: int = 2
-    variants: tuple[str, ...] = ("search-off", "search-50", "search-25", "vsets-off", "vsets-50", "vsets-25")
+    variants: tuple[str, ...] = (
+        "search-off", "search-75", "search-50", "search-25", "vsets-off", "vsets-75", "vsets-50", "vsets-25",
+    )  # fmt: skip
     repeat: int = 1  # accepted for the runner's --repeat; one busy phase per variant
     systems: tuple[str, ...] = ("sluice",)  # accepted for the runner's --systems
 

@@ -48,7 +48,7 @@ def _variants() -> dict[str, Variant]:
             write_budget_ms=2.0,
             note=f"{label}, governor off, 2 ms pipelines (the reference)",
         )
-        for duty in (50, 25, 10):
+        for duty in (75, 50, 25, 10):
             out[f"{backend}-{duty}"] = Variant(
                 backend,
                 duty_cycle=duty / 100,

@@ -73,7 +73,7 @@ READ_PLAIN = (
     "hget", "hmget", "hgetall", "hlen",
     "zrange", "zcard", "zscore", "zrangebyscore",
     "lrange", "llen",
-    "smembers", "hexists",
+    "smembers", "sismember", "hexists",
 )  # fmt: skip
 # Waiting for jobs and following their progress runs job_state.lua, a read-only script (EVALSHA_RO:
 # XINFO GROUPS, XPENDING and the dead markers' GET, with the caller's own key rights).

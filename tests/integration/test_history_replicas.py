@@ -5,6 +5,7 @@ read of a turn begins with the other process's last turn still queued."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import select
 import signal
@@ -148,3 +149,72 @@ def test_fire_and_forget_writes_are_not_waited_for_by_another_replica(redis8: An
     finally:
         writer.close()
         reader.close()
+
+
+class Refusing:
+    """The history handler, refusing (permanently) every append whose first message says "poison"."""
+
+    kind = "history-append"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.inner: Any = None
+
+    def handle(self, jobs: Sequence[Any]) -> dict[Any, BaseException]:
+        from sluice.connection.factory import connect
+        from sluice.errors import PermanentJobError
+        from sluice_workers.handlers.history import HistoryHandler
+
+        if self.inner is None:
+            self.inner = HistoryHandler.build(connect(self.settings.redis), self.settings, cluster=False)
+        bad = {
+            j.entry_id: PermanentJobError("refused on purpose")
+            for j in jobs
+            if any(m.get("data", {}).get("content") == "poison" for m in j.envelope.payload.messages)
+        }
+        good = [j for j in jobs if j.entry_id not in bad]
+        return {**bad, **self.inner.handle(good)}
+
+
+def test_a_dead_lettered_append_fails_its_writer_once_and_other_processes_skip_it(
+    redis8: Any, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from langchain_core.messages import AIMessage
+
+    from sluice.errors import JobFailed
+    from sluice.jobs.models import HistoryAppendPayload
+    from sluice.queue.pending import pending_set
+    from support.workers import ThreadWorker
+
+    settings = fast_settings(redis8.url, namespace)
+    writer, reader = Client(settings), Client(settings)
+    where = pending_set(writer.keys, "history-append", HistoryAppendPayload.target_of("s"))
+    with ThreadWorker(settings, {"history-append": Refusing(settings)}):
+        history = writer.chat_history("s")
+        history.add_messages([HumanMessage("hi")])
+        # Given an append the worker dead-letters
+        history.add_messages([HumanMessage("poison")])
+        # When its writer reads the session, Then it learns of the failure, once
+        with pytest.raises(JobFailed, match="refused on purpose"):
+            history.messages
+        assert [m.content for m in history.messages] == ["hi"]
+        # And the job's id is marked dead in the session's pending set
+        (member,) = writer.redis.smembers(where.key)
+        assert member.startswith(b"dead:")
+        # And another process reads the session without waiting for it or warning about it
+        with caplog.at_level(logging.WARNING):
+            assert [m.content for m in reader.chat_history("s").messages] == ["hi"]
+            assert [m.content for m in reader.chat_history("s").messages] == ["hi"]
+        assert not [r for r in caplog.records if r.name.startswith("sluice.facade")]
+        # And later appends are applied and read as usual; the dead member stays while its dead
+        # marker lives (7 days), and the next write after that drops it
+        history.add_messages([AIMessage("hello")])
+        assert [m.content for m in reader.chat_history("s").messages] == ["hi", "hello"]
+        assert writer.redis.smembers(where.key) == {member}
+        entry_id = member.decode().removeprefix("dead:")
+        writer.redis.delete(writer.keys.dead_marker(where.stream, entry_id))
+        history.add_messages([AIMessage("bye")])
+        assert [m.content for m in history.messages] == ["hi", "hello", "bye"]
+        assert writer.redis.smembers(where.key) == set()
+    writer.close()
+    reader.close()

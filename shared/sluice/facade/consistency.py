@@ -141,7 +141,9 @@ class ReplicaReads:
         """The targets with writes still pending, and their ids."""
         found = []
         for target, where, reply in zip(targets, wheres, replies, strict=False):
-            ids = parse(reply)
+            members = parse(reply)
+            own = {h.entry_id for h in self.own.snapshot([target]).handles} if members.dead else set()
+            ids = members.waited_for(own)
             self._forget_applied(target, ids)
             if ids:
                 found.append((target, where, ids))

@@ -8,7 +8,7 @@ read waits (bounded) for those jobs, under the history's ``on_timeout`` policy, 
 
 The object's own writes (the client's `SessionWrites`) are still held: a buffered write must be
 enqueued before the set can show it, and a dead-lettered write of this client is raised here
-(`JobFailed`, once). Another process's dead-lettered write is logged, and the read goes on.
+(`JobFailed`, once). Another process's dead-lettered write is skipped: there is nothing to wait for.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from sluice.facade.buffer import SessionWrites
 from sluice.facade.pending import await_writes, wait_for_writes
 from sluice.facade.policy import OnTimeout
 from sluice.jobs.models import HistoryAppendPayload
-from sluice.queue.pending import parse, pending_set
+from sluice.queue.pending import Members, parse, pending_set
 from sluice.transport.runner import AsyncRunner, Call, Runner
-from sluice.types import EntryId, StreamEntryRef
+from sluice.types import StreamEntryRef
 
 if TYPE_CHECKING:
     from sluice.core import Core
@@ -111,10 +111,11 @@ class HistoryReads:
 
     # --- shared ------------------------------------------------------------------------------------
     def _pending(
-        self, ids: Sequence[EntryId], own: Sequence[StreamEntryRef]
+        self, members: Members, own: Sequence[StreamEntryRef]
     ) -> tuple[list[StreamEntryRef], list[StreamEntryRef]]:
         """What to wait for (own handles where held: they may carry a done signal), and which of
         those are this client's. Own writes no longer in the set are applied, and forgotten."""
+        ids = members.waited_for({h.entry_id for h in own})
         pending = set(ids)
         applied = [h for h in own if h.entry_id not in pending]
         if applied:

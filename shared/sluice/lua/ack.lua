@@ -6,6 +6,9 @@
 -- KEYS[2]      its dead-letter stream        ns:jobs:{kind:p}:dlq   (same hash tag: one slot)
 -- KEYS[3..]    per entry, in ARGV order, the keys its flags need (same hash tag as the stream):
 --              when dead:   ns:jobs:{kind:p}:dead:<id>   string, TTL ARGV[4], read by wait()
+--              when dead with "p": the pending set of the job's target key
+--                           ns:jobs:{kind:p}:pend:<digest>, where a tracked job's id becomes
+--                           "dead:<id>" (sluice.queue.pending: other readers stop waiting for it)
 --              when notify: ns:jobs:{kind:p}:done:<id>   list, TTL ARGV[3], read by wait() (BLPOP)
 -- ARGV[1]      group
 -- ARGV[2]      "xackdel" (Redis >= 8.2) or "xack" (XACK, then XDEL where every group has acked)
@@ -13,7 +16,8 @@
 -- ARGV[4]      dead-marker TTL, ms
 -- ARGV[5]      dead-letter stream cap (approximate MAXLEN)
 -- ARGV[6]      now, ms (the dead letter's "at")
--- ARGV[7..]    5-tuples: entry id, flags ("", "n" notify, "d" dead, "dn"), reason, kind, attempts
+-- ARGV[7..]    5-tuples: entry id, flags ("" or any of "d" dead, "p" with "d": mark it dead in
+--              the pending set, "n" notify, in that order), reason, kind, attempts
 --
 -- Everything about one entry happens in this one script, and only if this call acknowledged it
 -- (XACK / XACKDEL found it pending): an entry finished twice (a redelivery racing a slow first run, or a resend
@@ -61,8 +65,9 @@ for i = 7, #ARGV, 5 do
   local id, flags, reason, kind, attempts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local dead = string.find(flags, 'd', 1, true) ~= nil
   local notify = string.find(flags, 'n', 1, true) ~= nil
-  local marker, signal
+  local marker, pend, signal
   if dead then marker = KEYS[k]; k = k + 1 end
+  if dead and string.find(flags, 'p', 1, true) then pend = KEYS[k]; k = k + 1 end
   if notify then signal = KEYS[k]; k = k + 1 end
   if not dead and not notify and #others == 0 then
     plain[#plain + 1] = id
@@ -83,6 +88,12 @@ for i = 7, #ARGV, 5 do
         redis.call('XADD', dlq, 'MAXLEN', '~', dlq_cap, '*', 'stream', stream, 'entry_id', id,
           'kind', kind, 'error', reason, 'attempts', attempts, 'at', now, 'job', job)
         redis.call('SET', marker, reason, 'PX', dead_ttl)
+        -- a tracked job: its id gives way to "dead:<id>" (added first, so the set, and its TTL,
+        -- never lapse in between); an untracked one is not in the set and adds nothing
+        if pend and redis.call('SISMEMBER', pend, id) == 1 then
+          redis.call('SADD', pend, 'dead:' .. id)
+          redis.call('SREM', pend, id)
+        end
       end
       if notify then
         redis.call('RPUSH', signal, dead and 'dead' or 'ok')

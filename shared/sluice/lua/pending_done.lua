@@ -5,9 +5,10 @@
 --          hash tag, hence this script's slot)
 -- ARGV[2..] entry ids whose writes are done
 --
--- Also drops ids older than the newest one given whose job was dead-lettered (its marker exists):
--- such an id would otherwise sit in the set, and cost every reader a look at the queue's state,
--- until the set expires. Returns how many such ids it dropped.
+-- Also drops what dead-lettered jobs left in the set: a "dead:<id>" member (ack.lua) once its
+-- dead marker has expired (until then the process that wrote the job finds its failure there;
+-- other readers skip it), and a plain id older than the newest one given whose marker exists
+-- (dead-lettered by an older sluice). Returns how many members it dropped.
 local function older(a, b)
   local am, as = string.match(a, '^(%d+)-(%d+)$')
   local bm, bs = string.match(b, '^(%d+)-(%d+)$')
@@ -31,9 +32,15 @@ for i = 2, #ARGV do
   end
 end
 if newest then
-  for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-    if older(id, newest) and redis.call('EXISTS', ARGV[1] .. id) == 1 then
-      redis.call('SREM', KEYS[1], id)
+  for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+    local id = string.match(member, '^dead:(.+)$')
+    if id then
+      if redis.call('EXISTS', ARGV[1] .. id) == 0 then
+        redis.call('SREM', KEYS[1], member)
+        dropped = dropped + 1
+      end
+    elseif older(member, newest) and redis.call('EXISTS', ARGV[1] .. member) == 1 then
+      redis.call('SREM', KEYS[1], member)
       dropped = dropped + 1
     end
   end

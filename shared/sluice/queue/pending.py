@@ -7,6 +7,11 @@ process that reads the set, then the data, sees every tracked write to that key 
 its read began: an empty set means nothing is pending; otherwise it waits for those ids (the
 queue's own state says when each is applied or dead-lettered) and reads again.
 
+A dead-lettered job's id is replaced by ``dead:<id>`` in the same script that dead-letters it
+(ack.lua): other processes ignore it (nothing will be applied, nothing to wait for), the process
+that wrote it finds it there and raises the failure. It stays as long as the job's dead marker
+(7 days); the worker's next write to the key after that (pending_done.lua) drops it.
+
 The set lives beside the stream (same hash tag), so enqueue.lua can write it atomically; on a
 Cluster it sits on another node than the key's data, and the set is then read *before* the data
 (one round trip each), never beside it, or a write applied between the two could be missed.
@@ -48,9 +53,33 @@ def pending_set(keys: Keys, kind: JobKind, target_key: str) -> PendingSet:
     return PendingSet(stream, keys.pending(stream, target_key))
 
 
-def parse(reply: Any) -> list[EntryId]:
-    """The ids of an SMEMBERS reply, oldest first."""
+DEAD: Final = "dead:"
+"""Prefix of a pending-set member that stands for a dead-lettered job (ack.lua writes it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Members:
+    """What one SMEMBERS of a pending set says: jobs still to be applied, and dead-lettered ones."""
+
+    live: list[EntryId]  # oldest first
+    dead: frozenset[EntryId]
+
+    def waited_for(self, own: set[EntryId]) -> list[EntryId]:
+        """What a reader waits for: every live job, and of the dead ones those it wrote itself
+        (the wait raises their failure); oldest first."""
+        return sorted([*self.live, *(self.dead & own)], key=parse_entry_id)
+
+
+def parse(reply: Any) -> Members:
+    """Read an SMEMBERS reply of a pending set."""
     if isinstance(reply, BaseException):
         raise reply
-    ids = [EntryId(i.decode() if isinstance(i, bytes) else str(i)) for i in reply or ()]
-    return sorted(ids, key=parse_entry_id)
+    live: list[EntryId] = []
+    dead: set[EntryId] = set()
+    for member in reply or ():
+        text = member.decode() if isinstance(member, bytes) else str(member)
+        if text.startswith(DEAD):
+            dead.add(EntryId(text[len(DEAD) :]))
+        else:
+            live.append(EntryId(text))
+    return Members(sorted(live, key=parse_entry_id), frozenset(dead))

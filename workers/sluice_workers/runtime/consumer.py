@@ -322,6 +322,7 @@ class Consumer:
             dead_reason=reason,
             kind=kind,
             attempts=job.deliveries,
+            pending=self.transport.keys.pending(job.stream, job.envelope.target_key()),
         )
 
     def _count_dead(self, kind: str) -> None:

@@ -45,6 +45,7 @@ class Ack:
     dead_reason: str | None = None
     kind: str = ""
     attempts: int = 1
+    pending: str | None = None  # dead: its target key's pending set (the id becomes "dead:<id>" there)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,9 +233,14 @@ class StreamTransport:
                 now_ms,
             ]
             for a in items:
-                flags = ("d" if a.dead_reason is not None else "") + ("n" if a.notify else "")
-                if a.dead_reason is not None:
+                dead = a.dead_reason is not None
+                flags = (
+                    ("d" if dead else "") + ("p" if dead and a.pending else "") + ("n" if a.notify else "")
+                )
+                if dead:
                     keys.append(self.keys.dead_marker(stream, a.entry_id))
+                    if a.pending:
+                        keys.append(a.pending)
                 if a.notify:
                     keys.append(self.keys.done_signal(stream, a.entry_id))
                 args += [a.entry_id, flags, (a.dead_reason or "")[:2000], a.kind, a.attempts]
