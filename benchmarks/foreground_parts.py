@@ -67,6 +67,7 @@ VARIANTS = _variants()
 class Phase:
     samples: dict[str, Samples] = field(default_factory=dict)
     seconds: float = 0.0
+    windows: int = 0  # idle: the windows timed (those with nothing left to index)
     indexed: int = 0
     slow: list[tuple[float, str]] = field(default_factory=list)  # (µs, command) over SLOW_US
     server: dict[str, Any] = field(default_factory=dict)  # commandstats of the busy phase
