@@ -18,7 +18,6 @@ from sluice.errors import WaitTimeout
 from sluice.keys import Keys
 from sluice.transport.translate import translate_errors
 
-STATE_CHUNK = 500  # ids per state check: keeps each XPENDING range small
 POLL = 0.1
 
 

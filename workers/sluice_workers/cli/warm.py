@@ -37,9 +37,6 @@ from sluice.types import StreamEntryRef
 from sluice.vectors.meta import IndexMeta
 from sluice_workers.cli.lines import read_lines
 
-STATE_CHUNK = 500  # ids per state check: keeps each XPENDING range small
-POLL = 0.2
-
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("warm", help="answer prompts with a configured model and fill the cache")
